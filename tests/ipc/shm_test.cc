@@ -1,0 +1,223 @@
+// Tests of the ipc layer's shared memory: segments (anonymous, memfd, named),
+// Value/Array and their raw twins, and SharedDict, across real fork()ed
+// processes. Every wait on a child is bounded (wait_child()).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mr/base/error.h"
+#include "mr/base/io.h"
+#include "mr/base/unique_fd.h"
+#include "mr/ipc/shared_memory.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Waits for `pid` at most `timeout`; on timeout kills and reaps it and fails
+// the test. Returns the exit code, or 128+signal.
+int wait_child(pid_t pid, std::chrono::milliseconds timeout = 15s) {
+  mr::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd) {
+    pollfd p{pidfd.get(), POLLIN, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+      ADD_FAILURE() << "child " << pid << " did not finish within " << timeout.count() << " ms";
+      ::kill(pid, SIGKILL);
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Forks a child that runs `fn` (returning its exit code; an exception means
+// 99) and ends with _exit. Returns the pid.
+template <class F>
+pid_t fork_child(F fn) {
+  pid_t pid = ::fork();
+  if (pid < 0) mr::throw_errno("fork");
+  if (pid == 0) {
+    int code = 99;
+    try {
+      code = fn();
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
+  return pid;
+}
+
+template <class F>
+int run_child(F fn) {
+  return wait_child(fork_child(std::move(fn)));
+}
+
+bool shm_exists(const std::string& name) {
+  struct stat st;
+  return ::stat(("/dev/shm/" + name).c_str(), &st) == 0;
+}
+
+// ---------------------------------------------------------------------------
+// SharedMemory
+
+TEST(SharedMemoryTest, AnonymousWrittenByChildIsVisibleToParent) {
+  auto seg = mr::SharedMemory::anonymous(4096);
+  EXPECT_EQ(seg.kind(), mr::SharedMemory::Kind::kAnonymous);
+  EXPECT_EQ(seg.fd(), -1);
+  auto* p = seg.as<int>();
+  EXPECT_EQ(p[0], 0) << "fresh segments are zeroed";
+  EXPECT_EQ(run_child([&] {
+              for (int i = 0; i < 1024; ++i) p[i] = i * 3;
+              return 0;
+            }),
+            0);
+  for (int i = 0; i < 1024; ++i) ASSERT_EQ(p[i], i * 3);
+}
+
+TEST(SharedMemoryTest, MemfdIsMappedAgainThroughItsDescriptor) {
+  auto seg = mr::SharedMemory::memfd(8192);
+  ASSERT_GE(seg.fd(), 0);
+  std::strcpy(static_cast<char*>(seg.data()), "hello through the fd");
+  auto again = mr::SharedMemory::from_fd(seg.dup_fd());
+  EXPECT_EQ(again.size(), 8192u);
+  EXPECT_NE(again.data(), seg.data()) << "a second, distinct mapping";
+  EXPECT_STREQ(static_cast<char*>(again.data()), "hello through the fd");
+  static_cast<char*>(again.data())[0] = 'J';
+  EXPECT_EQ(static_cast<char*>(seg.data())[0], 'J') << "both mappings share the pages";
+}
+
+TEST(SharedMemoryTest, MemfdDescriptorSurvivesExec) {
+  auto seg = mr::SharedMemory::memfd(4096);
+  std::strcpy(static_cast<char*>(seg.data()), "seen by cat");
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  mr::UniqueFd rd(out[0]), wr(out[1]);
+  mr::UniqueFd dup = seg.dup_fd();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // DANGER: child side of fork, async-signal-safe calls only. dup2 clears
+    // close-on-exec on the new descriptors.
+    if (::dup2(dup.get(), 0) < 0 || ::dup2(wr.get(), 1) < 0) ::_exit(97);
+    ::execl("/bin/cat", "cat", static_cast<char*>(nullptr));
+    ::_exit(98);
+  }
+  wr.reset();
+  std::string got(4096, '\0');
+  bool ok = mr::read_full(rd.get(), got.data(), got.size());
+  EXPECT_EQ(wait_child(pid), 0);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(got.substr(0, 11), "seen by cat");
+}
+
+TEST(SharedMemoryTest, NamedCreateOpenFromChildUnlink) {
+  std::string name;
+  {
+    auto seg = mr::SharedMemory::create("shmtest", 4096);
+    name = seg.name();
+    EXPECT_EQ(name, "mr." + std::to_string(::getpid()) + ".shmtest");
+    EXPECT_TRUE(seg.owns_name());
+    EXPECT_TRUE(shm_exists(name));
+    seg.as<int>()[0] = 7;
+    EXPECT_EQ(run_child([&] {
+                auto child = mr::SharedMemory::open(name);
+                if (child.owns_name()) return 2;
+                if (child.size() != 4096 || child.as<int>()[0] != 7) return 3;
+                child.as<int>()[1] = 11;
+                return 0;
+              }),
+              0);
+    EXPECT_EQ(seg.as<int>()[1], 11);
+    EXPECT_THROW(mr::SharedMemory::create("shmtest", 16), std::system_error) << "EEXIST";
+    EXPECT_TRUE(seg.unlink());
+    EXPECT_FALSE(shm_exists(name));
+    EXPECT_FALSE(seg.unlink()) << "already gone";
+    EXPECT_EQ(seg.as<int>()[1], 11) << "the mapping outlives the name";
+    EXPECT_THROW(mr::SharedMemory::open(name), std::system_error);
+  }
+  {
+    auto seg = mr::SharedMemory::create("", 100);
+    name = seg.name();
+    EXPECT_TRUE(shm_exists(name));
+  }
+  EXPECT_FALSE(shm_exists(name)) << "the creator unlinks on destruction";
+  EXPECT_THROW(mr::SharedMemory::create("bad/label", 16), std::invalid_argument);
+}
+
+TEST(SharedMemoryTest, ForkedChildOfCreatorDoesNotUnlink) {
+  auto seg = mr::SharedMemory::create("inherited", 64);
+  const std::string name = seg.name();
+  EXPECT_EQ(run_child([&] {
+              if (seg.owns_name()) return 2;
+              mr::SharedMemory gone = std::move(seg);
+              gone = mr::SharedMemory();  // destroys the child's copy
+              return 0;
+            }),
+            0);
+  EXPECT_TRUE(shm_exists(name)) << "a forked child's copy must never unlink";
+  auto other = mr::SharedMemory::open(name);
+  EXPECT_FALSE(other.owns_name());
+  other = mr::SharedMemory();
+  EXPECT_TRUE(shm_exists(name)) << "an opener does not unlink";
+}
+
+TEST(SharedMemoryTest, SegmentOfKilledCreatorIsSweptByCleanupStale) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  mr::UniqueFd rd(p[0]), wr(p[1]);
+  int hold[2];
+  ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+  mr::UniqueFd hold_rd(hold[0]), hold_wr(hold[1]);
+  pid_t pid = fork_child([&] {
+    auto seg = mr::SharedMemory::create("victim", 4096);
+    char name[128] = {};
+    std::strncpy(name, seg.name().c_str(), sizeof name - 1);
+    mr::write_full(wr.get(), name, sizeof name);
+    char c;
+    (void)::read(hold_rd.get(), &c, 1);  // blocks until killed
+    return 0;
+  });
+  wr.reset();
+  hold_rd.reset();
+  char name[128];
+  ASSERT_TRUE(mr::read_full(rd.get(), name, sizeof name));
+  EXPECT_TRUE(shm_exists(name));
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(wait_child(pid), 128 + SIGKILL);
+  EXPECT_TRUE(shm_exists(name)) << "SIGKILL runs no destructor";
+  // Our own segments are never swept.
+  auto mine = mr::SharedMemory::create("mine", 16);
+  EXPECT_FALSE(shm_exists(name)) << "the next create() sweeps the dead creator's segment";
+  EXPECT_TRUE(shm_exists(mine.name()));
+  EXPECT_EQ(mr::SharedMemory::cleanup_stale(), 0u);
+  EXPECT_TRUE(shm_exists(mine.name()));
+}
+
+TEST(SharedMemoryTest, MoveTransfersOwnership) {
+  auto a = mr::SharedMemory::create("moved", 16);
+  const std::string name = a.name();
+  mr::SharedMemory b = std::move(a);
+  EXPECT_FALSE(a);
+  EXPECT_TRUE(b.owns_name());
+  a = mr::SharedMemory();
+  EXPECT_TRUE(shm_exists(name));
+  b = mr::SharedMemory::anonymous(8);
+  EXPECT_FALSE(shm_exists(name));
+}
+
+}  // namespace
