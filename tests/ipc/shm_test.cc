@@ -12,12 +12,15 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "mr/base/error.h"
 #include "mr/base/io.h"
 #include "mr/base/unique_fd.h"
+#include "mr/ipc/detail/byte_map.h"
 #include "mr/ipc/shared_memory.h"
 
 namespace {
@@ -218,6 +221,66 @@ TEST(SharedMemoryTest, MoveTransfersOwnership) {
   EXPECT_TRUE(shm_exists(name));
   b = mr::SharedMemory::anonymous(8);
   EXPECT_FALSE(shm_exists(name));
+}
+
+// ---------------------------------------------------------------------------
+// ByteMap: the storage engine of SharedDict, against std::map as a model.
+
+TEST(ByteMapTest, MatchesStdMapUnderRandomChurnWithCompaction) {
+  auto seg = mr::SharedMemory::anonymous(16384);
+  auto map = mr::detail::ByteMap::format(seg.data(), seg.size(), 100);
+  std::map<std::string, std::string> model;
+  std::mt19937 rng(12345);
+  std::size_t full_errors = 0;
+  for (int step = 0; step < 20000; ++step) {
+    std::string key = std::to_string(rng() % 150);
+    key.insert(0, 1, 'k');
+    int op = static_cast<int>(rng() % 10);
+    if (op < 6) {
+      std::string value(rng() % 40, static_cast<char>('a' + rng() % 26));
+      try {
+        map.put(key, value);
+        model[key] = value;
+      } catch (const mr::SharedDictFullError&) {
+        ++full_errors;  // the map must be unchanged: checked below
+      }
+    } else if (op < 9) {
+      EXPECT_EQ(map.erase(key), model.erase(key) == 1);
+    } else {
+      auto got = map.find(key);
+      auto it = model.find(key);
+      ASSERT_EQ(got.has_value(), it != model.end()) << key;
+      if (got) {
+        ASSERT_EQ(*got, it->second);
+      }
+    }
+    ASSERT_EQ(map.size(), model.size());
+  }
+  std::map<std::string, std::string> seen;
+  map.for_each([&](std::string_view k, std::string_view v) { seen.emplace(k, v); });
+  EXPECT_EQ(seen, model);
+  // Attach from another "process" view of the same bytes.
+  auto again = mr::detail::ByteMap::attach(seg.data(), seg.size());
+  EXPECT_EQ(again.size(), model.size());
+  EXPECT_GT(full_errors, 0u) << "the churn was meant to hit the entry limit";
+}
+
+TEST(ByteMapTest, FullArenaThrowsAndLeavesTheMapUnchanged) {
+  auto seg = mr::SharedMemory::anonymous(4096);
+  auto map = mr::detail::ByteMap::format(seg.data(), seg.size(), 8);
+  map.put("a", std::string(1000, 'x'));
+  map.put("b", std::string(1000, 'y'));
+  EXPECT_THROW(map.put("c", std::string(map.arena_bytes(), 'z')), mr::SharedDictFullError);
+  EXPECT_THROW(map.put("a", std::string(map.arena_bytes(), 'z')), mr::SharedDictFullError);
+  EXPECT_EQ(map.size(), 2u);
+  EXPECT_EQ(map.find("a")->size(), 1000u);
+  // Rewriting a value with a different size many times must compact, not fail.
+  for (int i = 0; i < 200; ++i) map.put("a", std::string(900 + i % 2 * 100, 'q'));
+  EXPECT_EQ(map.find("b")->size(), 1000u);
+  for (int i = 0; i < 8 - 2; ++i) map.put(std::to_string(i), "v");
+  EXPECT_THROW(map.put("one-too-many", "v"), mr::SharedDictFullError);
+  EXPECT_EQ(map.size(), 8u);
+  EXPECT_THROW(mr::detail::ByteMap::format(seg.data(), 64, 8), std::invalid_argument);
 }
 
 }  // namespace
