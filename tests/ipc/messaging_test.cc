@@ -1,0 +1,335 @@
+// Tests of the ipc layer's messaging: Pipe/Connection, Queue, SimpleQueue and
+// JoinableQueue, across real fork()ed processes. Every wait is bounded: a
+// child that does not finish in time is killed and the test fails.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "mr/base/shared_region.h"
+#include "mr/ipc/pipe.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Forks a child that runs `fn` (returning its exit code); exceptions become
+// exit code 99. The child never returns into the test.
+pid_t spawn(const std::function<int()>& fn) {
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+  if (pid == 0) {
+    int code = 98;
+    try {
+      code = fn();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child %d: %s\n", ::getpid(), e.what());
+      code = 99;
+    } catch (...) {
+      code = 99;
+    }
+    ::_exit(code);
+  }
+  return pid;
+}
+
+// Reaps `pid`, waiting at most `timeout`; a child still running then is
+// killed and reported as -1. Returns the exit code, or 128+signal.
+int reap(pid_t pid, std::chrono::milliseconds timeout = 10s) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return -2;
+    if (std::chrono::steady_clock::now() >= end) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct Point {
+  int x = 0;
+  std::string label;
+  std::vector<double> weights;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(x, label, weights);
+  }
+  bool operator==(const Point&) const = default;
+};
+
+// ---------------------------------------------------------------------------
+// Pipe / Connection
+
+TEST(PipeTest, DuplexRoundTripOfTypes) {
+  auto [parent, child] = mr::Pipe();
+  EXPECT_TRUE(parent.readable() && parent.writable());
+  pid_t pid = spawn([&, &parent = parent, &child = child] {
+    parent.close();
+    // Echo each value back transformed, so the parent sees both directions.
+    int i = child.recv<int>();
+    child.send(i * 2);
+    auto s = child.recv<std::string>();
+    child.send(s + "!");
+    auto v = child.recv<std::vector<int>>();
+    v.push_back(static_cast<int>(v.size()));
+    child.send(v);
+    auto p = child.recv<Point>();
+    p.x += 1;
+    child.send(p);
+    auto m = child.recv<std::map<std::string, int>>();
+    child.send(m.size());
+    return 0;
+  });
+  child.close();
+  parent.send(21);
+  EXPECT_EQ(parent.recv<int>(), 42);
+  parent.send(std::string("hello"));
+  EXPECT_EQ(parent.recv<std::string>(), "hello!");
+  parent.send(std::vector<int>{5, 6, 7});
+  EXPECT_EQ(parent.recv<std::vector<int>>(), (std::vector<int>{5, 6, 7, 3}));
+  Point p{1, "origin", {0.5, 1.5}};
+  parent.send(p);
+  p.x = 2;
+  EXPECT_EQ(parent.recv<Point>(), p);
+  parent.send(std::map<std::string, int>{{"a", 1}, {"b", 2}});
+  EXPECT_EQ(parent.recv<std::size_t>(), 2u);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(PipeTest, OneWayEndsHaveOneDirection) {
+  auto [r, w] = mr::Pipe(/*duplex=*/false);
+  EXPECT_TRUE(r.readable());
+  EXPECT_FALSE(r.writable());
+  EXPECT_TRUE(w.writable());
+  EXPECT_FALSE(w.readable());
+  EXPECT_THROW(r.send(1), std::logic_error);
+  EXPECT_THROW(w.recv<int>(), std::logic_error);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    for (int i = 0; i < 1000; ++i) w.send(i);
+    w.send_bytes("");
+    return 0;
+  });
+  w.close();
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(r.recv<int>(), i);
+  EXPECT_EQ(r.recv_bytes(), "");
+  EXPECT_EQ(reap(pid), 0);
+  EXPECT_THROW(r.recv_bytes(), mr::EofError);
+}
+
+TEST(PipeTest, ClosedConnectionRejectsUse) {
+  auto [a, b] = mr::Pipe();
+  a.close();
+  EXPECT_TRUE(a.closed());
+  EXPECT_THROW(a.send(1), std::logic_error);
+  EXPECT_THROW(a.recv_bytes(), std::logic_error);
+  // The only copy of `a` is closed, so `b` sees end of stream at once.
+  EXPECT_TRUE(b.poll());
+  EXPECT_THROW(b.recv_bytes(), mr::EofError);
+  mr::Connection moved = std::move(b);
+  EXPECT_TRUE(b.closed());
+  EXPECT_FALSE(moved.closed());
+}
+
+TEST(PipeTest, RecvThrowsEofAfterWriterCloses) {
+  auto [r, w] = mr::Pipe(false);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send(std::string("one"));
+    w.send(std::string("two"));
+    w.close();
+    return 0;
+  });
+  w.close();
+  EXPECT_EQ(r.recv<std::string>(), "one");
+  EXPECT_EQ(r.recv<std::string>(), "two");
+  EXPECT_THROW(r.recv_bytes(), mr::EofError);
+  EXPECT_THROW(r.recv_bytes_for(1s), mr::EofError);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(PipeTest, RecvThrowsEofAfterWriterIsKilled) {
+  auto [r, w] = mr::Pipe(false);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send(7);
+    ::pause();  // killed here, never closes `w` itself
+    return 0;
+  });
+  w.close();
+  EXPECT_EQ(r.recv<int>(), 7);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(r.recv_bytes(), mr::EofError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(reap(pid), 128 + SIGKILL);
+}
+
+TEST(PipeTest, RecvThrowsEofWhenWriterDiesMidMessage) {
+  auto [r, w] = mr::Pipe(false, 4096);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send_bytes(std::string(1 << 20, 'x'));  // blocks: nobody reads that much
+    return 0;
+  });
+  w.close();
+  ASSERT_TRUE(r.poll(5s));  // the message has begun
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_THROW(r.recv_bytes(), mr::EofError);
+  EXPECT_EQ(reap(pid), 128 + SIGKILL);
+}
+
+TEST(PipeTest, SendToDeadReaderThrowsEpipe) {
+  auto [r, w] = mr::Pipe(false, 4096);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    w.close();
+    return r.recv<int>() == 1 ? 0 : 1;
+  });
+  r.close();
+  w.send(1);
+  EXPECT_EQ(reap(pid), 0);
+  // Larger than the ring: the sender must wait for room and sees the hangup.
+  try {
+    w.send_bytes(std::string(64 * 1024, 'y'));
+    ADD_FAILURE() << "send to a dead reader did not throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EPIPE);
+  }
+}
+
+TEST(PipeTest, PollTimesOutThenSeesData) {
+  auto [a, b] = mr::Pipe();
+  pid_t pid = spawn([&, &a = a, &b = b] {
+    a.close();
+    // Waits for the go, so the parent's first poll surely finds nothing.
+    if (b.recv<std::string>() != "go") return 1;
+    b.send(std::string("data"));
+    return b.recv<int>() == 0 ? 0 : 2;  // wait until the parent is done
+  });
+  b.close();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(a.poll(50ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 45ms);
+  EXPECT_FALSE(a.poll());
+  EXPECT_FALSE(a.recv_bytes_for(20ms).has_value());
+  EXPECT_FALSE(a.recv_for<int>(0ms).has_value());
+  a.send(std::string("go"));
+  EXPECT_TRUE(a.poll(5s));
+  EXPECT_TRUE(a.poll());  // still there: poll does not consume
+  auto got = a.recv_for<std::string>(1s);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, "data");
+  a.send(0);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(PipeTest, FiftyMegabyteMessage) {
+  auto [a, b] = mr::Pipe();
+  constexpr std::size_t kSize = 50u << 20;
+  pid_t pid = spawn([&, &a = a, &b = b] {
+    a.close();
+    std::string big(kSize, '\0');
+    for (std::size_t i = 0; i < kSize; ++i) big[i] = static_cast<char>(i * 2654435761u >> 24);
+    b.send_bytes(big);
+    // And the echo of what the parent sends back, checked by size and bytes.
+    std::string back = b.recv_bytes();
+    return back == big ? 0 : 1;
+  });
+  b.close();
+  std::string got = a.recv_bytes();
+  ASSERT_EQ(got.size(), kSize);
+  bool same = true;
+  for (std::size_t i = 0; i < kSize && same; ++i)
+    same = got[i] == static_cast<char>(i * 2654435761u >> 24);
+  EXPECT_TRUE(same);
+  a.send_bytes(got);
+  EXPECT_EQ(reap(pid, 20s), 0);
+}
+
+TEST(PipeTest, ManySmallMessagesStayInOrder) {
+  // A small ring, so that both sides sleep and wake many times.
+  auto [r, w] = mr::Pipe(false, 4096);
+  constexpr std::uint32_t kCount = 200'000;
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    for (std::uint32_t i = 0; i < kCount; ++i) {
+      if (i % 1000 == 999) {
+        w.send(std::string(i % 5000, 'z'));  // odd sizes, wrapping the ring
+      } else {
+        w.send(i);
+      }
+    }
+    return 0;
+  });
+  w.close();
+  for (std::uint32_t i = 0; i < kCount; ++i) {
+    if (i % 1000 == 999) {
+      ASSERT_EQ(r.recv<std::string>().size(), i % 5000);
+    } else {
+      ASSERT_EQ(r.recv<std::uint32_t>(), i);
+    }
+  }
+  EXPECT_THROW(r.recv_bytes(), mr::EofError);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(PipeTest, PingPongWakesEachSide) {
+  auto [a, b] = mr::Pipe();
+  constexpr int kRounds = 2000;
+  pid_t pid = spawn([&, &a = a, &b = b] {
+    a.close();
+    try {
+      for (;;) b.send(b.recv<int>() + 1);
+    } catch (const mr::EofError&) {
+      return 0;
+    }
+  });
+  b.close();
+  int v = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    a.send(v);
+    v = a.recv<int>();
+  }
+  EXPECT_EQ(v, kRounds);
+  a.close();
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(PipeTest, OneThreadSendsWhileAnotherReceivesOnTheSameEnd) {
+  auto [a, b] = mr::Pipe(true, 4096);
+  constexpr int kCount = 50'000;
+  pid_t pid = spawn([&, &a = a, &b = b] {
+    a.close();
+    for (int i = 0; i < kCount; ++i) b.send(b.recv<int>());
+    return 0;
+  });
+  b.close();
+  std::thread sender([&a = a] {
+    for (int i = 0; i < kCount; ++i) a.send(i);
+  });
+  long long sum = 0;
+  for (int i = 0; i < kCount; ++i) sum += a.recv<int>();
+  sender.join();
+  EXPECT_EQ(sum, 1LL * kCount * (kCount - 1) / 2);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+}  // namespace
