@@ -1,0 +1,302 @@
+// The word tokenizers of the job API: `unicode` (the default) and
+// `whitespace` (Hadoop style), both callback-driven and allocation-free per
+// word.
+//
+// `unicode` rules:
+//  - Input is UTF-8. A word character is a code point of General Category
+//    L*, M* or Nd; a word is a maximal run of word characters.
+//  - Every code point in U+3400–4DBF, U+4E00–9FFF, U+F900–FAFF and
+//    U+20000–3FFFF (CJK) is a word by itself and ends a preceding word.
+//  - An apostrophe (U+0027 or U+2019) between two non-CJK word characters
+//    belongs to the word and is written as U+0027: "don’t" -> `don't`.
+//  - Words are lowercased code point by code point with the simple Unicode
+//    lowercase mapping (no normalization, no special casing).
+//  - Invalid UTF-8 (overlong, surrogates, > U+10FFFF, truncated, stray
+//    continuation bytes) separates words; decoding resumes at the next byte,
+//    so a valid character after garbage is never lost.
+// `whitespace` rules: a word is a maximal run of bytes other than ASCII
+// whitespace (space, \t, \n, \v, \f, \r). Bytes are kept as they are except
+// that, unless keep_case is set, ASCII letters and valid UTF-8 code points
+// are lowercased with the same simple mapping (invalid bytes are copied).
+//
+// Thread-safety: tokenize() is reentrant; it reads only the process-wide
+// read-only Unicode tables (see utf8.h). Fork-safe.
+//
+// Example:
+//   mr::tokenize("Don’t PANIC", {}, [](std::string_view w) { ... });
+//   // calls back with "don't", then "panic"
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mr/job_api/utf8.h"
+
+namespace mr {
+
+enum class TokenizerKind : std::uint8_t {
+  unicode,    // Unicode letters, marks and digits; CJK ideographs one by one
+  whitespace  // runs of non-whitespace bytes, as Hadoop's WordCount
+};
+
+struct TokenizerOptions {
+  TokenizerKind kind = TokenizerKind::unicode;
+  bool keep_case = false;  // true: no lowercasing
+};
+
+// "unicode" or "whitespace" -> the kind; anything else throws
+// std::invalid_argument naming the accepted values.
+TokenizerKind parse_tokenizer_kind(std::string_view name);
+// The name parse_tokenizer_kind() accepts for `kind`.
+std::string_view to_string(TokenizerKind kind) noexcept;
+
+// Moves a proposed chunk boundary `near` forward to the first position p >=
+// near where cutting `data` into [0, p) and [p, size) and tokenizing each part
+// separately yields exactly the words of tokenizing `data` whole: a position
+// holding an ASCII separator byte (ASCII whitespace for `whitespace`; any
+// ASCII byte but letters, digits and U+0027 for `unicode`). Such a cut never
+// splits a word, an apostrophe join or a UTF-8 sequence. Returns data.size()
+// when no such position exists at or after `near`, and 0 for near == 0.
+std::size_t safe_split_point(std::string_view data, std::size_t near,
+                             const TokenizerOptions& options = {}) noexcept;
+
+namespace detail {
+
+// Byte classes for the ASCII fast path. Bytes >= 0x80 are only kHigh.
+inline constexpr std::uint8_t kByteWord = 0x01;       // ASCII letter or digit
+inline constexpr std::uint8_t kByteApostrophe = 0x02; // U+0027
+inline constexpr std::uint8_t kByteHigh = 0x04;       // >= 0x80: slow path
+inline constexpr std::uint8_t kByteSpace = 0x08;      // ASCII whitespace
+inline constexpr std::uint8_t kByteAsciiSep = 0x10;   // ASCII, not word, not apostrophe
+inline constexpr std::uint8_t kByteUpper = 0x20;      // A-Z; equal to the case bit
+
+struct ByteClasses {
+  std::uint8_t v[256];
+};
+
+constexpr ByteClasses make_byte_classes() {
+  ByteClasses t{};
+  for (unsigned b = 0; b < 256; ++b) {
+    std::uint8_t c = 0;
+    const bool upper = b >= 'A' && b <= 'Z';
+    const bool word = upper || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9');
+    if (b >= 0x80) {
+      c = kByteHigh;
+    } else if (word) {
+      c = kByteWord | (upper ? kByteUpper : 0);
+    } else if (b == '\'') {
+      c = kByteApostrophe;
+    } else {
+      c = kByteAsciiSep;
+    }
+    if (b == ' ' || b == '\t' || b == '\n' || b == '\v' || b == '\f' || b == '\r') c |= kByteSpace;
+    t.v[b] = c;
+  }
+  return t;
+}
+
+inline constexpr ByteClasses kByteClasses = make_byte_classes();
+
+// ASCII lowercase through the class table: sets the case bit of A-Z only.
+inline char ascii_lower(unsigned char b) noexcept {
+  return static_cast<char>(b | (kByteClasses.v[b] & kByteUpper));
+}
+
+template <class Emit>
+void emit_ascii_word(const unsigned char* start, const unsigned char* end, bool lower, std::string& buf,
+                     Emit& emit) {
+  const auto n = static_cast<std::size_t>(end - start);
+  if (!lower) {
+    emit(std::string_view(reinterpret_cast<const char*>(start), n));
+    return;
+  }
+  buf.resize(n);
+  for (std::size_t i = 0; i < n; ++i) buf[i] = ascii_lower(start[i]);
+  emit(std::string_view(buf));
+}
+
+// Finishes a word of the unicode tokenizer from p on. [start, p) holds the
+// word so far: ASCII word characters and joined ASCII apostrophes (the last
+// one a word character), or nothing when *p starts the word with a non-ASCII
+// word character. `rewrite` says whether the prefix needs lowercasing. Emits
+// the word and returns the position after it.
+template <bool KeepCase, class Emit>
+const unsigned char* finish_unicode_word(const unsigned char* start, const unsigned char* p,
+                                         const unsigned char* end, bool rewrite, const UnicodeTables& t,
+                                         std::string& buf, Emit& emit) {
+  if (rewrite) {
+    buf.resize(static_cast<std::size_t>(p - start));
+    for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = ascii_lower(start[i]);
+  }
+  // From here the original bytes stay usable as the word (no copy) until the
+  // first code point that changes: then the prefix moves to buf.
+  auto start_rewriting = [&] {
+    if (!rewrite) {
+      buf.assign(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start));
+      rewrite = true;
+    }
+  };
+  while (p < end) {
+    char32_t cp;
+    const unsigned n = decode_utf8(p, end, cp);
+    if (n == 0) break;
+    const std::int32_t e = t.entry(cp);
+    const auto cls = static_cast<CharClass>(e & 0xff);
+    if (cls == CharClass::word) {
+      if constexpr (!KeepCase) {
+        if ((e >> 8) != 0) {
+          start_rewriting();
+          char tmp[4];
+          buf.append(tmp, encode_utf8(static_cast<char32_t>(static_cast<std::int32_t>(cp) + (e >> 8)), tmp));
+          p += n;
+          continue;
+        }
+      }
+      if (rewrite) buf.append(reinterpret_cast<const char*>(p), n);
+      p += n;
+      continue;
+    }
+    if (cls != CharClass::apostrophe) break;  // separator or CJK ends the word
+    // The character before is a word character (loop invariant); join the
+    // apostrophe only if a non-CJK word character follows.
+    const unsigned char* q = p + n;
+    char32_t next;
+    if (q >= end || decode_utf8(q, end, next) == 0 || t.char_class(next) != CharClass::word) break;
+    if (n != 1) start_rewriting();  // U+2019 is written as U+0027
+    if (rewrite) buf.push_back('\'');
+    p = q;
+  }
+  emit(rewrite ? std::string_view(buf)
+               : std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start)));
+  return p;
+}
+
+template <bool KeepCase, class Emit>
+void tokenize_unicode(std::string_view text, Emit& emit) {
+  const auto& cls = kByteClasses.v;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = p + text.size();
+  const UnicodeTables* tables = nullptr;  // fetched at the first non-ASCII byte
+  std::string buf;
+  while (p < end) {
+    unsigned c = cls[*p];
+    if (c & kByteWord) {
+      // ASCII fast path: letters, digits and apostrophes between them.
+      const unsigned char* const start = p;
+      unsigned seen = 0;
+      for (;;) {
+        do {
+          seen |= c;
+          ++p;
+        } while (p < end && ((c = cls[*p]) & kByteWord));
+        if (p + 1 < end && *p == '\'' && (cls[p[1]] & kByteWord)) {
+          c = cls[*++p];
+          continue;
+        }
+        break;
+      }
+      const bool lower = !KeepCase && (seen & kByteUpper);
+      if (p < end && (*p >= 0x80 || (*p == '\'' && p + 1 < end && p[1] >= 0x80))) {
+        if (!tables) tables = &unicode_tables();
+        p = finish_unicode_word<KeepCase>(start, p, end, lower, *tables, buf, emit);
+      } else {
+        emit_ascii_word(start, p, lower, buf, emit);
+      }
+      continue;
+    }
+    if (!(c & kByteHigh)) {  // ASCII separator, or an apostrophe after no word
+      ++p;
+      continue;
+    }
+    if (!tables) tables = &unicode_tables();
+    char32_t cp;
+    const unsigned n = decode_utf8(p, end, cp);
+    if (n == 0) {  // invalid: skip one byte and decode again
+      ++p;
+      continue;
+    }
+    const auto k = tables->char_class(cp);
+    if (k == CharClass::word) {
+      p = finish_unicode_word<KeepCase>(p, p, end, false, *tables, buf, emit);
+    } else {
+      // CJK ideographs have no case mapping: emitted as they are.
+      if (k == CharClass::cjk) emit(std::string_view(reinterpret_cast<const char*>(p), n));
+      p += n;
+    }
+  }
+}
+
+template <bool KeepCase, class Emit>
+void tokenize_whitespace(std::string_view text, Emit& emit) {
+  const auto& cls = kByteClasses.v;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = p + text.size();
+  std::string buf;
+  while (p < end) {
+    unsigned c = cls[*p];
+    if (c & kByteSpace) {
+      ++p;
+      continue;
+    }
+    const unsigned char* const start = p;
+    unsigned seen = 0;
+    do {
+      seen |= c;
+      ++p;
+    } while (p < end && !((c = cls[*p]) & kByteSpace));
+    if (KeepCase || !(seen & (kByteUpper | kByteHigh))) {
+      emit(std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start)));
+    } else if (!(seen & kByteHigh)) {
+      emit_ascii_word(start, p, true, buf, emit);
+    } else {
+      const UnicodeTables& t = unicode_tables();
+      buf.clear();
+      for (const unsigned char* q = start; q < p;) {
+        char32_t cp;
+        const unsigned n = *q < 0x80 ? 0 : decode_utf8(q, p, cp);
+        if (n == 0) {  // ASCII or an invalid byte: kept (ASCII lowercased)
+          buf.push_back(ascii_lower(*q));
+          ++q;
+          continue;
+        }
+        char tmp[4];
+        buf.append(tmp, encode_utf8(t.to_lower(cp), tmp));
+        q += n;
+      }
+      emit(std::string_view(buf));
+    }
+  }
+}
+
+}  // namespace detail
+
+// Calls emit(std::string_view word) for each word of `text` in order. The
+// view points into `text` or into a buffer owned by this call; it is valid
+// until emit returns. No allocation per word (one reusable buffer for words
+// that need rewriting). Exceptions from emit propagate.
+template <class Emit>
+void tokenize(std::string_view text, const TokenizerOptions& options, Emit&& emit) {
+  if (options.kind == TokenizerKind::whitespace) {
+    if (options.keep_case) {
+      detail::tokenize_whitespace<true>(text, emit);
+    } else {
+      detail::tokenize_whitespace<false>(text, emit);
+    }
+  } else if (options.keep_case) {
+    detail::tokenize_unicode<true>(text, emit);
+  } else {
+    detail::tokenize_unicode<false>(text, emit);
+  }
+}
+
+// Convenience for tests and small jobs: the words of `text` as strings.
+inline std::vector<std::string> tokenize_to_vector(std::string_view text, const TokenizerOptions& options = {}) {
+  std::vector<std::string> words;
+  tokenize(text, options, [&](std::string_view w) { words.emplace_back(w); });
+  return words;
+}
+
+}  // namespace mr
