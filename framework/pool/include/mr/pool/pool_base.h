@@ -1,0 +1,398 @@
+// What ThreadPool and ProcessPool share: their options (PoolOptions), the
+// lazy result range of imap()/imap_unordered() (ImapRange), and the front end
+// that builds map/starmap/imap/apply on each pool's two primitives, submit()
+// and submit_chunk() (detail::PoolBase, a CRTP base).
+//
+// Thread-safety: a pool's members may be called from any thread. An
+// ImapRange is consumed by one thread. Fork-safety: see each pool's header.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mr/base/deadline.h"
+#include "mr/pool/future.h"
+
+namespace mr {
+
+// How a ProcessPool starts its workers (Python's start methods). Only kFork
+// is implemented so far; the others throw std::invalid_argument.
+enum class StartMethod { kFork, kSpawn, kForkServer };
+
+struct PoolOptions {
+  // Number of workers; 0 means one per usable CPU.
+  std::size_t workers = 0;
+  // Run once in every worker before its first task (for a ProcessPool: in
+  // the worker process, so it may capture anything; it travels by fork). If
+  // it throws, the worker reports that and exits (a ProcessPool replaces it;
+  // the error is not attributed to any task).
+  std::function<void()> initializer{};
+  // Replace a worker after it ran this many tasks (a chunk counts as one
+  // task); 0 means never.
+  std::size_t max_tasks_per_child = 0;
+  // ProcessPool only: how workers are started.
+  StartMethod start_method = StartMethod::kFork;
+  // ProcessPool only: run a task again, up to this many times, when its
+  // worker dies while running it; its future fails with WorkerDied only
+  // after the last attempt.
+  int retries = 0;
+  // A task running longer than this fails with mr::TimeoutError. A
+  // ProcessPool kills (SIGKILL) and replaces its worker; a ThreadPool cannot
+  // stop a thread, so the future fails at the deadline and the thread's late
+  // result is dropped.
+  std::optional<Timeout> task_timeout{};
+  // Bound of the queue of tasks not yet started: submit(), map() and
+  // map_async() block while it is full (back-pressure).
+  std::size_t max_queued = 4096;
+  // imap()/imap_unordered(): chunks submitted ahead of the consumer; 0
+  // means twice the number of workers.
+  std::size_t max_in_flight = 0;
+};
+
+// The results of imap()/imap_unordered(): a single-pass input range that
+// pulls inputs lazily and keeps at most a fixed number of chunks in flight.
+// Iterating yields results in input order (imap) or in completion order
+// (imap_unordered); a failed chunk's error (TaskError, WorkerDied, ...) is
+// thrown by the iterator increment / next() that reaches it, and iteration
+// may continue after it. Destroying the range cancels the chunks that have
+// not started (running ones finish and are dropped).
+template <class R>
+class ImapRange {
+ public:
+  // Submits the next chunk, or returns empty when the input is exhausted.
+  using Feeder = std::function<std::optional<Future<std::vector<R>>>()>;
+
+  ImapRange(Feeder feeder, std::size_t window, bool ordered)
+      : feeder_(std::move(feeder)),
+        window_(window == 0 ? 1 : window),
+        ordered_(ordered),
+        channel_(std::make_shared<detail::CompletionChannel>()) {}
+  ImapRange(ImapRange&&) noexcept = default;
+  ImapRange& operator=(ImapRange&&) noexcept = default;
+  ~ImapRange() {
+    for (auto& [id, f] : in_flight_) f.cancel();
+  }
+
+  // The next result; empty at the end. Blocks until it is available.
+  std::optional<R> next() {
+    while (pos_ >= buffer_.size()) {
+      top_up();
+      if (in_flight_.empty()) return std::nullopt;
+      Future<std::vector<R>> f = take_next_done();
+      buffer_.clear();
+      pos_ = 0;
+      buffer_ = f.get();  // throws the chunk's error; the chunk is consumed
+      top_up();
+    }
+    return std::move(buffer_[pos_++]);
+  }
+
+  // Chunks submitted and not yet consumed (for tests of back-pressure).
+  std::size_t in_flight() const noexcept { return in_flight_.size(); }
+
+  class iterator {
+   public:
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(ImapRange* owner) : owner_(owner) { current_ = owner_->next(); }
+    R& operator*() const { return *current_; }
+    R* operator->() const { return &*current_; }
+    iterator& operator++() {
+      current_.reset();
+      current_ = owner_->next();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) {
+      return !it.current_.has_value();
+    }
+
+   private:
+    ImapRange* owner_ = nullptr;
+    mutable std::optional<R> current_;
+  };
+
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() { return {}; }
+
+ private:
+  void top_up() {
+    while (!exhausted_ && in_flight_.size() < window_) {
+      std::optional<Future<std::vector<R>>> f = feeder_();
+      if (!f) {
+        exhausted_ = true;
+        break;
+      }
+      const std::size_t id = next_id_++;
+      if (!ordered_) {
+        auto state = f->state();
+        f->state()->on_done([ch = channel_, id, st = state.get()] { ch->push(id, st->failed()); });
+      }
+      in_flight_.emplace(id, std::move(*f));
+    }
+  }
+
+  Future<std::vector<R>> take_next_done() {
+    std::size_t id;
+    if (ordered_) {
+      id = in_flight_.begin()->first;
+    } else {
+      std::unique_lock lock(channel_->m);
+      channel_->cv.wait(lock, [&] { return !channel_->done.empty(); });
+      id = channel_->done.front();
+      channel_->done.pop_front();
+    }
+    auto it = in_flight_.find(id);
+    Future<std::vector<R>> f = std::move(it->second);
+    in_flight_.erase(it);
+    return f;
+  }
+
+  Feeder feeder_;
+  std::size_t window_;
+  bool ordered_;
+  bool exhausted_ = false;
+  std::size_t next_id_ = 0;
+  std::map<std::size_t, Future<std::vector<R>>> in_flight_;  // by submission order
+  std::shared_ptr<detail::CompletionChannel> channel_;
+  std::vector<R> buffer_;
+  std::size_t pos_ = 0;
+};
+
+namespace detail {
+
+// The result of calling F on one input: f(in), or std::apply(f, in) for
+// starmap.
+template <bool kStar, class F, class In>
+struct CallResult {
+  using type = std::invoke_result_t<F&, In&>;
+};
+template <class F, class In>
+struct CallResult<true, F, In> {
+  using type = decltype(std::apply(std::declval<F&>(), std::declval<In&>()));
+};
+template <bool kStar, class F, class In>
+using CallResultT = typename CallResult<kStar, F, In>::type;
+
+template <class Range>
+using InputOf = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+
+// The front end shared by ThreadPool and ProcessPool. Derived provides:
+//   Future<R> submit(F, Args...);
+//   template <bool kStar> Future<std::vector<R>> submit_chunk(F, std::vector<In>);
+//   std::size_t in_flight_limit() const;
+template <class Derived>
+class PoolBase {
+ public:
+  // f(x) for every x of `inputs`, results in input order. Inputs are sent
+  // in chunks of `chunksize`. Blocks until all are done; throws the error of
+  // the first failed chunk in input order (the other chunks still run).
+  template <class F, std::ranges::input_range Range>
+  auto map(F f, Range&& inputs, std::size_t chunksize = 1) {
+    return collect(submit_all<false>(std::move(f), std::forward<Range>(inputs), chunksize));
+  }
+  // map() where each input is a tuple of arguments: std::apply(f, x).
+  template <class F, std::ranges::input_range Range>
+  auto starmap(F f, Range&& inputs, std::size_t chunksize = 1) {
+    return collect(submit_all<true>(std::move(f), std::forward<Range>(inputs), chunksize));
+  }
+
+  // map() without waiting: a future of the whole result vector. Submitting
+  // blocks only while the task queue is full.
+  template <class F, std::ranges::input_range Range>
+  auto map_async(F f, Range&& inputs, std::size_t chunksize = 1) {
+    return join_chunks(submit_all<false>(std::move(f), std::forward<Range>(inputs), chunksize));
+  }
+  template <class F, std::ranges::input_range Range>
+  auto starmap_async(F f, Range&& inputs, std::size_t chunksize = 1) {
+    return join_chunks(submit_all<true>(std::move(f), std::forward<Range>(inputs), chunksize));
+  }
+
+  // Lazy map: results in input order as they arrive. Inputs are read only as
+  // results are consumed (at most the pool's in-flight window of chunks
+  // ahead), so `inputs` may be endless. An lvalue range is referenced (it
+  // must outlive the ImapRange), an rvalue one is moved in.
+  template <class F, std::ranges::input_range Range>
+  auto imap(F f, Range&& inputs, std::size_t chunksize = 1) {
+    return lazy<false>(std::move(f), std::forward<Range>(inputs), chunksize, true);
+  }
+  // imap() yielding results in completion order.
+  template <class F, std::ranges::input_range Range>
+  auto imap_unordered(F f, Range&& inputs, std::size_t chunksize = 1) {
+    return lazy<false>(std::move(f), std::forward<Range>(inputs), chunksize, false);
+  }
+
+  // submit(f, args...).get().
+  template <class F, class... Args>
+  decltype(auto) apply(F f, Args&&... args) {
+    auto fut = self().submit(std::move(f), std::forward<Args>(args)...);
+    if constexpr (std::is_void_v<decltype(fut.get())>) {
+      fut.get();
+    } else {
+      return std::remove_cvref_t<decltype(fut.get())>(fut.get());
+    }
+  }
+
+  // Python's apply_async(func, args, callback, error_callback): runs
+  // std::apply(f, args); then on_result(const R&) (on_result() for void) or
+  // on_error(std::exception_ptr) runs on the completing thread, and only
+  // after that does the returned future become ready. Pass nullptr to skip
+  // a callback. Exceptions from the callbacks are swallowed.
+  template <class F, class... Args, class OnResult = std::nullptr_t,
+            class OnError = std::nullptr_t>
+  auto apply_async(F f, std::tuple<Args...> args, OnResult on_result = nullptr,
+                   OnError on_error = nullptr) {
+    auto inner = std::apply(
+        [&](auto&&... a) { return self().submit(std::move(f), std::forward<decltype(a)>(a)...); },
+        std::move(args));
+    using R = typename decltype(inner)::value_type;
+    Promise<R> outer;
+    outer.set_running();
+    inner.add_done_callback([outer, on_result = std::move(on_result),
+                             on_error = std::move(on_error)](const Future<R>& done) mutable {
+      if (auto e = done.state()->error()) {
+        if constexpr (!std::is_null_pointer_v<OnError>) {
+          try {
+            on_error(e);
+          } catch (...) {
+          }
+        }
+        outer.set_exception(e);
+        return;
+      }
+      if constexpr (std::is_void_v<R>) {
+        if constexpr (!std::is_null_pointer_v<OnResult>) {
+          try {
+            on_result();
+          } catch (...) {
+          }
+        }
+        outer.set_value();
+      } else {
+        if constexpr (!std::is_null_pointer_v<OnResult>) {
+          try {
+            on_result(done.state()->value());
+          } catch (...) {
+          }
+        }
+        outer.set_value(done.state()->value());
+      }
+    });
+    return outer.future();
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+
+  template <bool kStar, class F, class Range>
+  auto submit_all(F f, Range&& inputs, std::size_t chunksize) {
+    using In = InputOf<Range>;
+    using R = CallResultT<kStar, F, In>;
+    static_assert(!std::is_void_v<R>,
+                  "mr::Pool::map: the function returns void; use submit() for side effects");
+    if (chunksize == 0) chunksize = 1;
+    std::vector<Future<std::vector<R>>> chunks;
+    std::vector<In> chunk;
+    for (auto&& x : inputs) {
+      chunk.push_back(std::forward<decltype(x)>(x));
+      if (chunk.size() == chunksize) {
+        chunks.push_back(self().template submit_chunk<kStar>(f, std::move(chunk)));
+        chunk = {};
+      }
+    }
+    if (!chunk.empty()) chunks.push_back(self().template submit_chunk<kStar>(f, std::move(chunk)));
+    return chunks;
+  }
+
+  template <class R>
+  static std::vector<R> collect(std::vector<Future<std::vector<R>>> chunks) {
+    std::vector<R> out;
+    for (auto& c : chunks) {
+      const std::vector<R>& part = c.get();
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  }
+
+  // A future of the concatenation of `chunks`, completed by the last chunk
+  // to finish (on its completing thread).
+  template <class R>
+  static Future<std::vector<R>> join_chunks(std::vector<Future<std::vector<R>>> chunks) {
+    struct Join {
+      std::vector<Future<std::vector<R>>> chunks;
+      std::atomic<std::size_t> left;
+      Promise<std::vector<R>> out;
+    };
+    auto j = std::make_shared<Join>();
+    j->chunks = std::move(chunks);
+    j->left = j->chunks.size();
+    j->out.set_running();
+    Future<std::vector<R>> result = j->out.future();
+    if (j->chunks.empty()) {
+      j->out.set_value(std::vector<R>{});
+      return result;
+    }
+    for (auto& c : j->chunks) {
+      c.state()->on_done([j] {
+        if (j->left.fetch_sub(1) != 1) return;
+        std::vector<R> all;
+        for (auto& part : j->chunks) {
+          if (auto e = part.state()->error()) {
+            j->out.set_exception(e);
+            j->chunks.clear();
+            return;
+          }
+          const auto& v = part.state()->value();
+          all.insert(all.end(), v.begin(), v.end());
+        }
+        j->chunks.clear();  // breaks the cycle chunk state -> callback -> j
+        j->out.set_value(std::move(all));
+      });
+    }
+    return result;
+  }
+
+  template <bool kStar, class F, class Range>
+  auto lazy(F f, Range&& inputs, std::size_t chunksize, bool ordered) {
+    using View = std::views::all_t<Range>;
+    using In = InputOf<Range>;
+    using R = CallResultT<kStar, F, In>;
+    static_assert(!std::is_void_v<R>,
+                  "mr::Pool::imap: the function returns void; use submit() for side effects");
+    struct Source {
+      explicit Source(View v) : view(std::move(v)) {}
+      View view;
+      std::optional<std::ranges::iterator_t<View>> it;
+    };
+    auto src = std::make_shared<Source>(std::views::all(std::forward<Range>(inputs)));
+    if (chunksize == 0) chunksize = 1;
+    Derived* pool = &self();
+    typename ImapRange<R>::Feeder feeder =
+        [pool, src, f = std::move(f), chunksize]() -> std::optional<Future<std::vector<R>>> {
+      if (!src->it) src->it.emplace(std::ranges::begin(src->view));
+      auto& it = *src->it;
+      std::vector<In> chunk;
+      while (chunk.size() < chunksize && it != std::ranges::end(src->view)) {
+        chunk.push_back(*it);
+        ++it;
+      }
+      if (chunk.empty()) return std::nullopt;
+      return pool->template submit_chunk<kStar>(f, std::move(chunk));
+    };
+    return ImapRange<R>(std::move(feeder), self().in_flight_limit(), ordered);
+  }
+};
+
+}  // namespace detail
+}  // namespace mr

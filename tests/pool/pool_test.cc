@@ -1,0 +1,407 @@
+// Tests of the pool layer: Future, ThreadPool and ProcessPool. One typed
+// suite runs the same assertions on both pools; the ProcessPool-only tests
+// cover what only processes can do (workers that die, timeouts that kill).
+//
+// Tasks block on "gates": futex words in an anonymous shared mapping made
+// before the pool (so forked workers share it), opened by the test. Every
+// wait is bounded.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "mr/base/futex.h"
+#include "mr/base/shared_region.h"
+#include "mr/pool/future.h"
+#include "mr/pool/thread_pool.h"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Shared between the test and the workers of the pool it creates.
+struct Shared {
+  std::atomic<std::uint32_t> gate[8];
+  std::atomic<std::uint32_t> counter[8];
+};
+Shared* g_shared = nullptr;
+
+// Waits (at most 20 s) until gate `i` is opened; true if it was.
+bool wait_gate(int i) {
+  auto& g = g_shared->gate[i];
+  const mr::Deadline deadline = mr::Deadline::after(20s);
+  while (g.load() == 0) {
+    if (deadline.expired()) return false;
+    mr::futex_wait(&g, 0, deadline);
+  }
+  return true;
+}
+void open_gate(int i) {
+  g_shared->gate[i].store(1);
+  mr::futex_wake(&g_shared->gate[i]);
+}
+
+int square(int x) { return x * x; }
+int multiply(int a, int b) { return a * b; }
+int add(int a, int b) { return a + b; }
+// Returns i once gate i is open (-1 if it never opened).
+int gated(int i) { return wait_gate(i) ? i : -1; }
+int throw_out_of_range(int x) { throw std::out_of_range("bad index " + std::to_string(x)); }
+
+struct CustomError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+int throw_custom(int) { throw CustomError("custom failure"); }
+int throw_int(int) { throw 42; }
+
+// Counts how many times the initializer ran, across processes.
+void count_init() { g_shared->counter[0].fetch_add(1); }
+
+template <class Pool>
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    region_ = mr::SharedRegion::anonymous(sizeof(Shared));
+    g_shared = new (region_.data()) Shared{};
+  }
+  void TearDown() override {
+    for (int i = 0; i < 8; ++i) open_gate(i);
+    g_shared = nullptr;
+  }
+  mr::SharedRegion region_;
+};
+
+using PoolTypes = ::testing::Types<mr::ThreadPool>;
+TYPED_TEST_SUITE(PoolTest, PoolTypes);
+
+TYPED_TEST(PoolTest, MapKeepsInputOrder) {
+  TypeParam pool({.workers = 2});
+  std::vector<int> in(100);
+  std::iota(in.begin(), in.end(), 0);
+  for (std::size_t chunk : {1, 3, 7, 100, 1000}) {
+    std::vector<int> out = pool.map(square, in, chunk);
+    ASSERT_EQ(out.size(), in.size()) << "chunksize " << chunk;
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(out[i], i * i) << "chunksize " << chunk;
+  }
+  EXPECT_TRUE(pool.map(square, std::vector<int>{}).empty());
+}
+
+TYPED_TEST(PoolTest, StarmapAppliesTuples) {
+  TypeParam pool({.workers = 2});
+  std::vector<std::tuple<int, int>> in;
+  for (int i = 0; i < 20; ++i) in.emplace_back(i, i + 1);
+  std::vector<int> out = pool.starmap(multiply, in, 3);
+  ASSERT_EQ(out.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(out[i], i * (i + 1));
+}
+
+TYPED_TEST(PoolTest, MapAsyncReturnsFutureOfAll) {
+  TypeParam pool({.workers = 2});
+  std::vector<int> in{1, 2, 3, 4, 5};
+  mr::Future<std::vector<int>> f = pool.map_async(square, in, 2);
+  auto got = f.get_for(20s);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, (std::vector<int>{1, 4, 9, 16, 25}));
+}
+
+TYPED_TEST(PoolTest, ImapYieldsInInputOrder) {
+  TypeParam pool({.workers = 3});
+  std::vector<int> in(200);
+  std::iota(in.begin(), in.end(), 0);
+  int expected = 0;
+  for (int v : pool.imap(square, in, 7)) {
+    EXPECT_EQ(v, expected * expected);
+    ++expected;
+  }
+  EXPECT_EQ(expected, 200);
+}
+
+TYPED_TEST(PoolTest, ImapUnorderedYieldsEachResultOnce) {
+  TypeParam pool({.workers = 3});
+  std::multiset<int> got;
+  for (int v : pool.imap_unordered(square, std::views::iota(0, 100), 3)) got.insert(v);
+  std::multiset<int> want;
+  for (int i = 0; i < 100; ++i) want.insert(i * i);
+  EXPECT_EQ(got, want);
+}
+
+TYPED_TEST(PoolTest, ImapReadsEndlessInputLazily) {
+  constexpr std::size_t kWindow = 3, kChunk = 2;
+  TypeParam pool({.workers = 2, .max_in_flight = kWindow});
+  int produced = 0;
+  auto endless = std::views::iota(0) | std::views::transform([&produced](int i) {
+                   ++produced;
+                   return i;
+                 });
+  for (bool ordered : {true, false}) {
+    produced = 0;
+    auto results = ordered ? pool.imap(square, endless, kChunk)
+                           : pool.imap_unordered(square, endless, kChunk);
+    int taken = 0;
+    for (auto it = results.begin(); it != results.end() && taken < 10; ++it) {
+      ++taken;
+      EXPECT_LE(results.in_flight(), kWindow);
+    }
+    EXPECT_EQ(taken, 10);
+    EXPECT_GE(produced, 10);
+    EXPECT_LE(produced, static_cast<int>(10 + (kWindow + 1) * kChunk)) << "ordered " << ordered;
+  }
+}
+
+TYPED_TEST(PoolTest, ExceptionCarriesTypeNameAndMessage) {
+  TypeParam pool({.workers = 2});
+  try {
+    pool.submit(throw_out_of_range, 7).get();
+    FAIL() << "no exception";
+  } catch (const mr::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "std::out_of_range");
+    EXPECT_EQ(e.message(), "bad index 7");
+    EXPECT_STREQ(e.what(), "std::out_of_range: bad index 7");
+  }
+  try {
+    pool.apply(throw_custom, 1);
+    FAIL() << "no exception";
+  } catch (const mr::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "(anonymous namespace)::CustomError");
+    EXPECT_EQ(e.message(), "custom failure");
+  }
+  try {
+    pool.map(throw_int, std::vector<int>{1, 2});
+    FAIL() << "no exception";
+  } catch (const mr::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "int");
+  }
+  // The pool still works.
+  EXPECT_EQ(pool.apply(square, 9), 81);
+}
+
+TYPED_TEST(PoolTest, ApplyAndApplyAsyncCallbacks) {
+  TypeParam pool({.workers = 2});
+  EXPECT_EQ(pool.apply(add, 2, 3), 5);
+
+  std::atomic<int> result{0};
+  std::atomic<int> errors{0};
+  auto f = pool.apply_async(
+      add, std::make_tuple(20, 22), [&](int v) { result = v; },
+      [&](std::exception_ptr) { ++errors; });
+  ASSERT_TRUE(f.wait_for(20s));
+  EXPECT_EQ(f.get(), 42);
+  EXPECT_EQ(result.load(), 42);  // the callback ran before the future was ready
+  EXPECT_EQ(errors.load(), 0);
+
+  std::string error_type;
+  auto g = pool.apply_async(throw_out_of_range, std::make_tuple(3), nullptr,
+                            [&](std::exception_ptr e) {
+                              try {
+                                std::rethrow_exception(e);
+                              } catch (const mr::TaskError& t) {
+                                error_type = t.type_name();
+                              }
+                            });
+  ASSERT_TRUE(g.wait_for(20s));
+  EXPECT_THROW(g.get(), mr::TaskError);
+  EXPECT_EQ(error_type, "std::out_of_range");
+}
+
+TYPED_TEST(PoolTest, SubmitThenAndGetFor) {
+  TypeParam pool({.workers = 2});
+  EXPECT_EQ(pool.submit(square, 4).then([](int v) { return v + 1; }).get(), 17);
+  auto blocked = pool.submit(gated, 0);
+  EXPECT_FALSE(blocked.get_for(50ms).has_value());
+  EXPECT_FALSE(blocked.ready());
+  open_gate(0);
+  EXPECT_EQ(blocked.get_for(20s), std::optional<int>(0));
+  int seen = -1;
+  blocked.add_done_callback([&](const mr::Future<int>& f) { seen = f.get(); });
+  EXPECT_EQ(seen, 0);  // already done: ran at once
+}
+
+TYPED_TEST(PoolTest, AsCompletedYieldsInCompletionOrder) {
+  TypeParam pool({.workers = 3});
+  std::vector<mr::Future<int>> fs;
+  for (int i = 0; i < 3; ++i) fs.push_back(pool.submit(gated, i));
+  auto order = mr::as_completed(fs, 30s);
+  for (int i : {2, 0, 1}) {
+    open_gate(i);
+    auto f = order.next();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->get(), i);
+  }
+  EXPECT_FALSE(order.next().has_value());
+  // Range form over already-finished futures.
+  int n = 0;
+  for (const auto& f : mr::as_completed(fs)) n += f.ready() ? 1 : 0;
+  EXPECT_EQ(n, 3);
+}
+
+TYPED_TEST(PoolTest, WaitFirstCompletedFirstExceptionAllCompleted) {
+  TypeParam pool({.workers = 3});
+  std::vector<mr::Future<int>> fs{pool.submit(gated, 0), pool.submit(gated, 1)};
+
+  auto none = mr::wait(fs, mr::ReturnWhen::kAllCompleted, 50ms);
+  EXPECT_TRUE(none.done.empty());
+  EXPECT_EQ(none.not_done.size(), 2u);
+
+  open_gate(1);
+  auto first = mr::wait(fs, mr::ReturnWhen::kFirstCompleted, 20s);
+  ASSERT_EQ(first.done.size(), 1u);
+  EXPECT_EQ(first.done[0], fs[1]);
+  ASSERT_EQ(first.not_done.size(), 1u);
+  EXPECT_EQ(first.not_done[0], fs[0]);
+
+  std::vector<mr::Future<int>> gs{pool.submit(gated, 2), pool.submit(throw_out_of_range, 1)};
+  auto exc = mr::wait(gs, mr::ReturnWhen::kFirstException, 20s);
+  ASSERT_EQ(exc.done.size(), 1u);
+  EXPECT_EQ(exc.done[0], gs[1]);
+  EXPECT_EQ(exc.not_done.size(), 1u);
+
+  open_gate(0);
+  open_gate(2);
+  fs.insert(fs.end(), gs.begin(), gs.end());
+  auto all = mr::wait(fs, mr::ReturnWhen::kAllCompleted, 20s);
+  EXPECT_EQ(all.done.size(), 4u);
+  EXPECT_TRUE(all.not_done.empty());
+}
+
+TYPED_TEST(PoolTest, CancelOnlyBeforeStart) {
+  TypeParam pool({.workers = 1});
+  auto running = pool.submit(gated, 0);
+  auto queued = pool.submit(square, 5);
+  EXPECT_TRUE(queued.cancel());
+  EXPECT_TRUE(queued.cancelled());
+  EXPECT_TRUE(queued.ready());
+  EXPECT_THROW(queued.get(), mr::CancelledError);
+  // Wait until the first task runs; then cancelling it fails.
+  const auto deadline = mr::Deadline::after(20s);
+  while (!running.running() && !deadline.expired()) std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(running.cancel());
+  open_gate(0);
+  EXPECT_EQ(running.get(), 0);
+  EXPECT_EQ(pool.apply(square, 3), 9);  // the cancelled task left no trace
+}
+
+TYPED_TEST(PoolTest, CloseThenJoin) {
+  TypeParam pool({.workers = 2});
+  EXPECT_THROW(pool.join(), std::logic_error);
+  std::vector<mr::Future<int>> fs;
+  for (int i = 0; i < 10; ++i) fs.push_back(pool.submit(square, i));
+  pool.close();
+  EXPECT_THROW(pool.submit(square, 1), std::logic_error);
+  ASSERT_TRUE(pool.join_for(20s));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(fs[i].ready());
+    EXPECT_EQ(fs[i].get(), i * i);
+  }
+}
+
+TYPED_TEST(PoolTest, TerminateFailsUnfinishedWork) {
+  TypeParam pool({.workers = 1});
+  auto blocked = pool.submit(gated, 0);
+  const auto deadline = mr::Deadline::after(20s);
+  while (!blocked.running() && !deadline.expired()) std::this_thread::sleep_for(1ms);
+  std::vector<mr::Future<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(square, i));
+  pool.terminate();
+  ASSERT_TRUE(blocked.wait_for(20s));
+  EXPECT_THROW(blocked.get(), mr::CancelledError);
+  for (auto& f : queued) {
+    ASSERT_TRUE(f.wait_for(20s));
+    EXPECT_THROW(f.get(), mr::CancelledError);
+  }
+  EXPECT_THROW(pool.submit(square, 1), std::logic_error);
+  open_gate(0);  // a thread pool's thread can only end when its task returns
+  EXPECT_TRUE(pool.join_for(20s));
+}
+
+TYPED_TEST(PoolTest, InitializerRunsOncePerWorker) {
+  {
+    TypeParam pool({.workers = 3, .initializer = count_init});
+    std::vector<int> in(30, 1);
+    EXPECT_EQ(pool.map(square, in).size(), 30u);
+    pool.close();
+    ASSERT_TRUE(pool.join_for(20s));
+  }
+  EXPECT_EQ(g_shared->counter[0].load(), 3u);
+}
+
+TYPED_TEST(PoolTest, DestructorFinishesQueuedWork) {
+  std::vector<mr::Future<int>> fs;
+  {
+    TypeParam pool({.workers = 2});
+    for (int i = 0; i < 20; ++i) fs.push_back(pool.submit(square, i));
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(fs[i].ready());
+    EXPECT_EQ(fs[i].get(), i * i);
+  }
+}
+
+// ---- Future on its own ----
+
+TEST(FutureTest, PromiseThenChainsAndPropagatesErrors) {
+  mr::Promise<int> p;
+  auto doubled = p.future().then([](int v) { return 2 * v; });
+  auto text = doubled.then([](int v) { return std::to_string(v); });
+  EXPECT_FALSE(text.ready());
+  p.set_value(21);
+  EXPECT_EQ(text.get(), "42");
+
+  mr::Promise<int> q;
+  auto failing = q.future().then([](int) -> int { throw std::invalid_argument("no"); });
+  auto after = failing.then([](int v) { return v; });
+  q.set_value(1);
+  EXPECT_THROW(after.get(), mr::TaskError);
+  try {
+    after.get();
+  } catch (const mr::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "std::invalid_argument");
+  }
+}
+
+TEST(FutureTest, CancelRunsCallbacksAndFailsGet) {
+  mr::Promise<int> p;
+  auto f = p.future();
+  bool called = false;
+  f.add_done_callback([&](const mr::Future<int>& g) { called = g.cancelled(); });
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(called);
+  EXPECT_FALSE(p.set_running());
+  EXPECT_FALSE(p.set_value(1));
+  EXPECT_THROW(f.get(), mr::CancelledError);
+}
+
+TEST(FutureTest, WorkerDiedNamesTheSignal) {
+  mr::WorkerDied e(12345, -SIGKILL, 17);
+  EXPECT_STREQ(e.what(), "worker 12345 killed by signal 9 (SIGKILL) while running task 17");
+  EXPECT_EQ(e.signal(), 9);
+  mr::WorkerDied x(7, 3, 1);
+  EXPECT_STREQ(x.what(), "worker 7 exited with code 3 while running task 1");
+  EXPECT_EQ(x.exit_code(), 3);
+}
+
+TEST(ThreadPoolTest, TimeoutFailsTheFuture) {
+  Shared shared{};
+  g_shared = &shared;
+  mr::ThreadPool pool({.workers = 1, .task_timeout = 100ms});
+  auto f = pool.submit(gated, 0);
+  ASSERT_TRUE(f.wait_for(20s));
+  EXPECT_THROW(f.get(), mr::TimeoutError);
+  open_gate(0);
+  EXPECT_EQ(pool.apply(square, 4), 16);
+  pool.close();
+  EXPECT_TRUE(pool.join_for(20s));
+  g_shared = nullptr;
+}
+
+}  // namespace
