@@ -20,6 +20,7 @@
 
 #include "mr/base/shared_region.h"
 #include "mr/ipc/pipe.h"
+#include "mr/ipc/queue.h"
 
 namespace {
 
@@ -329,6 +330,250 @@ TEST(PipeTest, OneThreadSendsWhileAnotherReceivesOnTheSameEnd) {
   for (int i = 0; i < kCount; ++i) sum += a.recv<int>();
   sender.join();
   EXPECT_EQ(sum, 1LL * kCount * (kCount - 1) / 2);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Queue, JoinableQueue, SimpleQueue
+
+// Shared counters of the consumers of a many-process queue test.
+struct Tally {
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint64_t> sum{0};
+  std::atomic<std::uint64_t> xor_all{0};
+  std::atomic<std::uint64_t> duplicates{0};
+  std::atomic<std::uint64_t> out_of_range{0};
+};
+
+TEST(QueueTest, FourProducersFourConsumersMoveOneMillionExactly) {
+  constexpr std::uint32_t kProducers = 4, kConsumers = 4, kPerProducer = 250'000;
+  constexpr std::uint32_t kTotal = kProducers * kPerProducer;
+  mr::Queue<std::uint32_t> q(/*maxsize=*/4096);
+  // A tally plus one bit per message: a second delivery finds its bit set.
+  auto shm = mr::SharedRegion::anonymous(sizeof(Tally) + kTotal / 8);
+  auto* tally = new (shm.data()) Tally;
+  auto* bits = reinterpret_cast<std::atomic<std::uint8_t>*>(static_cast<char*>(shm.data()) +
+                                                             sizeof(Tally));
+  std::vector<pid_t> consumers, producers;
+  for (std::uint32_t c = 0; c < kConsumers; ++c) {
+    consumers.push_back(spawn([&] {
+      std::uint64_t n = 0, sum = 0, x = 0;
+      try {
+        for (;;) {
+          std::uint32_t v = q.get();
+          if (v >= kTotal) {
+            tally->out_of_range.fetch_add(1);
+            continue;
+          }
+          auto bit = static_cast<std::uint8_t>(1u << (v % 8));
+          if (bits[v / 8].fetch_or(bit) & bit) tally->duplicates.fetch_add(1);
+          ++n;
+          sum += v;
+          x ^= v;
+        }
+      } catch (const mr::QueueClosed&) {
+      }
+      tally->count.fetch_add(n);
+      tally->sum.fetch_add(sum);
+      tally->xor_all.fetch_xor(x);
+      return 0;
+    }));
+  }
+  for (std::uint32_t p = 0; p < kProducers; ++p) {
+    producers.push_back(spawn([&, p] {
+      for (std::uint32_t i = 0; i < kPerProducer; ++i) q.put(p * kPerProducer + i);
+      return 0;
+    }));
+  }
+  for (pid_t pid : producers) EXPECT_EQ(reap(pid, 15s), 0);
+  q.close();  // consumers drain what is left, then see QueueClosed
+  for (pid_t pid : consumers) EXPECT_EQ(reap(pid, 15s), 0);
+
+  std::uint64_t want_sum = 0, want_xor = 0;
+  for (std::uint64_t v = 0; v < kTotal; ++v) {
+    want_sum += v;
+    want_xor ^= v;
+  }
+  EXPECT_EQ(tally->count.load(), kTotal);
+  EXPECT_EQ(tally->sum.load(), want_sum);
+  EXPECT_EQ(tally->xor_all.load(), want_xor);
+  EXPECT_EQ(tally->duplicates.load(), 0u);
+  EXPECT_EQ(tally->out_of_range.load(), 0u);
+  std::uint64_t missing = 0;
+  for (std::uint32_t i = 0; i < kTotal / 8; ++i) missing += bits[i].load() != 0xff;
+  EXPECT_EQ(missing, 0u);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(QueueTest, BoundedQueueBlocksProducerUntilConsumerTakes) {
+  mr::Queue<int> q(/*maxsize=*/2);
+  EXPECT_EQ(q.maxsize(), 2u);
+  q.put(1);
+  EXPECT_TRUE(q.try_put(2));
+  EXPECT_TRUE(q.full());
+  EXPECT_EQ(q.size(), 2u);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(q.put_for(99, 50ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 45ms);
+  EXPECT_FALSE(q.try_put(99));
+
+  auto [r, w] = mr::Pipe(false);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send(std::string("putting"));
+    q.put(3);  // blocks until the parent takes one
+    w.send(std::string("put returned"));
+    return 0;
+  });
+  w.close();
+  EXPECT_EQ(r.recv<std::string>(), "putting");
+  // The producer stays blocked while the queue is full.
+  EXPECT_FALSE(r.poll(150ms));
+  EXPECT_EQ(q.get(), 1);
+  auto done = r.recv_for<std::string>(5s);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(*done, "put returned");
+  EXPECT_EQ(q.get(), 2);
+  EXPECT_EQ(q.get(), 3);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(QueueTest, GetForTimesOutOnEmptyThenGetsWhatAChildPuts) {
+  mr::Queue<std::string> q;
+  EXPECT_TRUE(q.empty());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(q.get_for(50ms).has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 45ms);
+  EXPECT_FALSE(q.try_get().has_value());
+  pid_t pid = spawn([&] {
+    q.put("from child");
+    return 0;
+  });
+  auto got = q.get_for(5s);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, "from child");
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(QueueTest, CloseDrainsThenThrowsAndWakesBlockedGetters) {
+  mr::Queue<int> q;
+  q.put(1);
+  q.put(2);
+  q.close();
+  EXPECT_TRUE(q.closed());
+  EXPECT_THROW(q.put(3), mr::QueueClosed);
+  EXPECT_THROW(q.try_put(3), mr::QueueClosed);
+  EXPECT_EQ(q.get(), 1);
+  EXPECT_EQ(q.get_for(10ms), 2);
+  EXPECT_THROW(q.get(), mr::QueueClosed);
+  EXPECT_THROW(q.get_for(10ms), mr::QueueClosed);
+  EXPECT_THROW(q.try_get(), mr::QueueClosed);
+
+  // A getter asleep in another process is woken by close().
+  mr::Queue<int> q2;
+  auto [r, w] = mr::Pipe(false);
+  pid_t pid = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send(0);
+    try {
+      q2.get();
+      return 1;
+    } catch (const mr::QueueClosed&) {
+      return 0;
+    }
+  });
+  w.close();
+  r.recv<int>();
+  q2.close();
+  EXPECT_EQ(reap(pid, 5s), 0);
+}
+
+TEST(QueueTest, FifoOfVariableSizesThroughATinyRing) {
+  // 256 bytes of ring: records wrap constantly and the producer blocks on
+  // bytes, not items.
+  mr::Queue<std::string> q(0, 256);
+  EXPECT_THROW(q.put(std::string(300, 'x')), std::length_error);
+  constexpr int kCount = 20'000;
+  pid_t pid = spawn([&] {
+    for (int i = 0; i < kCount; ++i) q.put(std::string(static_cast<std::size_t>(i % 97), 'a' + i % 26));
+    return 0;
+  });
+  for (int i = 0; i < kCount; ++i) {
+    auto s = q.get_for(5s);
+    ASSERT_TRUE(s.has_value()) << "item " << i;
+    ASSERT_EQ(*s, std::string(static_cast<std::size_t>(i % 97), 'a' + i % 26));
+  }
+  EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(QueueTest, UsableFromThreadsOfOneProcess) {
+  mr::Queue<int> q(16);
+  std::thread producer([&] {
+    for (int i = 0; i < 20'000; ++i) q.put(i);
+  });
+  long long sum = 0;
+  for (int i = 0; i < 20'000; ++i) sum += q.get();
+  producer.join();
+  EXPECT_EQ(sum, 20'000LL * 19'999 / 2);
+}
+
+TEST(JoinableQueueTest, JoinReturnsOnlyAfterEveryTaskDone) {
+  constexpr int kItems = 2000, kWorkers = 3;
+  mr::JoinableQueue<int> q;
+  auto shm = mr::SharedRegion::anonymous(kItems);
+  auto* done = reinterpret_cast<std::atomic<std::uint8_t>*>(shm.data());
+  for (int i = 0; i < kItems; ++i) q.put(i);
+  EXPECT_EQ(q.unfinished_tasks(), static_cast<std::size_t>(kItems));
+  EXPECT_FALSE(q.join_for(20ms));  // nobody works yet
+  std::vector<pid_t> workers;
+  for (int k = 0; k < kWorkers; ++k) {
+    workers.push_back(spawn([&] {
+      try {
+        for (;;) {
+          int i = q.get();
+          done[i].fetch_add(1);  // marked before task_done
+          q.task_done();
+        }
+      } catch (const mr::QueueClosed&) {
+      }
+      return 0;
+    }));
+  }
+  ASSERT_TRUE(q.join_for(10s));
+  int unmarked = 0, twice = 0;
+  for (int i = 0; i < kItems; ++i) {
+    unmarked += done[i].load() == 0;
+    twice += done[i].load() > 1;
+  }
+  EXPECT_EQ(unmarked, 0);
+  EXPECT_EQ(twice, 0);
+  EXPECT_EQ(q.unfinished_tasks(), 0u);
+  q.close();
+  for (pid_t pid : workers) EXPECT_EQ(reap(pid), 0);
+}
+
+TEST(JoinableQueueTest, TaskDoneMoreThanPutsThrows) {
+  mr::JoinableQueue<int> q;
+  EXPECT_THROW(q.task_done(), std::logic_error);
+  q.put(5);
+  EXPECT_EQ(q.get(), 5);
+  q.task_done();
+  EXPECT_THROW(q.task_done(), std::logic_error);
+  EXPECT_TRUE(q.join_for(0ms));
+  q.join();
+}
+
+TEST(SimpleQueueTest, PutGetAcrossProcesses) {
+  mr::SimpleQueue<std::vector<int>> q;
+  EXPECT_TRUE(q.empty());
+  pid_t pid = spawn([&] {
+    for (int i = 0; i < 100; ++i) q.put(std::vector<int>(static_cast<std::size_t>(i), i));
+    return 0;
+  });
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(q.get(), std::vector<int>(static_cast<std::size_t>(i), i));
+  EXPECT_FALSE(q.get_for(10ms).has_value());
+  q.close();
+  EXPECT_THROW(q.get(), mr::QueueClosed);
   EXPECT_EQ(reap(pid), 0);
 }
 
