@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "mr/process/process.h"
+
 namespace mr::testing {
 
 std::set<std::string> shm_entries() {
@@ -75,6 +77,9 @@ class LeakListener : public ::testing::EmptyTestEventListener {
 }  // namespace mr::testing
 
 int main(int argc, char** argv) {
+  // A spawned child or the forkserver of a test program runs its work here
+  // and never returns.
+  mr::spawn_main_hook(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::UnitTest::GetInstance()->listeners().Append(new mr::testing::LeakListener);
   return RUN_ALL_TESTS();

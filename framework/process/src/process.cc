@@ -1,0 +1,492 @@
+#include "mr/process/process.h"
+
+#include <cxxabi.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <vector>
+
+#include "mr/base/error.h"
+#include "mr/base/io.h"
+#include "process_internal.h"
+
+namespace mr {
+namespace {
+
+std::atomic<StartMethod> g_default_method{StartMethod::kFork};
+
+struct Executable {
+  std::mutex mu;
+  std::string path = "/proc/self/exe";
+};
+Executable& executable() {
+  static auto* e = new Executable;  // leaked on purpose: usable during exit
+  return *e;
+}
+
+// Who this process is. Replaced, not reset, in a fresh child: a mutex copied
+// by fork may be held by a thread that does not exist there.
+struct Self {
+  std::mutex mu;
+  std::string name = "MainProcess";
+  std::string identity;  // "" for the main process, "1:2" for Process-1:2
+  pid_t parent_pid = 0;  // 0: the main process, use getppid()
+  bool daemon = false;
+  int created = 0;  // Processes constructed here, for "Process-N"
+};
+Self*& self_slot() {
+  static Self* s = new Self;
+  return s;
+}
+
+// The children this process started, for the exit handler.
+struct Children {
+  std::mutex mu;
+  std::vector<std::weak_ptr<detail::ChildState>> list;
+};
+Children*& children_slot() {
+  static Children* c = new Children;
+  return c;
+}
+std::once_flag g_atexit_once;
+
+// Daemons are told to stop, non-daemons joined, then daemons reaped.
+void finish_children() noexcept {
+  std::vector<std::shared_ptr<detail::ChildState>> live;
+  {
+    std::lock_guard lock(children_slot()->mu);
+    for (auto& w : children_slot()->list)
+      if (auto c = w.lock(); c && c->owned_here()) live.push_back(std::move(c));
+    children_slot()->list.clear();
+  }
+  // Like Python: daemons are told to stop first, then every non-daemon is
+  // joined, then the daemons get their grace period and are reaped.
+  for (auto& c : live) {
+    if (!c->daemon) continue;
+    try {
+      c->send_signal(SIGTERM);
+    } catch (...) {
+    }
+  }
+  for (auto& c : live)
+    if (!c->daemon) c->finish();
+  for (auto& c : live)
+    if (c->daemon) c->finish();
+}
+
+void exit_handler() {
+  finish_children();
+  try {
+    forkserver_stop();
+  } catch (...) {
+  }
+}
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  char* s = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  if (status != 0 || !s) return mangled;
+  std::string out(s);
+  std::free(s);
+  return out;
+}
+
+void write_stderr(const std::string& msg) noexcept {
+  const char* p = msg.data();
+  std::size_t n = msg.size();
+  while (n > 0) {
+    ssize_t w = ::write(STDERR_FILENO, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(StartMethod method) noexcept {
+  switch (method) {
+    case StartMethod::kFork:
+      return "fork";
+    case StartMethod::kSpawn:
+      return "spawn";
+    case StartMethod::kForkserver:
+      return "forkserver";
+  }
+  return "?";
+}
+
+void set_start_method(StartMethod method) noexcept { g_default_method = method; }
+StartMethod get_start_method() noexcept { return g_default_method; }
+
+void set_executable(std::string path) {
+  std::lock_guard lock(executable().mu);
+  executable().path = std::move(path);
+}
+std::string get_executable() {
+  std::lock_guard lock(executable().mu);
+  return executable().path;
+}
+
+std::string describe_exit_code(int exit_code) {
+  if (exit_code >= 0) return "exited with " + std::to_string(exit_code);
+  const int sig = -exit_code;
+  std::string s = "killed by signal " + std::to_string(sig);
+  if (const char* abbrev = ::sigabbrev_np(sig)) s += std::string(" (SIG") + abbrev + ")";
+  return s;
+}
+
+ProcessInfo current_process() {
+  std::lock_guard lock(self_slot()->mu);
+  return ProcessInfo(self_slot()->name, ::getpid(),
+                     self_slot()->parent_pid ? self_slot()->parent_pid : ::getppid(),
+                     self_slot()->daemon);
+}
+
+int cpu_count() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+namespace detail {
+
+int exit_code_from_wait_status(int status) noexcept {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -SIGKILL;  // not an end status; should not happen
+}
+
+bool ChildState::owned_here() const noexcept { return owner == ::getpid(); }
+
+bool ChildState::wait(const Deadline& deadline) {
+  {
+    std::lock_guard lock(mu);
+    if (exit_code) return true;
+  }
+  pollfd p{sentinel(), POLLIN, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, deadline.poll_timeout_ms());
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("mr::Process: poll");
+    }
+    if (r > 0) break;
+    if (deadline.expired()) return false;
+  }
+  std::lock_guard lock(mu);
+  if (exit_code) return true;  // another thread collected it meanwhile
+  if (status_fd) {
+    // The forkserver reaped the child and sent its wait status; EOF means
+    // the server died, and its children died with it (pdeathsig).
+    int status = 0;
+    bool got = false;
+    try {
+      got = read_full(status_fd.get(), &status, sizeof status);
+    } catch (const std::system_error&) {
+    }
+    exit_code = got ? exit_code_from_wait_status(status) : -SIGKILL;
+  } else {
+    siginfo_t info{};
+    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd.get()), &info, WEXITED) < 0) {
+      if (errno != EINTR) throw_errno("mr::Process: waitid " + name);
+    }
+    exit_code = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+  }
+  return true;
+}
+
+void ChildState::send_signal(int sig) {
+  std::lock_guard lock(mu);
+  if (exit_code) return;
+  // Through the pidfd: even a reaped child's recycled pid cannot be hit.
+  if (pidfd_send_signal(pidfd.get(), sig) < 0 && errno != ESRCH)
+    throw_errno("mr::Process: pidfd_send_signal " + name);
+}
+
+void ChildState::finish() noexcept {
+  try {
+    if (!owned_here()) return;
+    if (daemon) {
+      if (wait(Deadline::after(std::chrono::nanoseconds(0)))) return;
+      send_signal(SIGTERM);
+      if (wait(Deadline::after(kTerminateGrace))) return;
+      send_signal(SIGKILL);
+    }
+    wait(Deadline::never());
+  } catch (const std::exception& e) {
+    write_stderr(std::string("mr::Process: could not reap ") + name + ": " + e.what() + "\n");
+  }
+}
+
+void ensure_exit_handler() {
+  std::call_once(g_atexit_once, [] { std::atexit(exit_handler); });
+}
+
+void track_child(const std::shared_ptr<ChildState>& child) {
+  ensure_exit_handler();
+  std::lock_guard lock(children_slot()->mu);
+  auto& l = children_slot()->list;
+  std::erase_if(l, [](const std::weak_ptr<ChildState>& w) { return w.expired(); });
+  l.push_back(child);
+}
+
+void become_child(const std::string& name, const std::string& identity, pid_t parent_pid,
+                  bool daemon) {
+  // The parent's objects are abandoned, not destroyed: their mutexes may
+  // have been copied locked.
+  auto* s = new Self;
+  s->name = name;
+  s->identity = identity;
+  s->parent_pid = parent_pid;
+  s->daemon = daemon;
+  self_slot() = s;
+  children_slot() = new Children;
+  forget_forkserver_after_fork();
+}
+
+void die_with(pid_t parent) noexcept {
+  // DANGER: may run on the child side of fork: async-signal-safe calls only
+  // (prctl, getppid and kill are plain system calls).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The parent may have died before prctl: then we were reparented already.
+  if (::getppid() != parent) ::kill(::getpid(), SIGKILL);
+}
+
+void flush_std_streams() noexcept {
+  try {
+    std::cout.flush();
+    std::cerr.flush();
+    std::clog.flush();
+  } catch (...) {
+  }
+  std::fflush(nullptr);
+}
+
+void report_uncaught_exception(const std::string& process_name) noexcept {
+  try {
+    std::string type = "unknown exception";
+    std::string what;
+    if (const std::type_info* t = abi::__cxa_current_exception_type()) type = demangle(t->name());
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      type = demangle(typeid(e).name());
+      what = e.what();
+    } catch (...) {
+    }
+    flush_std_streams();
+    std::string msg =
+        "Process " + process_name + " (pid " + std::to_string(::getpid()) + "): uncaught " + type;
+    if (!what.empty()) msg += " : " + what;
+    write_stderr(msg + "\n");
+  } catch (...) {
+    write_stderr("Process: uncaught exception (could not describe it)\n");
+  }
+}
+
+void end_child(int code) {
+  // What Python does at the end of a child: its own children are joined
+  // (daemons terminated), then the process ends without exit().
+  finish_children();
+  try {
+    forkserver_stop();
+  } catch (...) {
+  }
+  flush_std_streams();
+  ::_exit(code);
+}
+
+void run_request_and_exit(const ChildRequest& request) {
+  int code = 1;
+  try {
+    const RegisteredFunction* fn = find_function(request.function);
+    if (!fn)
+      throw std::invalid_argument("no function registered as \"" + request.function +
+                                  "\" in this program (MR_REGISTER_FUNCTION)");
+    code = fn->invoke(request.args);
+  } catch (...) {
+    report_uncaught_exception(request.name);
+    code = 1;
+  }
+  end_child(code);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Process
+
+void Process::init_common(ProcessOptions& options) {
+  {
+    std::lock_guard lock(self_slot()->mu);
+    const int n = ++self_slot()->created;
+    identity_ = self_slot()->identity.empty() ? std::to_string(n)
+                                              : self_slot()->identity + ":" + std::to_string(n);
+  }
+  name_ = options.name.empty() ? "Process-" + identity_ : std::move(options.name);
+  daemon_ = options.daemon;
+  die_with_parent_ = options.die_with_parent;
+  method_ = options.start_method.value_or(get_start_method());
+}
+
+void Process::init_callable(ProcessOptions options, std::unique_ptr<detail::ChildBody> body) {
+  init_common(options);
+  if (method_ != StartMethod::kFork)
+    throw std::invalid_argument(
+        "mr::Process: a callable can only be started with fork (the start method is " +
+        std::string(to_string(method_)) +
+        "); register a function with MR_REGISTER_FUNCTION and pass mr::target<&fn>");
+  body_ = std::move(body);
+}
+
+void Process::init_target(ProcessOptions options, const detail::RegisteredFunction& fn,
+                          std::string args) {
+  init_common(options);
+  function_ = &fn;
+  args_ = std::move(args);
+}
+
+Process::Process(Process&& other) noexcept = default;
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    if (state_ && state_->owned_here()) state_->finish();
+    name_ = std::move(other.name_);
+    identity_ = std::move(other.identity_);
+    daemon_ = other.daemon_;
+    die_with_parent_ = other.die_with_parent_;
+    method_ = other.method_;
+    body_ = std::move(other.body_);
+    function_ = other.function_;
+    args_ = std::move(other.args_);
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (state_ && state_->owned_here()) state_->finish();
+}
+
+detail::ChildState& Process::started(const char* what) const {
+  if (!state_)
+    throw std::logic_error(std::string("mr::Process::") + what + ": " + name_ + " was not started");
+  if (!state_->owned_here())
+    throw std::logic_error(std::string("mr::Process::") + what + ": " + name_ +
+                           " is a child of another process");
+  return *state_;
+}
+
+void Process::set_daemon(bool daemon) {
+  if (state_) throw std::logic_error("mr::Process::set_daemon: " + name_ + " already started");
+  daemon_ = daemon;
+}
+
+void Process::start() {
+  if (state_) throw std::logic_error("mr::Process::start: " + name_ + " already started");
+  if (!body_ && !function_) throw std::logic_error("mr::Process::start: moved-from Process");
+  if (method_ != StartMethod::kFork && !detail::hook_installed())
+    throw std::logic_error("mr::Process::start: the " + std::string(to_string(method_)) +
+                           " start method needs mr::spawn_main_hook(argc, argv) as the first "
+                           "line of main()");
+
+  std::shared_ptr<detail::ChildState> state;
+  if (method_ == StartMethod::kFork) {
+    state = std::make_shared<detail::ChildState>();
+    detail::flush_std_streams();  // or the child would print them again
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw_errno("mr::Process::start: fork");
+    if (pid == 0) {
+      // Child of fork: a copy of the parent, single-threaded as the header
+      // requires of the parent; it runs the body and never returns.
+      if (die_with_parent_) detail::die_with(parent);
+      detail::become_child(name_, identity_, parent, daemon_);
+      int code = 1;
+      try {
+        code = body_ ? body_->run() : function_->invoke(args_);
+      } catch (...) {
+        detail::report_uncaught_exception(name_);
+        code = 1;
+      }
+      detail::end_child(code);
+    }
+    state->pid = pid;
+    state->owner = parent;
+    state->pidfd = UniqueFd(detail::pidfd_open(pid));
+    if (!state->pidfd) {
+      const int err = errno;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      throw_errno("mr::Process::start: pidfd_open", err);
+    }
+  } else {
+    detail::ChildRequest request;
+    request.function = function_->name;
+    request.args = args_;
+    request.name = name_;
+    request.identity = identity_;
+    request.parent_pid = ::getpid();
+    request.daemon = daemon_;
+    request.die_with_parent = die_with_parent_;
+    state = method_ == StartMethod::kSpawn ? detail::start_spawned(request)
+                                           : detail::start_in_forkserver(request);
+  }
+  state->name = name_;
+  state->daemon = daemon_;
+  detail::track_child(state);
+  state_ = std::move(state);
+}
+
+void Process::join() { started("join").wait(Deadline::never()); }
+
+bool Process::join_for(Timeout timeout) {
+  return started("join_for").wait(Deadline::after(timeout));
+}
+
+void Process::join_checked() {
+  join();
+  const int code = *exit_code();
+  if (code != 0)
+    throw ProcessError(
+        "Process " + name_ + " (pid " + std::to_string(pid()) + ") " + describe_exit_code(code),
+        code);
+}
+
+bool Process::is_alive() const {
+  if (!state_ || !state_->owned_here()) return false;
+  return !state_->wait(Deadline::after(std::chrono::nanoseconds(0)));
+}
+
+std::optional<int> Process::exit_code() const {
+  if (!state_ || !state_->owned_here()) return std::nullopt;
+  if (!state_->wait(Deadline::after(std::chrono::nanoseconds(0)))) return std::nullopt;
+  std::lock_guard lock(state_->mu);
+  return state_->exit_code;
+}
+
+void Process::terminate() { started("terminate").send_signal(SIGTERM); }
+void Process::kill() { started("kill").send_signal(SIGKILL); }
+
+pid_t Process::pid() const noexcept { return state_ ? state_->pid : 0; }
+int Process::sentinel() const noexcept { return state_ ? state_->sentinel() : -1; }
+
+}  // namespace mr
