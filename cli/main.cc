@@ -1,0 +1,241 @@
+// mapreduce: the command-line program.
+//
+//   mapreduce wordcount [options] FILE...
+//
+// Exit status: 0 success, 1 job failure, 2 usage or input error, 130
+// interrupted (SIGINT or SIGTERM).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "mr/mapreduce/engine.h"
+#include "mr/mapreduce/input.h"
+#include "mr/process/process.h"
+#include "wordcount.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitOk = 0, kExitJobFailed = 1, kExitUsage = 2, kExitInterrupted = 130;
+constexpr const char* kVersion = "mapreduce 0.1.0";
+
+void usage_error(const std::string& message) {
+  std::fprintf(stderr, "mapreduce: %s\nTry 'mapreduce --help' for more information.\n", message.c_str());
+}
+
+// "64M", "1G", "4096" -> bytes.
+std::size_t parse_size(const std::string& text, const char* option) {
+  std::size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &pos);
+  } catch (...) {
+    throw po::error(std::string("invalid size '") + text + "' for --" + option);
+  }
+  std::string unit = text.substr(pos);
+  unsigned long long mult = 1;
+  if (unit == "" || unit == "B") mult = 1;
+  else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1ull << 10;
+  else if (unit == "M" || unit == "MiB") mult = 1ull << 20;
+  else if (unit == "G" || unit == "GiB") mult = 1ull << 30;
+  else throw po::error(std::string("invalid size '") + text + "' for --" + option + " (use K, M or G)");
+  if (n == 0) throw po::error(std::string("--") + option + " must be positive");
+  return static_cast<std::size_t>(n * mult);
+}
+
+// Writes to `path` through a temporary file in the same folder that is
+// renamed over it only when everything was written.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) {
+      file_ = stdout;
+      return;
+    }
+    tmp_ = path_ + ".tmp.XXXXXX";
+    int fd = ::mkostemp(tmp_.data(), O_CLOEXEC);
+    if (fd < 0) throw mr::InputError("cannot create '" + path_ + "': " + std::strerror(errno));
+    ::fchmod(fd, 0644 & ~current_umask());
+    file_ = ::fdopen(fd, "w");
+  }
+  ~OutputFile() {
+    if (!tmp_.empty() && !committed_) {
+      std::fclose(file_);
+      ::unlink(tmp_.c_str());
+    }
+  }
+  std::FILE* get() const { return file_; }
+  void commit() {
+    bool bad = std::fflush(file_) != 0 || std::ferror(file_);
+    if (!tmp_.empty()) {
+      bad = std::fclose(file_) != 0 || bad;
+      committed_ = true;
+      if (bad || ::rename(tmp_.c_str(), path_.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp_.c_str());
+        throw mr::InputError("cannot write '" + path_ + "': " + std::strerror(err));
+      }
+    } else if (bad) {
+      throw mr::InputError(std::string("cannot write standard output: ") + std::strerror(errno));
+    }
+  }
+
+ private:
+  static mode_t current_umask() {
+    mode_t m = ::umask(0);
+    ::umask(m);
+    return m;
+  }
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+void print_stats(const mr::JobStats& s) {
+  double total = s.seconds_split + s.seconds_map + s.seconds_reduce + s.seconds_output;
+  std::fprintf(stderr,
+               "mapreduce: stats\n"
+               "  workers            %u (reducers %u)\n"
+               "  input              %llu bytes in %llu chunks\n"
+               "  words              %llu (%llu distinct)\n"
+               "  output lines       %llu\n"
+               "  time split/map/reduce/output  %.3f / %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
+               "  shuffle            %llu bytes\n"
+               "  retries            %llu (workers replaced %llu, spills %llu)\n"
+               "  peak memory        master %ld KiB, largest worker %ld KiB\n",
+               s.workers, s.reducers, (unsigned long long)s.input_bytes,
+               (unsigned long long)s.chunks, (unsigned long long)s.records,
+               (unsigned long long)s.distinct_keys, (unsigned long long)s.output_lines,
+               s.seconds_split, s.seconds_map, s.seconds_reduce, s.seconds_output, total,
+               total > 0 ? s.input_bytes / 1e6 / total : 0.0, (unsigned long long)s.shuffle_bytes,
+               (unsigned long long)s.retries, (unsigned long long)s.workers_replaced,
+               (unsigned long long)s.spills, s.peak_rss_kb_master, s.peak_rss_kb_workers);
+}
+
+int wordcount(const std::vector<std::string>& args) {
+  po::options_description opts("wordcount options");
+  std::string tokenizer = "unicode", sort = "count", format = "tsv", output, chunk_size = "8M",
+              memory;
+  unsigned workers = 0, reducers = 0;
+  std::uint64_t top = 0;
+  opts.add_options()
+    ("help,h", "show this help and exit")
+    ("workers,j", po::value(&workers), "worker processes (default: number of CPUs)")
+    ("reducers", po::value(&reducers), "reduce partitions (default: number of workers)")
+    ("chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")
+    ("memory", po::value(&memory), "shuffle memory budget, with K/M/G (default: a quarter of RAM)")
+    ("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")
+    ("keep-case", "do not lowercase words")
+    ("top", po::value(&top), "print only the N most frequent words")
+    ("sort", po::value(&sort), "count (default: by count descending, then word) or word")
+    ("format", po::value(&format), "tsv (default), csv or json")
+    ("output,o", po::value(&output), "write to FILE (atomically) instead of standard output")
+    ("recursive,r", "read the files in directory arguments, recursively")
+    ("progress", "show a progress line on stderr (default when stderr is a terminal)")
+    ("no-progress", "never show the progress line")
+    ("stats", "print phase times, counts and peak memory on stderr");
+  po::options_description hidden;
+  std::vector<std::string> files;
+  hidden.add_options()("files", po::value(&files));
+  po::options_description all;
+  all.add(opts).add(hidden);
+  po::positional_options_description pos;
+  pos.add("files", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
+                   "Count the words of the FILEs ('-' for standard input; .zst files are\n"
+                   "decompressed) and print 'word<TAB>count' lines, most frequent first.\n\n"
+                << opts
+                << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
+      return kExitOk;
+    }
+    if (files.empty()) throw po::error("no input files (use '-' for standard input)");
+    mr::WordCountOptions wo;
+    wo.tokenizer.kind = mr::parse_tokenizer_kind(tokenizer);
+    wo.tokenizer.keep_case = vm.count("keep-case") > 0;
+    if (sort == "count") wo.sort = mr::WordCountOptions::SortOrder::kCount;
+    else if (sort == "word") wo.sort = mr::WordCountOptions::SortOrder::kWord;
+    else throw po::error("invalid --sort '" + sort + "' (use count or word)");
+    wo.top = top;
+    mr::EngineOptions eo;
+    eo.workers = workers;
+    eo.reducers = reducers;
+    if (vm.count("workers") && workers == 0) throw po::error("--workers must be at least 1");
+    if (vm.count("reducers") && reducers == 0) throw po::error("--reducers must be at least 1");
+    eo.chunk_size = parse_size(chunk_size, "chunk-size");
+    if (!memory.empty()) eo.memory = parse_size(memory, "memory");
+    if (format == "tsv") eo.output.format = mr::OutputOptions::Format::kTsv;
+    else if (format == "csv") eo.output.format = mr::OutputOptions::Format::kCsv;
+    else if (format == "json") eo.output.format = mr::OutputOptions::Format::kJson;
+    else throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
+    eo.output.top = top;
+    eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
+
+    mr::InputOptions io;
+    io.recursive = vm.count("recursive") > 0;
+    mr::Inputs inputs = mr::open_inputs(files, io);
+    OutputFile out(output);
+    mr::WordCountJob job(wo);
+    mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
+    out.commit();
+    if (vm.count("stats")) print_stats(stats);
+    return kExitOk;
+  } catch (const po::error& e) {
+    usage_error(e.what());
+    return kExitUsage;
+  } catch (const std::invalid_argument& e) {
+    usage_error(e.what());
+    return kExitUsage;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mr::spawn_main_hook(argc, argv);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::printf(
+        "Usage: mapreduce COMMAND [options] [FILE...]\n\n"
+        "Commands:\n"
+        "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n\n"
+        "Options:\n"
+        "  -h, --help  show this help\n"
+        "  --version   show the version\n");
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::printf("%s\n", kVersion);
+    return kExitOk;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  mr::install_interrupt_handlers();
+  try {
+    if (command == "wordcount") return wordcount(args);
+    usage_error("unknown command '" + command + "'");
+    return kExitUsage;
+  } catch (const mr::InputError& e) {
+    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    return kExitUsage;
+  } catch (const mr::Interrupted&) {
+    std::fprintf(stderr, "mapreduce: interrupted\n");
+    return kExitInterrupted;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    return kExitJobFailed;
+  }
+}

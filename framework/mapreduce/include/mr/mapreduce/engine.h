@@ -1,0 +1,84 @@
+// The MapReduce engine: a master process and worker processes on one machine.
+//
+//   mr::WordCountJob job(options);
+//   mr::EngineOptions eo;  eo.workers = 4;
+//   auto inputs = mr::open_inputs({"a.txt", "b.txt"}, {});
+//   mr::JobResult r = mr::run_job(job, inputs, eo, stdout);
+//
+// The calling process is the master. It cuts the inputs into chunks at
+// positions the job allows, forks the workers (mr::Process), feeds chunk
+// numbers to them through a bounded work queue (mr::Queue; workers pull), and
+// talks to each worker over its own duplex pipe (mr::Pipe): "started chunk",
+// "map output written", "reduce this partition", "reduce output written",
+// "exit". Map outputs and reduce outputs live in one shuffle arena, an
+// anonymous shared mapping the master creates before forking and owns: a
+// worker's committed output survives the worker. A worker that dies is
+// replaced, and the chunks whose results died with it are mapped again; a
+// chunk (or partition) that fails max_attempts times fails the job with an
+// error naming the input and byte range.
+//
+// Fork-safety: run_job() forks; call it from a single-threaded master.
+// Nothing it creates outlives it: no /dev/shm entry (anonymous memory only),
+// no temporary file, no child process.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mr/mapreduce/input.h"
+#include "mr/mapreduce/job.h"
+
+namespace mr {
+
+struct EngineOptions {
+  unsigned workers = 0;             // 0: one per CPU
+  unsigned reducers = 0;            // 0: same as workers
+  std::size_t chunk_size = 8u << 20;
+  std::size_t memory = 0;           // shuffle arena bytes; 0: a quarter of RAM
+  unsigned max_attempts = 3;        // per chunk and per partition
+  OutputOptions output;
+  bool progress = false;            // progress line on stderr
+};
+
+// What a run did, for --stats.
+struct JobStats {
+  double seconds_split = 0, seconds_map = 0, seconds_reduce = 0, seconds_output = 0;
+  std::uint64_t input_bytes = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t records = 0;        // words for wordcount
+  std::uint64_t distinct_keys = 0;
+  std::uint64_t output_lines = 0;
+  std::uint64_t shuffle_bytes = 0;
+  std::uint64_t retries = 0;        // chunk and partition re-executions
+  std::uint64_t workers_replaced = 0;
+  std::uint64_t spills = 0;
+  long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
+  unsigned workers = 0, reducers = 0;
+};
+
+// The job failed (a chunk failed max_attempts times, a task threw, the
+// shuffle arena ran out, ...). what() is the message for the user.
+class JobError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Set by a SIGINT/SIGTERM handler (see install_interrupt_handlers): the
+// engine stops its workers, cleans up and throws Interrupted.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("interrupted") {}
+};
+void install_interrupt_handlers();
+bool interrupted() noexcept;
+
+// Runs `job` over `inputs` and writes the merged results to `out`. Throws
+// JobError, Interrupted, or std::system_error for resource failures.
+JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out);
+
+}  // namespace mr

@@ -1,0 +1,92 @@
+// The engine's view of a job: byte-level map and reduce tasks.
+//
+// The engine moves bytes and keeps books (which chunk ran where, which
+// partition run lives where in the shuffle arena, what to re-execute when a
+// worker dies); a Job gives those bytes meaning. A Job object is created in
+// the master before the workers are forked, so every worker holds a copy.
+//
+// Per worker, the engine creates one MapTask, feeds it chunks, then takes its
+// output as R partition runs (byte strings, one per reducer). Per reducer
+// partition r, it creates one ReduceTask, feeds it the run r of every map
+// output, then takes one sorted output run. The master merges the R sorted
+// output runs into the final output with Job::write_output.
+//
+// Thread-safety: every task object is used by one thread of one process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mr {
+
+// Where a chunk comes from, for error messages and traces.
+struct ChunkInfo {
+  std::uint32_t index = 0;     // chunk number in the job
+  std::string_view file;       // input name as given ("-" for standard input)
+  std::uint64_t offset = 0;    // byte offset of the chunk in that input
+  std::uint64_t length = 0;
+};
+
+// Counters a task reports; summed over the job by the master.
+struct TaskCounters {
+  std::uint64_t records = 0;   // words, lines, ... whatever the job counts as input records
+  std::uint64_t emitted = 0;   // key/value pairs emitted by map (before combining)
+};
+
+class MapTask {
+ public:
+  virtual ~MapTask() = default;
+  // Processes one chunk (never cut inside a record: see Job::split_point).
+  virtual void map(std::string_view chunk, const ChunkInfo& info) = 0;
+  // The sizes in bytes of the `partitions` runs (one per reducer) that
+  // write_partitions() would write for everything mapped so far.
+  virtual std::vector<std::size_t> partition_sizes(unsigned partitions) const = 0;
+  // Writes those runs into `out` (out[r] has exactly partition_sizes()[r]
+  // bytes, possibly in shared memory) and resets the task to empty.
+  virtual void write_partitions(unsigned partitions, std::span<const std::span<std::byte>> out) = 0;
+  // Approximate bytes held in memory (for the memory budget).
+  virtual std::size_t memory_bytes() const = 0;
+  virtual TaskCounters counters() const = 0;
+};
+
+class ReduceTask {
+ public:
+  virtual ~ReduceTask() = default;
+  // Adds one run that a MapTask produced for this task's partition.
+  virtual void add_run(std::string_view run) = 0;
+  // Reduces everything added and returns the results as one run sorted in
+  // the job's output order. Called once.
+  virtual std::string finish() = 0;
+  // Number of distinct keys reduced (after finish()).
+  virtual std::uint64_t keys() const = 0;
+};
+
+// How the master writes merged results.
+struct OutputOptions {
+  enum class Format { kTsv, kCsv, kJson } format = Format::kTsv;
+  std::uint64_t top = 0;  // 0: all
+};
+
+class Job {
+ public:
+  virtual ~Job() = default;
+  virtual std::string_view name() const = 0;
+  // Moves a proposed chunk boundary `near` forward to a position where the
+  // input may be cut (see mr::safe_split_point for words, a newline for
+  // line-oriented jobs). Returns data.size() when there is none.
+  virtual std::size_t split_point(std::string_view data, std::size_t near) const = 0;
+  virtual std::unique_ptr<MapTask> make_map_task() const = 0;
+  virtual std::unique_ptr<ReduceTask> make_reduce_task() const = 0;
+  // Merges the reducers' sorted runs and writes the results to `out`.
+  // Returns the number of result lines written.
+  virtual std::uint64_t write_output(const std::vector<std::string_view>& runs,
+                                     const OutputOptions& options, std::FILE* out) const = 0;
+};
+
+}  // namespace mr

@@ -1,0 +1,534 @@
+#include "mr/mapreduce/engine.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "mr/base/shared_region.h"
+#include "mr/ipc/pipe.h"
+#include "mr/ipc/queue.h"
+#include "mr/process/process.h"
+#include "protocol.h"
+
+namespace mr {
+
+namespace {
+
+volatile sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Chunk {
+  std::uint32_t input = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+// The shuffle arena: one anonymous shared mapping created by the master
+// before forking, so every worker maps it at the same address and the
+// master's copy survives any worker. Space is handed out by an atomic bump
+// pointer; it is never freed during a run (a run is small next to the
+// input, and the whole arena goes away with the job).
+struct ArenaHeader {
+  std::atomic<std::uint64_t> used;
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+class Arena {
+ public:
+  explicit Arena(std::size_t capacity)
+      : region_(SharedRegion::anonymous(capacity + kHeader)),
+        header_(new (region_.data()) ArenaHeader{}),
+        base_(static_cast<std::byte*>(region_.data()) + kHeader),
+        capacity_(capacity) {}
+
+  // Space for `n` bytes, or nothing when the arena is full.
+  std::optional<detail::Run> reserve(std::uint64_t n) {
+    std::uint64_t rounded = (n + 63) & ~std::uint64_t{63};
+    std::uint64_t at = header_->used.fetch_add(rounded, std::memory_order_relaxed);
+    if (at + rounded > capacity_) return std::nullopt;
+    return detail::Run{at, n};
+  }
+  std::span<std::byte> at(const detail::Run& r) const { return {base_ + r.offset, r.length}; }
+  std::uint64_t used() const { return std::min<std::uint64_t>(header_->used.load(), capacity_); }
+
+ private:
+  static constexpr std::size_t kHeader = 64;
+  SharedRegion region_;
+  ArenaHeader* header_;
+  std::byte* base_;
+  std::uint64_t capacity_;
+};
+
+std::size_t default_memory() {
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return std::size_t{1} << 30;
+  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 4;
+}
+
+std::string byte_range(const Chunk& c) {
+  return "bytes " + std::to_string(c.offset) + "-" + std::to_string(c.offset + c.length);
+}
+
+// Everything a worker process needs; it is a copy of the master's (fork).
+struct WorkerEnv {
+  const Job* job;
+  const Inputs* inputs;
+  const std::vector<Chunk>* chunks;
+  Queue<std::uint32_t>* queue;
+  Arena* arena;
+  unsigned partitions;
+};
+
+// DANGER: runs in the forked worker. Exceptions end in a Failed message and
+// exit code 1; the Process layer ends the child with _exit.
+int worker_main(const WorkerEnv& env, Connection& conn) {
+  ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
+  ::signal(SIGTERM, SIG_DFL);
+  using namespace detail;
+  auto map = env.job->make_map_task();
+  std::vector<std::uint32_t> done;
+  TaskCounters reported{};
+  std::string where;  // what the worker is doing, for error messages
+
+  auto run_chunk = [&](std::uint32_t c) {
+    const Chunk& ch = (*env.chunks)[c];
+    const Input& in = *(*env.inputs)[ch.input];
+    where = "map of '" + in.name() + "' " + byte_range(ch);
+    conn.send(WorkerMessage{Started{c}});
+    map->map(in.data().substr(ch.offset, ch.length), ChunkInfo{c, in.name(), ch.offset, ch.length});
+    done.push_back(c);
+  };
+  auto flush = [&] {
+    where = "writing map output";
+    auto sizes = map->partition_sizes(env.partitions);
+    std::uint64_t total = 0;
+    for (auto s : sizes) total += s;
+    MapDone msg;
+    msg.chunks = std::move(done);
+    done.clear();
+    if (total > 0) {
+      auto space = env.arena->reserve(total);
+      if (!space)
+        throw JobError("the shuffle needs more memory than --memory allows (raise --memory)");
+      std::vector<std::span<std::byte>> spans;
+      std::uint64_t at = space->offset;
+      for (auto s : sizes) {
+        msg.runs.push_back(Run{at, s});
+        spans.push_back(env.arena->at(Run{at, s}));
+        at += s;
+      }
+      map->write_partitions(env.partitions, spans);
+    } else {
+      msg.runs.assign(env.partitions, Run{});
+    }
+    TaskCounters now = map->counters();
+    msg.records = now.records - reported.records;
+    msg.emitted = now.emitted - reported.emitted;
+    reported = now;
+    conn.send(WorkerMessage{std::move(msg)});
+  };
+
+  try {
+    // Pull chunks from the shared work queue until the master closes it.
+    for (;;) {
+      std::uint32_t c;
+      try {
+        c = env.queue->get();
+      } catch (const QueueClosed&) {
+        break;
+      }
+      run_chunk(c);
+    }
+    flush();
+    // Then follow the master's orders.
+    for (;;) {
+      MasterMessage m = conn.recv<MasterMessage>();
+      if (std::holds_alternative<Exit>(m)) return 0;
+      if (auto* mc = std::get_if<MapChunks>(&m)) {
+        for (auto c : mc->chunks) run_chunk(c);
+        flush();
+      } else if (auto* rp = std::get_if<ReducePartition>(&m)) {
+        where = "reduce of partition " + std::to_string(rp->partition);
+        auto reduce = env.job->make_reduce_task();
+        for (const auto& run : rp->runs) {
+          auto bytes = env.arena->at(run);
+          reduce->add_run(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        }
+        std::string out = reduce->finish();
+        ReduceDone msg{rp->partition, Run{}, reduce->keys()};
+        if (!out.empty()) {
+          auto space = env.arena->reserve(out.size());
+          if (!space)
+            throw JobError("the shuffle needs more memory than --memory allows (raise --memory)");
+          std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
+          msg.run = *space;
+        }
+        conn.send(WorkerMessage{msg});
+      }
+    }
+  } catch (const EofError&) {
+    return 0;  // the master is gone; nothing to report to
+  } catch (const std::exception& e) {
+    try {
+      conn.send(WorkerMessage{Failed{env.job->name().data() + std::string(": ") + where + ": " +
+                                     e.what()}});
+    } catch (...) {
+    }
+    return 1;
+  }
+}
+
+class Master {
+ public:
+  Master(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out)
+      : job_(job), inputs_(inputs), options_(options), out_(out) {}
+
+  JobStats run();
+
+ private:
+  struct Worker {
+    std::unique_ptr<Process> process;
+    Connection conn;
+    enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
+    std::optional<std::uint32_t> chunk;      // being mapped
+    std::optional<std::uint32_t> partition;  // being reduced
+    std::string failure;                     // from a Failed message
+    bool alive = true;
+  };
+
+  void split();
+  void start_worker(std::size_t slot);
+  bool drain(Worker& w);  // handles pending messages; false when the peer is gone
+  void handle(Worker& w, detail::WorkerMessage& m);
+  void handle_death(std::size_t slot);
+  void schedule();
+  void wait_for_events();
+  void stop_workers(bool kill) noexcept;
+  void report_progress(bool final);
+
+  const Job& job_;
+  const Inputs& inputs_;
+  EngineOptions options_;
+  std::FILE* out_;
+  JobStats stats_;
+
+  std::vector<Chunk> chunks_;
+  std::unique_ptr<Arena> arena_;
+  std::unique_ptr<Queue<std::uint32_t>> queue_;
+  WorkerEnv env_{};
+  std::vector<Worker> workers_;
+
+  enum class Phase { kMap, kReduce, kDone } phase_ = Phase::kMap;
+  std::uint32_t next_to_queue_ = 0;
+  bool queue_closed_ = false;
+  std::vector<bool> committed_;
+  std::uint64_t committed_count_ = 0, committed_bytes_ = 0;
+  std::vector<unsigned> chunk_attempts_;
+  std::vector<std::vector<detail::Run>> map_runs_;  // per partition
+  std::deque<std::uint32_t> pending_partitions_;
+  std::vector<std::optional<detail::Run>> reduce_out_;
+  std::vector<unsigned> partition_attempts_;
+  std::uint32_t partitions_done_ = 0;
+  Clock::time_point started_ = Clock::now(), last_progress_{};
+};
+
+void Master::split() {
+  for (std::uint32_t i = 0; i < inputs_.size(); ++i) {
+    std::string_view data = inputs_[i]->data();
+    stats_.input_bytes += data.size();
+    std::uint64_t pos = 0;
+    while (pos < data.size()) {
+      std::uint64_t end = data.size();
+      if (data.size() - pos > options_.chunk_size)
+        end = std::max<std::uint64_t>(job_.split_point(data, pos + options_.chunk_size), pos + 1);
+      chunks_.push_back(Chunk{i, pos, end - pos});
+      pos = end;
+    }
+  }
+}
+
+void Master::start_worker(std::size_t slot) {
+  auto [mine, theirs] = Pipe();
+  Worker& w = workers_[slot];
+  w = Worker{};
+  w.conn = std::move(mine);
+  ProcessOptions po;
+  po.name = "mapreduce-worker-" + std::to_string(slot);
+  po.daemon = true;
+  po.start_method = StartMethod::kFork;
+  Connection* child_end = &theirs;
+  w.process = std::make_unique<Process>(po, [this, slot, child_end]() -> int {
+    // Close the master's ends of every pipe: only the master reads them.
+    for (auto& other : workers_) other.conn.close();
+    (void)slot;
+    return worker_main(env_, *child_end);
+  });
+  w.process->start();
+  theirs.close();
+}
+
+bool Master::drain(Worker& w) {
+  try {
+    while (w.conn.poll()) {
+      auto m = w.conn.recv<detail::WorkerMessage>();
+      handle(w, m);
+    }
+    return true;
+  } catch (const EofError&) {
+    return false;
+  }
+}
+
+void Master::handle(Worker& w, detail::WorkerMessage& m) {
+  using namespace detail;
+  if (auto* s = std::get_if<Started>(&m)) {
+    w.chunk = s->chunk;
+  } else if (auto* d = std::get_if<MapDone>(&m)) {
+    for (auto c : d->chunks) {
+      if (committed_[c]) throw std::logic_error("mapreduce engine: chunk committed twice");
+      committed_[c] = true;
+      ++committed_count_;
+      committed_bytes_ += chunks_[c].length;
+    }
+    for (std::size_t r = 0; r < d->runs.size(); ++r)
+      if (d->runs[r].length) map_runs_[r].push_back(d->runs[r]);
+    stats_.records += d->records;
+    w.chunk.reset();
+    w.state = Worker::State::kIdle;
+  } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
+    if (!reduce_out_[rd->partition] && rd->run.length) reduce_out_[rd->partition] = rd->run;
+    stats_.distinct_keys += rd->keys;
+    ++partitions_done_;
+    w.partition.reset();
+    w.state = Worker::State::kIdle;
+  } else if (auto* f = std::get_if<Failed>(&m)) {
+    w.failure = f->message;
+  }
+}
+
+void Master::handle_death(std::size_t slot) {
+  Worker& w = workers_[slot];
+  w.process->join_for(std::chrono::seconds(5));
+  if (w.process->is_alive()) {
+    w.process->kill();
+    w.process->join();
+  }
+  std::string why = w.failure.empty() ? "worker " + std::to_string(w.process->pid()) + " " +
+                                            describe_exit_code(w.process->exit_code().value_or(-9))
+                                      : w.failure;
+  if (w.chunk) {
+    std::uint32_t c = *w.chunk;
+    const Chunk& ch = chunks_[c];
+    if (++chunk_attempts_[c] >= options_.max_attempts)
+      throw JobError("chunk " + std::to_string(c) + " of '" + inputs_[ch.input]->name() + "' (" +
+                     byte_range(ch) + ") failed " + std::to_string(chunk_attempts_[c]) +
+                     " times; last: " + why);
+  }
+  if (w.partition) {
+    std::uint32_t p = *w.partition;
+    if (++partition_attempts_[p] >= options_.max_attempts)
+      throw JobError("reduce of partition " + std::to_string(p) + " failed " +
+                     std::to_string(partition_attempts_[p]) + " times; last: " + why);
+    pending_partitions_.push_front(p);
+  }
+  if (!w.chunk && !w.partition && !w.failure.empty()) throw JobError(w.failure);
+  ++stats_.retries;
+  ++stats_.workers_replaced;
+  start_worker(slot);
+}
+
+void Master::schedule() {
+  using State = Worker::State;
+  // Keep the work queue fed; close it after the last chunk so that pulling
+  // workers flush their map output.
+  while (!queue_closed_ && next_to_queue_ < chunks_.size() && queue_->try_put(next_to_queue_))
+    ++next_to_queue_;
+  if (!queue_closed_ && next_to_queue_ == chunks_.size()) {
+    queue_->close();
+    queue_closed_ = true;
+  }
+  bool all_idle = std::all_of(workers_.begin(), workers_.end(),
+                              [](const Worker& w) { return w.state == State::kIdle; });
+  if (phase_ == Phase::kMap && queue_closed_ && all_idle) {
+    // Everything that was pulled is either committed or died with a worker.
+    std::vector<std::uint32_t> lost;
+    for (std::uint32_t c = 0; c < chunks_.size(); ++c)
+      if (!committed_[c]) lost.push_back(c);
+    if (lost.empty()) {
+      phase_ = Phase::kReduce;
+      stats_.seconds_map = seconds_since(started_);
+      started_ = Clock::now();
+      for (std::uint32_t r = 0; r < map_runs_.size(); ++r) pending_partitions_.push_back(r);
+    } else {
+      stats_.retries += lost.size();
+      std::vector<detail::MapChunks> orders(workers_.size());
+      for (std::size_t i = 0; i < lost.size(); ++i) orders[i % workers_.size()].chunks.push_back(lost[i]);
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        if (orders[i].chunks.empty()) continue;
+        workers_[i].state = State::kMapping;
+        workers_[i].conn.send(detail::MasterMessage{orders[i]});
+      }
+    }
+  }
+  if (phase_ == Phase::kReduce) {
+    for (auto& w : workers_) {
+      if (pending_partitions_.empty()) break;
+      if (w.state != State::kIdle) continue;
+      std::uint32_t p = pending_partitions_.front();
+      pending_partitions_.pop_front();
+      w.state = State::kReducing;
+      w.partition = p;
+      w.conn.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p]}});
+    }
+    if (partitions_done_ == map_runs_.size()) phase_ = Phase::kDone;
+  }
+}
+
+void Master::wait_for_events() {
+  // Wake on a worker's death at once (its sentinel), otherwise every 2 ms to
+  // look at the pipes, whose doorbells are private to the ipc layer.
+  std::vector<pollfd> fds;
+  for (auto& w : workers_) fds.push_back(pollfd{w.process->sentinel(), POLLIN, 0});
+  ::poll(fds.data(), fds.size(), 2);
+}
+
+void Master::stop_workers(bool kill) noexcept {
+  for (auto& w : workers_) {
+    if (!w.process) continue;
+    try {
+      if (kill) {
+        w.process->kill();
+      } else if (w.process->is_alive()) {
+        w.conn.send(detail::MasterMessage{detail::Exit{}});
+      }
+    } catch (...) {
+    }
+  }
+  for (auto& w : workers_) {
+    if (!w.process) continue;
+    try {
+      if (!w.process->join_for(std::chrono::seconds(5))) {
+        w.process->kill();
+        w.process->join();
+      }
+    } catch (...) {
+    }
+  }
+}
+
+void Master::report_progress(bool final) {
+  if (!options_.progress) return;
+  auto now = Clock::now();
+  if (!final && now - last_progress_ < std::chrono::milliseconds(200)) return;
+  last_progress_ = now;
+  double secs = seconds_since(started_);
+  double mb = committed_bytes_ / 1e6, total = stats_.input_bytes / 1e6;
+  double rate = secs > 0 ? mb / secs : 0;
+  double eta = rate > 0 ? (total - mb) / rate : 0;
+  int width = 30;
+  int filled = total > 0 ? static_cast<int>(width * mb / total) : width;
+  std::string bar(filled, '#');
+  bar.resize(width, '.');
+  std::fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs %s", bar.c_str(), mb, total, rate,
+               eta, final ? "\n" : "");
+  std::fflush(stderr);
+}
+
+JobStats Master::run() {
+  auto t0 = Clock::now();
+  unsigned workers = options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
+  unsigned partitions = options_.reducers ? options_.reducers : workers;
+  stats_.workers = workers;
+  stats_.reducers = partitions;
+  split();
+  stats_.chunks = chunks_.size();
+  stats_.seconds_split = seconds_since(t0);
+
+  arena_ = std::make_unique<Arena>(options_.memory ? options_.memory : default_memory());
+  queue_ = std::make_unique<Queue<std::uint32_t>>(std::max<std::size_t>(4 * workers, 16), 1 << 16);
+  env_ = WorkerEnv{&job_, &inputs_, &chunks_, queue_.get(), arena_.get(), partitions};
+  committed_.assign(chunks_.size(), false);
+  chunk_attempts_.assign(chunks_.size(), 0);
+  map_runs_.assign(partitions, {});
+  reduce_out_.assign(partitions, std::nullopt);
+  partition_attempts_.assign(partitions, 0);
+
+  started_ = Clock::now();
+  workers_.resize(workers);
+  try {
+    for (std::size_t i = 0; i < workers; ++i) start_worker(i);
+    while (phase_ != Phase::kDone) {
+      if (g_interrupted) throw Interrupted();
+      schedule();
+      if (phase_ == Phase::kDone) break;
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        bool peer_alive = drain(workers_[i]);
+        if (!peer_alive || !workers_[i].process->is_alive()) {
+          if (peer_alive) drain(workers_[i]);  // what it sent before dying
+          handle_death(i);
+        }
+      }
+      report_progress(false);
+      wait_for_events();
+    }
+    report_progress(true);
+    stats_.seconds_reduce = seconds_since(started_);
+    stop_workers(false);
+  } catch (...) {
+    stop_workers(true);
+    throw;
+  }
+
+  auto t_out = Clock::now();
+  std::vector<std::string_view> runs;
+  for (auto& r : reduce_out_) {
+    if (!r) continue;
+    auto bytes = arena_->at(*r);
+    runs.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  stats_.shuffle_bytes = arena_->used();
+  stats_.output_lines = job_.write_output(runs, options_.output, out_);
+  stats_.seconds_output = seconds_since(t_out);
+
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  stats_.peak_rss_kb_master = ru.ru_maxrss;
+  ::getrusage(RUSAGE_CHILDREN, &ru);
+  stats_.peak_rss_kb_workers = ru.ru_maxrss;
+  return stats_;
+}
+
+}  // namespace
+
+void install_interrupt_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() noexcept { return g_interrupted != 0; }
+
+JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out) {
+  if (options.max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
+  if (options.chunk_size == 0) throw std::invalid_argument("chunk size must be positive");
+  Master master(job, inputs, options, out);
+  return master.run();
+}
+
+}  // namespace mr

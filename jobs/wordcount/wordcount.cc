@@ -1,0 +1,216 @@
+#include "wordcount.h"
+
+#include <algorithm>
+#include <cstring>
+#include <queue>
+#include <stdexcept>
+
+#include "mr/job_api/word_counter.h"
+
+namespace mr {
+namespace {
+
+// A reducer's sorted output run: records of {u64 count, u32 length, bytes}.
+void append_record(std::string& out, std::string_view word, std::uint64_t count) {
+  auto len = static_cast<std::uint32_t>(word.size());
+  out.append(reinterpret_cast<const char*>(&count), sizeof count);
+  out.append(reinterpret_cast<const char*>(&len), sizeof len);
+  out.append(word);
+}
+
+struct RunReader {
+  std::string_view rest;
+  std::string_view word;
+  std::uint64_t count = 0;
+  bool next() {
+    if (rest.size() < 12) return false;
+    std::uint32_t len;
+    std::memcpy(&count, rest.data(), 8);
+    std::memcpy(&len, rest.data() + 8, 4);
+    if (rest.size() - 12 < len) throw std::runtime_error("wordcount: corrupt reduce output run");
+    word = rest.substr(12, len);
+    rest.remove_prefix(12 + len);
+    return true;
+  }
+};
+
+// True when (wa, ca) comes before (wb, cb) in the output order.
+bool before(WordCountOptions::SortOrder order, std::string_view wa, std::uint64_t ca,
+            std::string_view wb, std::uint64_t cb) {
+  if (order == WordCountOptions::SortOrder::kCount && ca != cb) return ca > cb;
+  return wa < wb;  // std::string_view compares bytes as unsigned char
+}
+
+class WordCountMap : public MapTask {
+ public:
+  explicit WordCountMap(const TokenizerOptions& t) : tokenizer_(t), counter_(1 << 14) {}
+  void map(std::string_view chunk, const ChunkInfo&) override {
+    count_words(chunk, tokenizer_, counter_);
+  }
+  std::vector<std::size_t> partition_sizes(unsigned partitions) const override {
+    return counter_.serialized_sizes(partitions);
+  }
+  void write_partitions(unsigned partitions, std::span<const std::span<std::byte>> out) override {
+    counter_.serialize_partitions(partitions, out);
+    for (const auto& buf : out) counters_.records += SerializedWords(buf).total_count();
+    counters_.emitted = counters_.records;
+    counter_.clear();
+  }
+  std::size_t memory_bytes() const override { return counter_.memory_bytes(); }
+  TaskCounters counters() const override { return counters_; }
+
+ private:
+  TokenizerOptions tokenizer_;
+  WordCounter counter_;
+  TaskCounters counters_;
+};
+
+class WordCountReduce : public ReduceTask {
+ public:
+  explicit WordCountReduce(const WordCountOptions& o) : options_(o) {}
+  void add_run(std::string_view run) override {
+    counter_.merge_serialized(std::as_bytes(std::span(run.data(), run.size())));
+  }
+  std::string finish() override {
+    std::vector<std::pair<std::string_view, std::uint64_t>> entries;
+    entries.reserve(counter_.size());
+    counter_.for_each([&](std::string_view w, std::uint64_t n) { entries.emplace_back(w, n); });
+    keys_ = entries.size();
+    auto order = [this](const auto& a, const auto& b) {
+      return before(options_.sort, a.first, a.second, b.first, b.second);
+    };
+    std::size_t keep = entries.size();
+    if (options_.top && options_.top < keep) {
+      keep = options_.top;
+      std::partial_sort(entries.begin(), entries.begin() + keep, entries.end(), order);
+    } else {
+      std::sort(entries.begin(), entries.end(), order);
+    }
+    std::string out;
+    for (std::size_t i = 0; i < keep; ++i) append_record(out, entries[i].first, entries[i].second);
+    return out;
+  }
+  std::uint64_t keys() const override { return keys_; }
+
+ private:
+  WordCountOptions options_;
+  WordCounter counter_;
+  std::uint64_t keys_ = 0;
+};
+
+void write_csv_field(std::string& line, std::string_view w) {
+  if (w.find_first_of(",\"\r\n") == std::string_view::npos) {
+    line += w;
+    return;
+  }
+  line += '"';
+  for (char c : w) {
+    if (c == '"') line += '"';
+    line += c;
+  }
+  line += '"';
+}
+
+// JSON string body; bytes that are not valid UTF-8 become U+FFFD.
+void write_json_string(std::string& line, std::string_view w) {
+  line += '"';
+  for (std::size_t i = 0; i < w.size();) {
+    auto c = static_cast<unsigned char>(w[i]);
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        line += '\\';
+        line += static_cast<char>(c);
+      } else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        line += buf;
+      } else {
+        line += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    std::size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    bool ok = n && i + n <= w.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(w[i + k]) & 0xC0) == 0x80;
+    if (ok) {
+      line.append(w.substr(i, n));
+      i += n;
+    } else {
+      line += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  line += '"';
+}
+
+}  // namespace
+
+std::size_t WordCountJob::split_point(std::string_view data, std::size_t near) const {
+  return safe_split_point(data, near, options_.tokenizer);
+}
+
+std::unique_ptr<MapTask> WordCountJob::make_map_task() const {
+  return std::make_unique<WordCountMap>(options_.tokenizer);
+}
+
+std::unique_ptr<ReduceTask> WordCountJob::make_reduce_task() const {
+  return std::make_unique<WordCountReduce>(options_);
+}
+
+std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& runs,
+                                         const OutputOptions& output, std::FILE* out) const {
+  // k-way merge of the reducers' sorted runs.
+  std::vector<RunReader> readers;
+  for (auto r : runs) {
+    RunReader rd;
+    rd.rest = r;
+    if (rd.next()) readers.push_back(rd);
+  }
+  auto later = [this, &readers](std::size_t a, std::size_t b) {
+    return before(options_.sort, readers[b].word, readers[b].count, readers[a].word, readers[a].count);
+  };
+  std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
+  for (std::size_t i = 0; i < readers.size(); ++i) heap.push(i);
+
+  std::uint64_t limit = output.top ? output.top : options_.top;
+  std::uint64_t lines = 0;
+  std::string line;
+  using Format = OutputOptions::Format;
+  if (output.format == Format::kCsv) std::fputs("word,count\n", out);
+  if (output.format == Format::kJson) std::fputs("[", out);
+  while (!heap.empty() && (!limit || lines < limit)) {
+    std::size_t i = heap.top();
+    heap.pop();
+    const RunReader& r = readers[i];
+    line.clear();
+    switch (output.format) {
+      case Format::kTsv:
+        line += r.word;
+        line += '\t';
+        line += std::to_string(r.count);
+        line += '\n';
+        break;
+      case Format::kCsv:
+        write_csv_field(line, r.word);
+        line += ',';
+        line += std::to_string(r.count);
+        line += '\n';
+        break;
+      case Format::kJson:
+        line += lines ? ",\n  {\"word\": " : "\n  {\"word\": ";
+        write_json_string(line, r.word);
+        line += ", \"count\": ";
+        line += std::to_string(r.count);
+        line += '}';
+        break;
+    }
+    std::fwrite(line.data(), 1, line.size(), out);
+    ++lines;
+    if (readers[i].next()) heap.push(i);
+  }
+  if (output.format == Format::kJson) std::fputs(lines ? "\n]\n" : "]\n", out);
+  return lines;
+}
+
+}  // namespace mr

@@ -1,0 +1,34 @@
+// The built-in wordcount job: counts words with the job API's tokenizer and
+// WordCounter (the combiner), partitions by the top bits of the word hash,
+// and writes `word<TAB>count` lines, by count descending then word in byte
+// order (or by word with SortOrder::kWord).
+#pragma once
+
+#include <memory>
+
+#include "mr/job_api/tokenizer.h"
+#include "mr/mapreduce/job.h"
+
+namespace mr {
+
+struct WordCountOptions {
+  TokenizerOptions tokenizer;
+  enum class SortOrder { kCount, kWord } sort = SortOrder::kCount;
+  std::uint64_t top = 0;  // 0: all; otherwise each reducer keeps only its top N
+};
+
+class WordCountJob : public Job {
+ public:
+  explicit WordCountJob(WordCountOptions options) : options_(options) {}
+  std::string_view name() const override { return "wordcount"; }
+  std::size_t split_point(std::string_view data, std::size_t near) const override;
+  std::unique_ptr<MapTask> make_map_task() const override;
+  std::unique_ptr<ReduceTask> make_reduce_task() const override;
+  std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& options,
+                             std::FILE* out) const override;
+
+ private:
+  WordCountOptions options_;
+};
+
+}  // namespace mr
