@@ -1,0 +1,285 @@
+// Tests of WordCounter (against std::unordered_map), its partitioned
+// serialization, and the fused count_words path.
+#include "mr/job_api/word_counter.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using Reference = std::unordered_map<std::string, std::uint64_t>;
+
+// Random words of lengths 1..40 over an alphabet that includes NUL and
+// bytes >= 0x80, drawn with heavy repetition, plus every length boundary of
+// the inline key (8, 9, 15, 16, 17 bytes) sharing prefixes.
+std::vector<std::string> random_words(std::mt19937_64& rng, std::size_t n) {
+  std::uniform_int_distribution<int> len(1, 40);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<int> letter('a', 'e');
+  std::vector<std::string> vocab;
+  for (int i = 0; i < 3000; ++i) {
+    std::string w(static_cast<std::size_t>(len(rng)), '\0');
+    const bool binary = i % 7 == 0;
+    for (auto& c : w) c = static_cast<char>(binary ? byte(rng) : letter(rng));
+    vocab.push_back(w);
+  }
+  const std::string base = "abcdefghijklmnopqrstuvwxyz";
+  for (std::size_t l : {1, 7, 8, 9, 15, 16, 17, 18, 24, 31, 32, 33}) {
+    vocab.push_back(base.substr(0, l));
+    vocab.push_back(base.substr(0, l - 1) + '\0');
+    vocab.push_back(base.substr(0, l - 1) + 'Z');
+  }
+  vocab.push_back(std::string(16, '\0'));
+  vocab.push_back(std::string(15, '\0'));
+  vocab.push_back(std::string(17, '\0'));
+  std::geometric_distribution<std::size_t> zipfish(0.002);
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(vocab[zipfish(rng) % vocab.size()]);
+  return out;
+}
+
+Reference to_map(const mr::WordCounter& counter) {
+  Reference m;
+  for (auto [word, count] : counter) {
+    EXPECT_TRUE(m.emplace(std::string(word), count).second) << "duplicate word in iteration";
+  }
+  return m;
+}
+
+TEST(WordCounterTest, MatchesUnorderedMapOnRandomWords) {
+  std::mt19937_64 rng(1);
+  mr::WordCounter counter;
+  Reference ref;
+  std::uniform_int_distribution<std::uint64_t> amount(1, 5);
+  for (const auto& w : random_words(rng, 200'000)) {
+    const auto n = amount(rng);
+    counter.add(w, n);
+    ref[w] += n;
+  }
+  EXPECT_EQ(counter.size(), ref.size());
+  EXPECT_EQ(to_map(counter), ref);
+  for (const auto& [w, n] : ref) ASSERT_EQ(counter.count(w), n) << w.size();
+  EXPECT_EQ(counter.count("definitely absent word"), 0u);
+  EXPECT_EQ(counter.count("zz"), 0u);
+}
+
+TEST(WordCounterTest, InlineKeyBoundariesAreDistinct) {
+  mr::WordCounter counter;
+  const std::vector<std::string> words = {
+      "",  std::string(1, '\0'), "a", std::string("a\0", 2), "abcdefgh", "abcdefghi",
+      "abcdefghijklmnop", "abcdefghijklmnoq", "abcdefghijklmnopq", "abcdefghijklmnopr",
+      std::string("abcdefghijklmno\0", 16), "abcdefghijklmno"};
+  for (std::size_t i = 0; i < words.size(); ++i) counter.add(words[i], i + 1);
+  ASSERT_EQ(counter.size(), words.size());
+  for (std::size_t i = 0; i < words.size(); ++i) EXPECT_EQ(counter.count(words[i]), i + 1) << i;
+}
+
+TEST(WordCounterTest, AddingZeroDoesNothing) {
+  mr::WordCounter counter;
+  counter.add("x", 0);
+  counter.add(std::string(30, 'y'), 0);
+  EXPECT_TRUE(counter.empty());
+  EXPECT_EQ(counter.begin(), counter.end());
+}
+
+TEST(WordCounterTest, GrowsFromATinySizeHint) {
+  mr::WordCounter counter(1);
+  const std::size_t initial = counter.capacity();
+  Reference ref;
+  for (int i = 0; i < 100'000; ++i) {
+    const std::string w = (i % 3 == 0 ? "a-rather-long-prefix-for-the-arena-" : "w") + std::to_string(i);
+    counter.add(w, 2);
+    ref[w] += 2;
+  }
+  for (int i = 0; i < 100'000; i += 10) {
+    const std::string w = (i % 3 == 0 ? "a-rather-long-prefix-for-the-arena-" : "w") + std::to_string(i);
+    counter.add(w);
+    ref[w] += 1;
+  }
+  EXPECT_GT(counter.capacity(), initial);
+  EXPECT_GE(counter.capacity() * 3, counter.size() * 4);  // load factor <= 3/4
+  EXPECT_EQ(to_map(counter), ref);
+}
+
+TEST(WordCounterTest, SizeHintAvoidsGrowth) {
+  mr::WordCounter counter(10'000);
+  const std::size_t cap = counter.capacity();
+  for (int i = 0; i < 10'000; ++i) counter.add(std::string("k").append(std::to_string(i)));
+  EXPECT_EQ(counter.capacity(), cap);
+  counter.reserve(100'000);
+  EXPECT_GT(counter.capacity(), cap);
+  EXPECT_EQ(counter.size(), 10'000u);
+  EXPECT_EQ(counter.count("k9999"), 1u);
+}
+
+TEST(WordCounterTest, MergeAddsCounts) {
+  std::mt19937_64 rng(2);
+  mr::WordCounter a;
+  mr::WordCounter b(4);
+  Reference ref;
+  for (const auto& w : random_words(rng, 50'000)) {
+    a.add(w);
+    ref[w] += 1;
+  }
+  for (const auto& w : random_words(rng, 50'000)) {
+    b.add(w, 3);
+    ref[w] += 3;
+  }
+  a.merge(b);
+  EXPECT_EQ(to_map(a), ref);
+  a.merge(a);  // self-merge doubles
+  for (auto& [w, n] : ref) n *= 2;
+  EXPECT_EQ(to_map(a), ref);
+}
+
+TEST(WordCounterTest, CopyMoveAndClear) {
+  mr::WordCounter a;
+  a.add("short");
+  a.add("a-word-longer-than-sixteen-bytes", 4);
+  mr::WordCounter copy(a);
+  a.add("short");
+  EXPECT_EQ(copy.count("short"), 1u);
+  EXPECT_EQ(copy.count("a-word-longer-than-sixteen-bytes"), 4u);
+  mr::WordCounter moved(std::move(a));
+  EXPECT_EQ(moved.count("short"), 2u);
+  EXPECT_EQ(a.capacity(), 0u);  // NOLINT(bugprone-use-after-move): documented state
+  EXPECT_EQ(a.begin(), a.end());
+  moved.merge(a);
+  a = copy;
+  EXPECT_EQ(a.count("a-word-longer-than-sixteen-bytes"), 4u);
+  moved.clear();
+  EXPECT_TRUE(moved.empty());
+  EXPECT_EQ(moved.count("short"), 0u);
+  moved.add("a-word-longer-than-sixteen-bytes");
+  EXPECT_EQ(to_map(moved), (Reference{{"a-word-longer-than-sixteen-bytes", 1}}));
+}
+
+TEST(WordCounterTest, HashIsStableAndPartitionsEvenly) {
+  EXPECT_EQ(mr::WordCounter::hash("hello"), mr::WordCounter::hash(std::string("hello")));
+  EXPECT_NE(mr::WordCounter::hash("a"), mr::WordCounter::hash(std::string("a\0", 2)));
+  EXPECT_NE(mr::WordCounter::hash(std::string(17, 'x')), mr::WordCounter::hash(std::string(18, 'x')));
+  constexpr unsigned kParts = 16;
+  std::vector<int> hist(kParts);
+  for (int i = 0; i < 160'000; ++i) {
+    const std::string w = (i % 2 ? "w" : "a-long-word-over-sixteen-") + std::to_string(i);
+    const unsigned p = mr::WordCounter::partition_of(mr::WordCounter::hash(w), kParts);
+    ASSERT_LT(p, kParts);
+    ++hist[p];
+  }
+  for (int n : hist) EXPECT_NEAR(n, 10'000, 600);
+  EXPECT_EQ(mr::WordCounter::partition_of(~std::uint64_t{0}, 7), 6u);
+  EXPECT_EQ(mr::WordCounter::partition_of(0, 7), 0u);
+}
+
+TEST(WordCounterTest, PartitionSerializationRoundTrip) {
+  std::mt19937_64 rng(3);
+  mr::WordCounter counter;
+  for (const auto& w : random_words(rng, 100'000)) counter.add(w);
+  const Reference ref = to_map(counter);
+  for (unsigned parts : {1u, 3u, 7u, 16u}) {
+    const auto buffers = counter.serialize_partitions(parts);
+    ASSERT_EQ(buffers.size(), parts);
+    const auto sizes = counter.serialized_sizes(parts);
+    std::map<std::string, unsigned> seen_in;
+    mr::WordCounter merged(1);
+    std::uint64_t total = 0;
+    for (unsigned p = 0; p < parts; ++p) {
+      ASSERT_EQ(buffers[p].size(), sizes[p]);
+      const mr::SerializedWords view(buffers[p]);
+      std::uint64_t sum = 0;
+      view.for_each([&](std::string_view w, std::uint64_t n) {
+        EXPECT_TRUE(seen_in.emplace(std::string(w), p).second) << "word in two partitions";
+        EXPECT_EQ(mr::WordCounter::partition_of(mr::WordCounter::hash(w), parts), p);
+        EXPECT_EQ(ref.at(std::string(w)), n);
+        sum += n;
+      });
+      EXPECT_EQ(view.total_count(), sum);
+      total += sum;
+      merged.merge_serialized(buffers[p]);
+    }
+    EXPECT_EQ(seen_in.size(), ref.size());  // every word in exactly one partition
+    EXPECT_EQ(to_map(merged), ref);
+    EXPECT_EQ(total, 100'000u);
+  }
+}
+
+TEST(WordCounterTest, SerializesIntoCallerMemoryAtAnyAlignment) {
+  mr::WordCounter counter;
+  counter.add("x", 5);
+  counter.add("a-word-longer-than-sixteen-bytes", 7);
+  const auto sizes = counter.serialized_sizes(2);
+  std::vector<std::byte> arena(sizes[0] + sizes[1] + 1);
+  std::vector<std::span<std::byte>> out = {std::span(arena).subspan(1, sizes[0]),
+                                           std::span(arena).subspan(1 + sizes[0], sizes[1])};
+  counter.serialize_partitions(2, out);
+  mr::WordCounter back;
+  back.merge_serialized(out[0]);
+  back.merge_serialized(out[1]);
+  EXPECT_EQ(to_map(back), to_map(counter));
+  // Wrong sizes or counts of buffers are refused.
+  out[1] = out[1].first(out[1].size() - 1);
+  EXPECT_THROW(counter.serialize_partitions(2, out), std::invalid_argument);
+  EXPECT_THROW(counter.serialize_partitions(3, out), std::invalid_argument);
+  EXPECT_THROW(counter.serialized_sizes(0), std::invalid_argument);
+}
+
+TEST(WordCounterTest, MalformedBuffersAreRejected) {
+  mr::WordCounter counter;
+  counter.add("short", 2);
+  counter.add("a-word-longer-than-sixteen-bytes", 3);
+  auto buf = counter.serialize_partitions(1)[0];
+  mr::WordCounter sink;
+  EXPECT_THROW(sink.merge_serialized(std::span(buf).first(buf.size() - 1)), std::invalid_argument);
+  EXPECT_THROW(sink.merge_serialized(std::span(buf).first(8)), std::invalid_argument);
+  auto bad_magic = buf;
+  bad_magic[0] ^= std::byte{1};
+  EXPECT_THROW(mr::SerializedWords{bad_magic}, std::invalid_argument);
+  // Point the long word's offset past the key area.
+  auto bad_offset = buf;
+  const std::size_t records = sizeof(mr::SerializedWordsHeader);
+  for (std::size_t r = 0; r < 2; ++r) {
+    std::byte* rec = bad_offset.data() + records + r * 32;
+    std::uint32_t len;
+    std::memcpy(&len, rec + 24, 4);
+    if (len > 16) {
+      const std::uint64_t far = 1000;
+      std::memcpy(rec + 8, &far, 8);
+    }
+  }
+  EXPECT_THROW(sink.merge_serialized(bad_offset), std::invalid_argument);
+}
+
+TEST(WordCounterTest, CountWordsMatchesTokenizeIntoUnorderedMap) {
+  std::mt19937_64 rng(4);
+  const std::vector<std::string> pieces = {
+      "The", "quick", "BROWN", "fox", "don't", "don\u2019t", " ", "\n", ", ", "ПРИВЕТ", "мир", "中文",
+      "\xff", "a-very-long-word-indeed-more-than-sixteen", "Supercalifragilistic", "x", "42", "é"};
+  std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
+  std::string text;
+  for (int i = 0; i < 50'000; ++i) text += pieces[pick(rng)];
+  for (auto kind : {mr::TokenizerKind::unicode, mr::TokenizerKind::whitespace}) {
+    for (bool keep : {false, true}) {
+      mr::TokenizerOptions options;
+      options.kind = kind;
+      options.keep_case = keep;
+      Reference ref;
+      mr::tokenize(text, options, [&](std::string_view w) { ++ref[std::string(w)]; });
+      mr::WordCounter counter;
+      mr::count_words(text, options, counter);
+      EXPECT_EQ(to_map(counter), ref);
+      EXPECT_GT(ref.size(), 10u);
+    }
+  }
+  mr::WordCounter few;
+  mr::count_words("a b a", {}, few);  // fewer words than the prefetch ring
+  EXPECT_EQ(to_map(few), (Reference{{"a", 2}, {"b", 1}}));
+}
+
+}  // namespace
