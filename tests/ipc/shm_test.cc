@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <random>
@@ -20,8 +22,12 @@
 #include "mr/base/error.h"
 #include "mr/base/io.h"
 #include "mr/base/unique_fd.h"
+#include "mr/ipc/array.h"
 #include "mr/ipc/detail/byte_map.h"
+#include "mr/ipc/shared_dict.h"
 #include "mr/ipc/shared_memory.h"
+#include "mr/ipc/value.h"
+#include "mr/sync/lock.h"
 
 namespace {
 
@@ -281,6 +287,249 @@ TEST(ByteMapTest, FullArenaThrowsAndLeavesTheMapUnchanged) {
   EXPECT_THROW(map.put("one-too-many", "v"), mr::SharedDictFullError);
   EXPECT_EQ(map.size(), 8u);
   EXPECT_THROW(mr::detail::ByteMap::format(seg.data(), 64, 8), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------
+// Value / Array / RawValue / RawArray
+
+constexpr int kProcs = 4;
+
+// Runs `fn(i)` in `n` children at once, waits for all; returns how many
+// exited with something other than 0.
+template <class F>
+int run_children(int n, F fn) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < n; ++i) pids.push_back(fork_child([&] { return fn(i); }));
+  int failures = 0;
+  for (pid_t p : pids) failures += wait_child(p) != 0;
+  return failures;
+}
+
+TEST(ValueTest, GetLockMakesIncrementsExactAcrossProcesses) {
+  constexpr int kIncrements = 100000;
+  mr::Value<int> counter(0);
+  EXPECT_EQ(run_children(kProcs,
+                         [&](int) {
+                           for (int i = 0; i < kIncrements; ++i) {
+                             mr::LockGuard g(counter.get_lock());
+                             *counter += 1;
+                           }
+                           return 0;
+                         }),
+            0);
+  EXPECT_EQ(counter.load(), kProcs * kIncrements);
+}
+
+TEST(ValueTest, LockedHelpersAndRecursiveLock) {
+  mr::Value<long> v(5);
+  EXPECT_EQ(v.fetch_add(3), 5);
+  EXPECT_EQ(v.fetch_sub(1), 8);
+  EXPECT_EQ(v.exchange(100), 7);
+  EXPECT_EQ(v.update([](long& x) { return x *= 2; }), 200);
+  {
+    // The default lock is an RLock: locked calls work while holding it.
+    mr::LockGuard g(v.get_lock());
+    v.store(v.load() + 1);
+  }
+  EXPECT_EQ(v.get(), 201);
+  EXPECT_EQ(run_children(2,
+                         [&](int) {
+                           for (int i = 0; i < 10000; ++i) v.fetch_add(1);
+                           return 0;
+                         }),
+            0);
+  EXPECT_EQ(*v, 20201);
+
+  struct Point {
+    double x, y;
+  };
+  mr::Value<Point, mr::Lock> p(Point{1, 2});
+  EXPECT_EQ(run_child([&] {
+              p.update([](Point& q) { q.x += 10; });
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(p.load().x, 11);
+  EXPECT_EQ(p->y, 2);
+}
+
+TEST(ArrayTest, NegatedByChild) {
+  mr::Array<double> a{1.5, -2, 3, 4, 0};
+  EXPECT_EQ(run_child([&] {
+              mr::LockGuard g(a.get_lock());
+              for (double& x : a) x = -x;
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(a.to_vector(), (std::vector<double>{-1.5, 2, -3, -4, -0.0}));
+  EXPECT_EQ(a.get(0), -1.5);
+  a.set(4, 9);
+  EXPECT_EQ(a[4], 9);
+  EXPECT_THROW(a.get(5), std::out_of_range);
+  EXPECT_THROW(a.assign(std::vector<double>{1, 2}), std::invalid_argument);
+}
+
+TEST(ArrayTest, LockedFetchAddOnElementsIsExact) {
+  mr::Array<long> a(3, 0);
+  EXPECT_EQ(run_children(kProcs,
+                         [&](int) {
+                           for (int i = 0; i < 5000; ++i) a.fetch_add(i % 3, 1);
+                           return 0;
+                         }),
+            0);
+  auto v = a.to_vector();
+  EXPECT_EQ(v[0] + v[1] + v[2], kProcs * 5000);
+  EXPECT_EQ(v[0], kProcs * 1667);
+}
+
+TEST(RawArrayTest, AtomicAddsAreExactWithoutALock) {
+  constexpr int kIncrements = 100000;
+  mr::RawArray<std::int64_t> a(4, 0);
+  EXPECT_EQ(run_children(kProcs,
+                         [&](int who) {
+                           for (int i = 0; i < kIncrements; ++i) {
+                             a.fetch_add(0, 1);
+                             a.fetch_add(1 + (i & 1), 2, std::memory_order_relaxed);
+                           }
+                           a.atomic(3).fetch_or(std::int64_t{1} << who);
+                           return 0;
+                         }),
+            0);
+  EXPECT_EQ(a[0], kProcs * kIncrements);
+  EXPECT_EQ(a[1] + a[2], 2 * kProcs * kIncrements);
+  EXPECT_EQ(a[3], (1 << kProcs) - 1);
+  EXPECT_THROW(a.at(4), std::out_of_range);
+
+  mr::RawValue<unsigned> hits(7);
+  EXPECT_EQ(run_children(2,
+                         [&](int) {
+                           for (int i = 0; i < 1000; ++i) hits.fetch_add(1);
+                           return 0;
+                         }),
+            0);
+  EXPECT_EQ(hits.load(), 2007u);
+  mr::RawArray<char> text{'o', 'k'};
+  EXPECT_EQ(run_child([&] {
+              text[0] = 'O';
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(std::string(text.begin(), text.end()), "Ok");
+}
+
+// ---------------------------------------------------------------------------
+// SharedDict
+
+TEST(SharedDictTest, FilledByTenProcessesWithAnExactSharedCounter) {
+  constexpr int kChildren = 10;
+  constexpr int kKeysEach = 50;
+  constexpr int kBumps = 200;
+  mr::SharedDict<std::string, long> d(1 << 20);
+  EXPECT_EQ(run_children(kChildren,
+                         [&](int who) {
+                           for (int k = 0; k < kKeysEach; ++k) {
+                             d.set("c" + std::to_string(who) + ".k" + std::to_string(k),
+                                   who * 1000 + k);
+                           }
+                           for (int i = 0; i < kBumps; ++i) {
+                             d.update("shared", [](long& n) { n += 1; });
+                           }
+                           return 0;
+                         }),
+            0);
+  EXPECT_EQ(d.size(), static_cast<std::size_t>(kChildren * kKeysEach + 1));
+  for (int who = 0; who < kChildren; ++who)
+    for (int k = 0; k < kKeysEach; ++k)
+      ASSERT_EQ(d.get("c" + std::to_string(who) + ".k" + std::to_string(k)), who * 1000 + k);
+  EXPECT_EQ(d.get("shared"), kChildren * kBumps) << "update() must be atomic";
+}
+
+TEST(SharedDictTest, EraseSizeItemsClear) {
+  mr::SharedDict<int, std::vector<std::string>> d(64 * 1024);
+  EXPECT_TRUE(d.empty());
+  d.set(1, {"one"});
+  d.set(2, {"two", "deux"});
+  d.set(3, {});
+  EXPECT_EQ(d.size(), 3u);
+  EXPECT_TRUE(d.contains(2));
+  EXPECT_TRUE(d.erase(2));
+  EXPECT_FALSE(d.erase(2));
+  EXPECT_FALSE(d.contains(2));
+  EXPECT_EQ(d.get(2), std::nullopt);
+  EXPECT_EQ(d.get_or(2, {"none"}), std::vector<std::string>{"none"});
+  EXPECT_EQ(run_child([&] {
+              d.set(4, {"from", "child"});
+              d.erase(1);
+              return 0;
+            }),
+            0);
+  auto items = d.items();
+  std::sort(items.begin(), items.end());
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0], (std::pair<int, std::vector<std::string>>{3, {}}));
+  EXPECT_EQ(items[1], (std::pair<int, std::vector<std::string>>{4, {"from", "child"}}));
+  auto keys = d.keys();
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<int>{3, 4}));
+  EXPECT_EQ(d.values().size(), 2u);
+  d.clear();
+  EXPECT_EQ(d.size(), 0u);
+  EXPECT_TRUE(d.items().empty());
+}
+
+TEST(SharedDictTest, FullDictThrowsAClearErrorAndStaysUsable) {
+  mr::SharedDict<std::string, std::string> d(8 * 1024, 16);
+  EXPECT_THROW(d.set("big", std::string(16 * 1024, 'x')), mr::SharedDictFullError);
+  for (int i = 0; i < 16; ++i) d.set(std::to_string(i), "v");
+  try {
+    d.set("17th", "v");
+    FAIL() << "expected SharedDictFullError";
+  } catch (const mr::SharedDictFullError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger capacity"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(d.size(), 16u);
+  d.set("0", "replacing an existing key still works");
+  EXPECT_TRUE(d.erase("1"));
+  d.set("17th", "fits after an erase");
+  EXPECT_EQ(d.get("17th"), "fits after an erase");
+  EXPECT_THROW((mr::SharedDict<int, int>(64, 100)), std::invalid_argument);
+}
+
+TEST(SharedDictTest, UpdateThatThrowsChangesNothing) {
+  mr::SharedDict<std::string, int> d(16 * 1024);
+  d.set("a", 1);
+  EXPECT_THROW(d.update("a",
+                        [](int& v) {
+                          v = 99;
+                          throw std::runtime_error("no");
+                        }),
+               std::runtime_error);
+  EXPECT_EQ(d.get("a"), 1);
+  EXPECT_EQ(d.update("new", 10, [](int& v) { v += 1; }), 11);
+}
+
+TEST(SharedDictTest, HolderKilledWhileHoldingTheLockDoesNotWedgeTheDict) {
+  mr::SharedDict<int, int> d(16 * 1024);
+  d.set(1, 1);
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  mr::UniqueFd rd(p[0]), wr(p[1]);
+  pid_t pid = fork_child([&] {
+    d.get_lock().acquire();
+    d.set(2, 2);
+    char c = 'x';
+    mr::write_full(wr.get(), &c, 1);
+    ::pause();  // killed while holding the lock
+    return 0;
+  });
+  wr.reset();
+  char c;
+  ASSERT_TRUE(mr::read_full(rd.get(), &c, 1));
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(wait_child(pid), 128 + SIGKILL);
+  EXPECT_EQ(d.get(2), 2) << "the next operation takes the lock over";
+  d.update(1, [](int& v) { v += 1; });
+  EXPECT_EQ(d.get(1), 2);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "mr/ipc/detail/byte_map.h"
 
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -13,6 +14,9 @@ constexpr std::uint64_t kTombstone = 1;
 constexpr std::uint64_t kRefBase = 2;  // slot.ref = arena offset + kRefBase
 constexpr std::size_t kAlign = 8;
 constexpr std::size_t kMinArena = 256;
+constexpr std::uint64_t kStable = 0;
+constexpr std::uint64_t kChanging = 1;
+constexpr std::uint64_t kCompacting = 2;
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
 
@@ -50,7 +54,10 @@ struct ByteMap::Header {
   std::uint64_t arena_used;
   std::uint64_t dead_bytes;
   std::uint64_t live;
-  std::uint64_t used_slots;  // live + tombstones
+  std::uint64_t used_slots;    // live + tombstones
+  std::uint64_t state;         // kStable, kChanging or kCompacting
+  std::uint64_t compact_to;    // compaction: arena[0, compact_to) is final
+  std::uint64_t compact_next;  // compaction: arena[compact_next, used) untouched
 };
 
 struct ByteMap::Slot {
@@ -94,6 +101,8 @@ ByteMap ByteMap::format(void* base, std::size_t size, std::size_t max_entries) {
   h.max_entries = max_entries;
   h.arena_offset = index_end;
   h.arena_size = (size - index_end) / kAlign * kAlign;
+  h.compact_to = 0;
+  h.compact_next = 0;
   map.clear();
   h.magic = kMagic;
   return map;
@@ -164,7 +173,9 @@ void ByteMap::put(std::string_view key, std::string_view value) {
     EntryHeader eh;
     std::memcpy(&eh, e, sizeof eh);
     if (eh.value_len == value.size()) {  // same size: overwrite in place
+      set_state(kChanging);
       std::memcpy(e + sizeof eh + eh.key_len, value.data(), value.size());
+      set_state(kStable);
       return;
     }
   } else if (h.live >= h.max_entries) {
@@ -189,10 +200,12 @@ void ByteMap::put(std::string_view key, std::string_view value) {
     }
     // From here on nothing can fail: retire the old entry, slide the live
     // ones down, and insert as new.
-    if (found) erase(key);
+    set_state(kChanging);
+    if (found) erase_slot(i);
     compact();
     i = probe(key, hash, &found);
   }
+  set_state(kChanging);
   if (!found && slots()[i].ref == kEmpty && (h.used_slots + 1) * 4 > h.slot_count * 3) {
     rebuild_index();  // sweep tombstones
     i = probe(key, hash, &found);
@@ -206,7 +219,9 @@ void ByteMap::put(std::string_view key, std::string_view value) {
   std::memcpy(e, &eh, sizeof eh);
   if (!key.empty()) std::memcpy(e + sizeof eh, key.data(), key.size());
   if (!value.empty()) std::memcpy(e + sizeof eh + key.size(), value.data(), value.size());
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the entry, then its length
   h.arena_used += need;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
 
   Slot& s = slots()[i];
   if (found) {
@@ -222,12 +237,20 @@ void ByteMap::put(std::string_view key, std::string_view value) {
   }
   s.hash = hash;
   s.ref = off + kRefBase;
+  set_state(kStable);
 }
 
 bool ByteMap::erase(std::string_view key) noexcept {
   bool found = false;
   std::size_t i = probe(key, hash_bytes(key), &found);
   if (!found) return false;
+  set_state(kChanging);
+  erase_slot(i);
+  set_state(kStable);
+  return true;
+}
+
+void ByteMap::erase_slot(std::size_t i) noexcept {
   Header& h = header();
   Slot& s = slots()[i];
   std::byte* e = arena() + (s.ref - kRefBase);
@@ -238,16 +261,27 @@ bool ByteMap::erase(std::string_view key) noexcept {
   h.dead_bytes += entry_size(eh.key_len, eh.value_len);
   s.ref = kTombstone;
   --h.live;
-  return true;
+}
+
+void ByteMap::set_state(std::uint64_t state) noexcept {
+  // Only the compiler could reorder these stores against the data stores
+  // (the lock orders them between processes), and a process killed in
+  // between must leave them in program order.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  header().state = state;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 
 void ByteMap::clear() noexcept {
   Header& h = header();
+  set_state(kChanging);
+  h.arena_used = 0;  // first: a repair after a death below finds nothing
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   std::memset(static_cast<void*>(slots()), 0, h.slot_count * sizeof(Slot));
-  h.arena_used = 0;
   h.dead_bytes = 0;
   h.live = 0;
   h.used_slots = 0;
+  set_state(kStable);
 }
 
 void ByteMap::for_each(const std::function<void(std::string_view, std::string_view)>& fn) const {
@@ -288,21 +322,87 @@ void ByteMap::rebuild_index() noexcept {
 
 void ByteMap::compact() noexcept {
   Header& h = header();
+  h.compact_to = 0;
+  h.compact_next = 0;
+  set_state(kCompacting);
   std::size_t write = 0;
   for (std::size_t off = 0; off < h.arena_used;) {
     std::byte* e = arena() + off;
     EntryHeader eh;
     std::memcpy(&eh, e, sizeof eh);
     const std::size_t n = entry_size(eh.key_len, eh.value_len);
+    h.compact_next = off + n;
     if (eh.live) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
       if (write != off) std::memmove(arena() + write, e, n);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
       write += n;
+      h.compact_to = write;
     }
     off += n;
   }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   h.arena_used = write;
   h.dead_bytes = 0;
   rebuild_index();
+  set_state(kChanging);
+}
+
+void ByteMap::repair_if_needed() noexcept {
+  Header& h = header();
+  if (h.state == kStable) return;
+  if (h.state == kCompacting && h.compact_to < h.compact_next) {
+    // arena[compact_to, compact_next) holds moved-from leftovers and maybe
+    // a half-moved entry: cover it with one dead filler entry.
+    const std::size_t gap = h.compact_next - h.compact_to;
+    EntryHeader filler{0, static_cast<std::uint32_t>(gap - sizeof(EntryHeader)), 0, 0};
+    std::memcpy(arena() + h.compact_to, &filler, sizeof filler);
+    if (h.arena_used < h.compact_next) h.arena_used = h.compact_next;
+  }
+  // Walk the arena with bounds checks (a dead writer may have left a
+  // half-written entry at the end), newest entry of a key wins.
+  Slot* s = slots();
+  std::memset(static_cast<void*>(s), 0, h.slot_count * sizeof(Slot));
+  h.used_slots = 0;
+  h.live = 0;
+  std::size_t live_bytes = 0;
+  std::size_t off = 0;
+  while (off < h.arena_used) {
+    std::byte* e = arena() + off;
+    EntryHeader eh;
+    if (h.arena_used - off < sizeof eh) break;
+    std::memcpy(&eh, e, sizeof eh);
+    const std::size_t n = entry_size(eh.key_len, eh.value_len);
+    if (n > h.arena_used - off || eh.live > 1) break;
+    if (eh.live) {
+      std::string_view key(reinterpret_cast<const char*>(e + sizeof eh), eh.key_len);
+      std::uint64_t hash = hash_bytes(key);
+      bool found = false;
+      std::size_t i = probe(key, hash, &found);
+      if (found) {
+        std::byte* older = arena() + (s[i].ref - kRefBase);
+        EntryHeader oh;
+        std::memcpy(&oh, older, sizeof oh);
+        oh.live = 0;
+        std::memcpy(older, &oh, sizeof oh);
+        live_bytes -= entry_size(oh.key_len, oh.value_len);
+        s[i].ref = off + kRefBase;
+        live_bytes += n;
+      } else if (h.live < h.max_entries) {
+        s[i] = Slot{hash, off + kRefBase};
+        ++h.used_slots;
+        ++h.live;
+        live_bytes += n;
+      } else {
+        eh.live = 0;  // cannot be: over the limit; drop it
+        std::memcpy(e, &eh, sizeof eh);
+      }
+    }
+    off += n;
+  }
+  h.arena_used = off;
+  h.dead_bytes = off - live_bytes;
+  set_state(kStable);
 }
 
 std::size_t ByteMap::size() const noexcept { return header().live; }

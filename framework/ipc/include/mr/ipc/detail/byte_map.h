@@ -15,6 +15,9 @@
 //
 // Thread- and process-safety: none here. Every call must be made under the
 // lock that SharedDict holds. Exceptions leave the map unchanged.
+// Crash-consistency: a change marks the header "changing" (and compaction
+// records its progress), so that after a process died inside a change the
+// next holder of the lock repairs the map (repair_if_needed()).
 #pragma once
 
 #include <cstddef>
@@ -57,6 +60,11 @@ class ByteMap {
   // Removes `key`; returns whether it was there.
   bool erase(std::string_view key) noexcept;
   void clear() noexcept;
+  // If a process died in the middle of a change (the header says so),
+  // rebuilds the index and the counts from the arena, the later of two
+  // entries of one key winning. Cheap no-op otherwise. Call it first under
+  // the lock, before any other operation.
+  void repair_if_needed() noexcept;
   // Calls fn(key, value) for every live entry, in arena order.
   void for_each(const std::function<void(std::string_view, std::string_view)>& fn) const;
 
@@ -79,6 +87,8 @@ class ByteMap {
   std::size_t probe(std::string_view key, std::uint64_t hash, bool* found) const noexcept;
   void rebuild_index() noexcept;
   void compact() noexcept;
+  void erase_slot(std::size_t i) noexcept;
+  void set_state(std::uint64_t state) noexcept;
 
   std::byte* base_;
 };
