@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -44,6 +45,7 @@ struct Chunk {
 // input, and the whole arena goes away with the job).
 struct ArenaHeader {
   std::atomic<std::uint64_t> used;
+  std::atomic<std::uint32_t> faults_fired;  // see FaultInjection
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
@@ -64,6 +66,8 @@ class Arena {
   }
   std::span<std::byte> at(const detail::Run& r) const { return {base_ + r.offset, r.length}; }
   std::uint64_t used() const { return std::min<std::uint64_t>(header_->used.load(), capacity_); }
+  // True for the first `times` calls across all processes of the job.
+  bool fire_fault(std::uint32_t times) { return header_->faults_fired.fetch_add(1) < times; }
 
  private:
   static constexpr std::size_t kHeader = 64;
@@ -83,8 +87,45 @@ std::string byte_range(const Chunk& c) {
   return "bytes " + std::to_string(c.offset) + "-" + std::to_string(c.offset + c.length);
 }
 
+// Fault injection for tests of the failure paths, read from the environment
+// variable MAPREDUCE_FAULT="KIND:CHUNK[:TIMES]": the worker that starts map
+// chunk CHUNK does KIND, the first TIMES times across the job (default:
+// every time). KIND is kill (SIGKILL itself), segv (SIGSEGV itself), throw
+// (a std::runtime_error from map) or hang (sleeps until killed).
+struct FaultInjection {
+  enum class Kind { kKill, kSegv, kThrow, kHang } kind = Kind::kKill;
+  std::uint32_t chunk = 0;
+  std::uint32_t times = UINT32_MAX;
+
+  static std::optional<FaultInjection> from_environment() {
+    const char* spec = std::getenv("MAPREDUCE_FAULT");
+    if (!spec || !*spec) return std::nullopt;
+    FaultInjection f;
+    char kind[16] = {};
+    unsigned chunk = 0, times = UINT32_MAX;
+    int n = std::sscanf(spec, "%15[a-z]:%u:%u", kind, &chunk, &times);
+    std::string k = kind;
+    if (n < 2 || (k != "kill" && k != "segv" && k != "throw" && k != "hang"))
+      throw std::invalid_argument("MAPREDUCE_FAULT must look like kill|segv|throw|hang:CHUNK[:TIMES]");
+    f.kind = k == "kill" ? Kind::kKill : k == "segv" ? Kind::kSegv : k == "throw" ? Kind::kThrow : Kind::kHang;
+    f.chunk = chunk;
+    f.times = times;
+    return f;
+  }
+
+  void fire() const {
+    switch (kind) {
+      case Kind::kKill: ::raise(SIGKILL); break;
+      case Kind::kSegv: ::raise(SIGSEGV); break;
+      case Kind::kThrow: throw std::runtime_error("injected fault (MAPREDUCE_FAULT)");
+      case Kind::kHang: for (;;) ::pause();
+    }
+  }
+};
+
 // Everything a worker process needs; it is a copy of the master's (fork).
 struct WorkerEnv {
+  std::optional<FaultInjection> fault;
   const Job* job;
   const Inputs* inputs;
   const std::vector<Chunk>* chunks;
@@ -109,6 +150,7 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     const Input& in = *(*env.inputs)[ch.input];
     where = "map of '" + in.name() + "' " + byte_range(ch);
     conn.send(WorkerMessage{Started{c}});
+    if (env.fault && env.fault->chunk == c && env.arena->fire_fault(env.fault->times)) env.fault->fire();
     map->map(in.data().substr(ch.offset, ch.length), ChunkInfo{c, in.name(), ch.offset, ch.length});
     done.push_back(c);
   };
@@ -344,9 +386,9 @@ void Master::handle_death(std::size_t slot) {
       throw JobError("reduce of partition " + std::to_string(p) + " failed " +
                      std::to_string(partition_attempts_[p]) + " times; last: " + why);
     pending_partitions_.push_front(p);
+    ++stats_.retries;
   }
   if (!w.chunk && !w.partition && !w.failure.empty()) throw JobError(w.failure);
-  ++stats_.retries;
   ++stats_.workers_replaced;
   start_worker(slot);
 }
@@ -460,7 +502,8 @@ JobStats Master::run() {
 
   arena_ = std::make_unique<Arena>(options_.memory ? options_.memory : default_memory());
   queue_ = std::make_unique<Queue<std::uint32_t>>(std::max<std::size_t>(4 * workers, 16), 1 << 16);
-  env_ = WorkerEnv{&job_, &inputs_, &chunks_, queue_.get(), arena_.get(), partitions};
+  env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, &chunks_, queue_.get(),
+                   arena_.get(), partitions};
   committed_.assign(chunks_.size(), false);
   chunk_attempts_.assign(chunks_.size(), 0);
   map_runs_.assign(partitions, {});
