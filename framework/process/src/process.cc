@@ -408,10 +408,12 @@ void Process::start() {
                            " start method needs mr::spawn_main_hook(argc, argv) as the first "
                            "line of main()");
 
+  // Before fork, or a forked child would print the buffered output again;
+  // for every method, so that output keeps its order.
+  detail::flush_std_streams();
   std::shared_ptr<detail::ChildState> state;
   if (method_ == StartMethod::kFork) {
     state = std::make_shared<detail::ChildState>();
-    detail::flush_std_streams();  // or the child would print them again
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) throw_errno("mr::Process::start: fork");
