@@ -19,6 +19,8 @@
 //  - kForkserver: a small single-threaded server, spawned once per program
 //    (lazily, or forkserver_start()), forks the children on request; same
 //    rules as spawn (registered function, serialized arguments, the hook).
+//    Its children inherit the descriptors (stdin/stdout/stderr) the program
+//    had when the server started, not the requester's current ones.
 //  Threads in the parent are harmless for spawn and forkserver.
 //
 // The child's end is a value: exit_code() is 0, the exit status, or MINUS
