@@ -16,9 +16,13 @@ namespace {
 constexpr std::uint32_t kLockMagic = 0x4d524c4b;   // "MRLK"
 constexpr std::uint32_t kRLockMagic = 0x4d52524c;  // "MRRL"
 
+// `owner` is written by the holder only; release() checks it first so that
+// a non-owner never calls pthread_mutex_unlock (ThreadSanitizer reports
+// that even though the mutex refuses with EPERM).
 struct LockState {
   std::uint32_t magic;
   pthread_mutex_t mutex;
+  std::atomic<pid_t> owner;  // kernel thread id of the holder, 0 when free
 };
 
 // The pthread mutex is non-recursive (errorcheck); recursion is counted here
@@ -31,7 +35,7 @@ struct RLockState {
   std::uint32_t depth;
 };
 
-static_assert(std::is_trivially_copyable_v<LockState> && std::is_standard_layout_v<LockState>);
+static_assert(std::is_standard_layout_v<LockState>);
 static_assert(std::is_standard_layout_v<RLockState>);
 static_assert(std::atomic<pid_t>::is_always_lock_free);
 
@@ -59,11 +63,16 @@ Lock Lock::attach(SharedRegion region) {
   return Lock(detail::SharedBlock::attach(std::move(region), sizeof(LockState), kLockMagic));
 }
 
-bool Lock::acquire_until(const Deadline& deadline) {
-  switch (detail::robust_mutex_lock(&lock_state(block_)->mutex, deadline)) {
+namespace {
+
+// Applies a lock result to a Lock's state; returns whether it is held.
+bool lock_after(LockState* s, detail::LockResult r) {
+  switch (r) {
     case detail::LockResult::kAcquired:
+      s->owner.store(detail::current_tid(), std::memory_order_relaxed);
       return true;
     case detail::LockResult::kOwnerDied:
+      s->owner.store(detail::current_tid(), std::memory_order_relaxed);
       throw_owner_died("mr::Lock");
     case detail::LockResult::kTimedOut:
       return false;
@@ -71,6 +80,13 @@ bool Lock::acquire_until(const Deadline& deadline) {
       break;
   }
   throw std::logic_error("mr::Lock: acquired again by the thread that holds it (use RLock)");
+}
+
+}  // namespace
+
+bool Lock::acquire_until(const Deadline& deadline) {
+  LockState* s = lock_state(block_);
+  return lock_after(s, detail::robust_mutex_lock(&s->mutex, deadline));
 }
 
 void Lock::acquire() { acquire_until(Deadline::never()); }
@@ -78,21 +94,16 @@ void Lock::acquire() { acquire_until(Deadline::never()); }
 bool Lock::acquire_for(Timeout timeout) { return acquire_until(Deadline::after(timeout)); }
 
 bool Lock::try_acquire() {
-  switch (detail::robust_mutex_trylock(&lock_state(block_)->mutex)) {
-    case detail::LockResult::kAcquired:
-      return true;
-    case detail::LockResult::kOwnerDied:
-      throw_owner_died("mr::Lock");
-    case detail::LockResult::kTimedOut:
-      return false;
-    case detail::LockResult::kDeadlock:
-      break;
-  }
-  throw std::logic_error("mr::Lock: acquired again by the thread that holds it (use RLock)");
+  LockState* s = lock_state(block_);
+  return lock_after(s, detail::robust_mutex_trylock(&s->mutex));
 }
 
 void Lock::release() {
-  if (!detail::robust_mutex_unlock(&lock_state(block_)->mutex))
+  LockState* s = lock_state(block_);
+  if (s->owner.load(std::memory_order_relaxed) != detail::current_tid())
+    throw std::logic_error("mr::Lock::release: the calling thread does not hold the lock");
+  s->owner.store(0, std::memory_order_relaxed);
+  if (!detail::robust_mutex_unlock(&s->mutex))
     throw std::logic_error("mr::Lock::release: the calling thread does not hold the lock");
 }
 
@@ -110,7 +121,7 @@ RLock RLock::attach(SharedRegion region) {
 }
 
 bool RLock::held_by_caller() const noexcept {
-  return rlock_state(block_)->owner.load(std::memory_order_relaxed) == ::gettid();
+  return rlock_state(block_)->owner.load(std::memory_order_relaxed) == detail::current_tid();
 }
 
 namespace {
@@ -119,11 +130,11 @@ namespace {
 bool rlock_after(RLockState* s, detail::LockResult r) {
   switch (r) {
     case detail::LockResult::kAcquired:
-      s->owner.store(::gettid(), std::memory_order_relaxed);
+      s->owner.store(detail::current_tid(), std::memory_order_relaxed);
       s->depth = 1;
       return true;
     case detail::LockResult::kOwnerDied:
-      s->owner.store(::gettid(), std::memory_order_relaxed);
+      s->owner.store(detail::current_tid(), std::memory_order_relaxed);
       s->depth = 1;
       throw_owner_died("mr::RLock");
     case detail::LockResult::kTimedOut:
@@ -156,7 +167,7 @@ bool RLock::try_acquire() {
 
 void RLock::release() {
   RLockState* s = rlock_state(block_);
-  if (s->owner.load(std::memory_order_relaxed) != ::gettid())
+  if (s->owner.load(std::memory_order_relaxed) != detail::current_tid())
     throw std::logic_error("mr::RLock::release: the calling thread does not hold the lock");
   if (s->depth > 1) {
     --s->depth;
@@ -170,7 +181,7 @@ void RLock::release() {
 
 std::uint32_t RLock::release_all() {
   RLockState* s = rlock_state(block_);
-  if (s->owner.load(std::memory_order_relaxed) != ::gettid())
+  if (s->owner.load(std::memory_order_relaxed) != detail::current_tid())
     throw std::logic_error("mr::Condition: wait on an RLock the calling thread does not hold");
   std::uint32_t depth = s->depth;
   s->depth = 0;

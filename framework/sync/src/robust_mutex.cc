@@ -2,6 +2,13 @@
 
 #include <time.h>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 
 #include "mr/base/error.h"
@@ -51,17 +58,31 @@ void robust_mutex_init(pthread_mutex_t* m) {
 
 LockResult robust_mutex_lock(pthread_mutex_t* m, const Deadline& deadline) {
   if (deadline.is_never()) return after_lock(m, pthread_mutex_lock(m), "pthread_mutex_lock");
-  // pthread_mutex_clocklock takes an absolute CLOCK_MONOTONIC time.
-  timespec now;
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  timespec left = deadline.remaining_timespec();
-  timespec abs{now.tv_sec + left.tv_sec, now.tv_nsec + left.tv_nsec};
-  if (abs.tv_nsec >= 1'000'000'000) {
-    abs.tv_sec += 1;
-    abs.tv_nsec -= 1'000'000'000;
+  // pthread_mutex_timedlock takes an absolute CLOCK_REALTIME time. (Not
+  // pthread_mutex_clocklock on CLOCK_MONOTONIC: ThreadSanitizer does not
+  // intercept it and then reports every later unlock.) The monotonic
+  // deadline decides: a wall clock that jumps forward only costs a retry.
+  for (;;) {
+    timespec now;
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    timespec left = deadline.remaining_timespec();
+    timespec abs{now.tv_sec + left.tv_sec, now.tv_nsec + left.tv_nsec};
+    if (abs.tv_nsec >= 1'000'000'000) {
+      abs.tv_sec += 1;
+      abs.tv_nsec -= 1'000'000'000;
+    }
+    int rc = pthread_mutex_timedlock(m, &abs);
+    if (rc == ETIMEDOUT && !deadline.expired()) continue;
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer's timedlock interceptor records only rc == 0 as a
+    // lock; tell it about the EOWNERDEAD acquisition too.
+    if (rc == EOWNERDEAD) {
+      __tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
+      __tsan_mutex_post_lock(m, __tsan_mutex_try_lock, 0);
+    }
+#endif
+    return after_lock(m, rc, "pthread_mutex_timedlock");
   }
-  return after_lock(m, pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &abs),
-                    "pthread_mutex_clocklock");
 }
 
 LockResult robust_mutex_trylock(pthread_mutex_t* m) {
@@ -73,6 +94,35 @@ bool robust_mutex_unlock(pthread_mutex_t* m) {
   if (rc == EPERM) return false;
   check(rc, "pthread_mutex_unlock");
   return true;
+}
+
+namespace {
+
+// Bumped in the child after every fork(), so that the only thread of the
+// child (the forking one) does not keep its parent's cached thread id.
+std::atomic<unsigned> fork_generation{1};
+void on_fork_child() { fork_generation.fetch_add(1, std::memory_order_relaxed); }
+const bool atfork_registered = [] {
+  ::pthread_atfork(nullptr, nullptr, &on_fork_child);
+  return true;
+}();
+
+struct TidCache {
+  unsigned generation = 0;
+  pid_t tid = 0;
+};
+thread_local TidCache tid_cache;
+
+}  // namespace
+
+pid_t current_tid() noexcept {
+  (void)atfork_registered;
+  const unsigned g = fork_generation.load(std::memory_order_relaxed);
+  if (tid_cache.generation != g) {
+    tid_cache.tid = ::gettid();
+    tid_cache.generation = g;
+  }
+  return tid_cache.tid;
 }
 
 }  // namespace mr::detail

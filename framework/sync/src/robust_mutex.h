@@ -3,6 +3,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "mr/base/deadline.h"
 
@@ -26,5 +27,9 @@ LockResult robust_mutex_trylock(pthread_mutex_t* m);
 
 // Returns false when the calling thread does not own the mutex.
 bool robust_mutex_unlock(pthread_mutex_t* m);
+
+// The kernel thread id of the calling thread, cached per thread (and
+// refreshed in a fork()ed child).
+pid_t current_tid() noexcept;
 
 }  // namespace mr::detail
