@@ -43,7 +43,8 @@ bool before(WordCountOptions::SortOrder order, std::string_view wa, std::uint64_
 
 class WordCountMap : public MapTask {
  public:
-  explicit WordCountMap(const TokenizerOptions& t) : tokenizer_(t), counter_(1 << 14) {}
+  static constexpr std::size_t kInitialWords = 1 << 14;
+  explicit WordCountMap(const TokenizerOptions& t) : tokenizer_(t), counter_(kInitialWords) {}
   void map(std::string_view chunk, const ChunkInfo&) override {
     count_words(chunk, tokenizer_, counter_);
   }
@@ -54,7 +55,9 @@ class WordCountMap : public MapTask {
     counter_.serialize_partitions(partitions, out);
     for (const auto& buf : out) counters_.records += SerializedWords(buf).total_count();
     counters_.emitted = counters_.records;
-    counter_.clear();
+    // Release the memory too: the engine flushes when the table outgrows the
+    // worker's share of --memory.
+    counter_ = WordCounter(kInitialWords);
   }
   std::size_t memory_bytes() const override { return counter_.memory_bytes(); }
   TaskCounters counters() const override { return counters_; }

@@ -1,6 +1,9 @@
 #include "mr/mapreduce/engine.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <zstd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,10 +14,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <optional>
 
+#include "mr/base/error.h"
+#include "mr/base/io.h"
 #include "mr/base/shared_region.h"
+#include "mr/base/unique_fd.h"
 #include "mr/ipc/pipe.h"
 #include "mr/ipc/queue.h"
 #include "mr/process/process.h"
@@ -87,6 +94,77 @@ std::string byte_range(const Chunk& c) {
   return "bytes " + std::to_string(c.offset) + "-" + std::to_string(c.offset + c.length);
 }
 
+// Spill files live in $TMPDIR/mapreduce-<master pid>/, created by the first
+// worker that needs it and removed by the master when the job ends, however
+// it ends (short of SIGKILL: the next run removes folders of dead masters).
+std::string spill_dir_for(pid_t master) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string base = tmp && *tmp ? tmp : "/tmp";
+  return base + "/mapreduce-" + std::to_string(master);
+}
+
+void remove_tree(const std::string& dir) noexcept {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// Removes spill folders left by masters that were SIGKILLed.
+void sweep_stale_spill_dirs() noexcept {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string base = tmp && *tmp ? tmp : "/tmp";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("mapreduce-", 0) != 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(name.c_str() + 10, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    remove_tree(e.path().string());
+  }
+}
+
+// Writes each non-empty buffer as one zstd frame of a new file; returns one
+// SpillRun per buffer (empty ones have length 0).
+std::vector<detail::SpillRun> spill(const std::string& dir, std::span<const std::span<std::byte>> parts) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
+  static unsigned counter = 0;
+  std::string path = dir + "/spill-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".zst";
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("open " + path);
+  std::vector<detail::SpillRun> runs;
+  std::uint64_t at = 0;
+  std::string frame;
+  for (const auto& part : parts) {
+    detail::SpillRun r{path, at, 0, part.size()};
+    if (!part.empty()) {
+      frame.resize(ZSTD_compressBound(part.size()));
+      std::size_t n = ZSTD_compress(frame.data(), frame.size(), part.data(), part.size(), 1);
+      if (ZSTD_isError(n)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(n));
+      write_full(fd.get(), frame.data(), n);
+      r.length = n;
+      at += n;
+    }
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+// Reads one spilled run back.
+std::string unspill(const detail::SpillRun& r) {
+  UniqueFd fd(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open " + r.path);
+  std::string frame(r.length, '\0');
+  if (::pread(fd.get(), frame.data(), r.length, static_cast<off_t>(r.offset)) !=
+      static_cast<ssize_t>(r.length))
+    throw std::runtime_error("short read from spill file " + r.path);
+  std::string plain(r.plain_length, '\0');
+  std::size_t n = ZSTD_decompress(plain.data(), plain.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n) || n != r.plain_length)
+    throw std::runtime_error("corrupt spill file " + r.path);
+  return plain;
+}
+
 // Fault injection for tests of the failure paths, read from the environment
 // variable MAPREDUCE_FAULT="KIND:CHUNK[:TIMES]": the worker that starts map
 // chunk CHUNK does KIND, the first TIMES times across the job (default:
@@ -132,6 +210,8 @@ struct WorkerEnv {
   Queue<std::uint32_t>* queue;
   Arena* arena;
   unsigned partitions;
+  std::size_t table_limit;  // a worker flushes its map table beyond this many bytes
+  std::string spill_dir;
 };
 
 // DANGER: runs in the forked worker. Exceptions end in a Failed message and
@@ -154,34 +234,45 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     map->map(in.data().substr(ch.offset, ch.length), ChunkInfo{c, in.name(), ch.offset, ch.length});
     done.push_back(c);
   };
-  auto flush = [&] {
+  std::vector<std::byte> private_buffer;  // for spills
+  auto flush = [&](bool final) {
     where = "writing map output";
     auto sizes = map->partition_sizes(env.partitions);
     std::uint64_t total = 0;
     for (auto s : sizes) total += s;
     MapDone msg;
     msg.chunks = std::move(done);
+    msg.final = final;
     done.clear();
-    if (total > 0) {
-      auto space = env.arena->reserve(total);
-      if (!space)
-        throw JobError("the shuffle needs more memory than --memory allows (raise --memory)");
-      std::vector<std::span<std::byte>> spans;
-      std::uint64_t at = space->offset;
-      for (auto s : sizes) {
+    std::vector<std::span<std::byte>> spans;
+    std::optional<Run> space;
+    if (total > 0) space = env.arena->reserve(total);
+    std::uint64_t at = space ? space->offset : 0;
+    if (!space) private_buffer.resize(total);
+    for (auto s : sizes) {
+      if (space) {
         msg.runs.push_back(Run{at, s});
         spans.push_back(env.arena->at(Run{at, s}));
-        at += s;
+      } else {
+        spans.push_back(std::span<std::byte>(private_buffer.data() + at, s));
       }
-      map->write_partitions(env.partitions, spans);
-    } else {
+      at += s;
+    }
+    if (total > 0) map->write_partitions(env.partitions, spans);
+    if (!space) {
       msg.runs.assign(env.partitions, Run{});
+      if (total > 0) msg.spills = spill(env.spill_dir, spans);
+      private_buffer.clear();
+      private_buffer.shrink_to_fit();
     }
     TaskCounters now = map->counters();
     msg.records = now.records - reported.records;
     msg.emitted = now.emitted - reported.emitted;
     reported = now;
     conn.send(WorkerMessage{std::move(msg)});
+  };
+  auto after_chunk = [&] {
+    if (map->memory_bytes() > env.table_limit) flush(false);
   };
 
   try {
@@ -194,15 +285,19 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
         break;
       }
       run_chunk(c);
+      after_chunk();
     }
-    flush();
+    flush(true);
     // Then follow the master's orders.
     for (;;) {
       MasterMessage m = conn.recv<MasterMessage>();
       if (std::holds_alternative<Exit>(m)) return 0;
       if (auto* mc = std::get_if<MapChunks>(&m)) {
-        for (auto c : mc->chunks) run_chunk(c);
-        flush();
+        for (auto c : mc->chunks) {
+          run_chunk(c);
+          after_chunk();
+        }
+        flush(true);
       } else if (auto* rp = std::get_if<ReducePartition>(&m)) {
         where = "reduce of partition " + std::to_string(rp->partition);
         auto reduce = env.job->make_reduce_task();
@@ -210,14 +305,17 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
           auto bytes = env.arena->at(run);
           reduce->add_run(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         }
+        for (const auto& spilled : rp->spills) reduce->add_run(unspill(spilled));
         std::string out = reduce->finish();
-        ReduceDone msg{rp->partition, Run{}, reduce->keys()};
+        ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys()};
         if (!out.empty()) {
-          auto space = env.arena->reserve(out.size());
-          if (!space)
-            throw JobError("the shuffle needs more memory than --memory allows (raise --memory)");
-          std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
-          msg.run = *space;
+          if (auto space = env.arena->reserve(out.size())) {
+            std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
+            msg.run = *space;
+          } else {
+            std::span<std::byte> whole(reinterpret_cast<std::byte*>(out.data()), out.size());
+            msg.spill = spill(env.spill_dir, std::span<const std::span<std::byte>>(&whole, 1)).front();
+          }
         }
         conn.send(WorkerMessage{msg});
       }
@@ -238,6 +336,9 @@ class Master {
  public:
   Master(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out)
       : job_(job), inputs_(inputs), options_(options), out_(out) {}
+  ~Master() {
+    if (!spill_dir_.empty()) remove_tree(spill_dir_);
+  }
 
   JobStats run();
 
@@ -269,6 +370,7 @@ class Master {
   JobStats stats_;
 
   std::vector<Chunk> chunks_;
+  std::string spill_dir_;
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<Queue<std::uint32_t>> queue_;
   WorkerEnv env_{};
@@ -281,8 +383,10 @@ class Master {
   std::uint64_t committed_count_ = 0, committed_bytes_ = 0;
   std::vector<unsigned> chunk_attempts_;
   std::vector<std::vector<detail::Run>> map_runs_;  // per partition
+  std::vector<std::vector<detail::SpillRun>> map_spills_;  // per partition
   std::deque<std::uint32_t> pending_partitions_;
   std::vector<std::optional<detail::Run>> reduce_out_;
+  std::vector<std::optional<detail::SpillRun>> reduce_spills_;
   std::vector<unsigned> partition_attempts_;
   std::uint32_t partitions_done_ = 0;
   Clock::time_point started_ = Clock::now(), last_progress_{};
@@ -348,11 +452,16 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     }
     for (std::size_t r = 0; r < d->runs.size(); ++r)
       if (d->runs[r].length) map_runs_[r].push_back(d->runs[r]);
+    if (!d->spills.empty()) ++stats_.spills;
+    for (std::size_t r = 0; r < d->spills.size(); ++r)
+      if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
     stats_.records += d->records;
     w.chunk.reset();
-    w.state = Worker::State::kIdle;
+    if (d->final) w.state = Worker::State::kIdle;
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
-    if (!reduce_out_[rd->partition] && rd->run.length) reduce_out_[rd->partition] = rd->run;
+    if (rd->run.length) reduce_out_[rd->partition] = rd->run;
+    if (rd->spill) reduce_spills_[rd->partition] = std::move(rd->spill);
+    if (rd->spill) ++stats_.spills;
     stats_.distinct_keys += rd->keys;
     ++partitions_done_;
     w.partition.reset();
@@ -434,7 +543,7 @@ void Master::schedule() {
       pending_partitions_.pop_front();
       w.state = State::kReducing;
       w.partition = p;
-      w.conn.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p]}});
+      w.conn.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p], map_spills_[p]}});
     }
     if (partitions_done_ == map_runs_.size()) phase_ = Phase::kDone;
   }
@@ -500,14 +609,22 @@ JobStats Master::run() {
   stats_.chunks = chunks_.size();
   stats_.seconds_split = seconds_since(t0);
 
-  arena_ = std::make_unique<Arena>(options_.memory ? options_.memory : default_memory());
+  // Half the memory budget is the shared arena, the other half the workers'
+  // map tables (each flushes beyond its share).
+  std::size_t memory = options_.memory ? options_.memory : default_memory();
+  arena_ = std::make_unique<Arena>(memory / 2);
+  std::size_t table_limit = std::max<std::size_t>(memory / 2 / workers, 1 << 20);
+  sweep_stale_spill_dirs();
+  spill_dir_ = spill_dir_for(::getpid());
   queue_ = std::make_unique<Queue<std::uint32_t>>(std::max<std::size_t>(4 * workers, 16), 1 << 16);
   env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, &chunks_, queue_.get(),
-                   arena_.get(), partitions};
+                   arena_.get(), partitions, table_limit, spill_dir_};
   committed_.assign(chunks_.size(), false);
   chunk_attempts_.assign(chunks_.size(), 0);
   map_runs_.assign(partitions, {});
+  map_spills_.assign(partitions, {});
   reduce_out_.assign(partitions, std::nullopt);
+  reduce_spills_.assign(partitions, std::nullopt);
   partition_attempts_.assign(partitions, 0);
 
   started_ = Clock::now();
@@ -543,6 +660,10 @@ JobStats Master::run() {
     auto bytes = arena_->at(*r);
     runs.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }
+  std::vector<std::string> unspilled;  // reduce outputs that did not fit the arena
+  unspilled.reserve(reduce_spills_.size());
+  for (auto& s : reduce_spills_)
+    if (s) runs.emplace_back(unspilled.emplace_back(unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
   stats_.seconds_output = seconds_since(t_out);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -17,26 +18,43 @@ struct Run {
   void serialize(Ar& ar) { ar(offset, length); }
 };
 
+// One partition run spilled to a zstd-compressed file (one frame).
+struct SpillRun {
+  std::string path;
+  std::uint64_t offset = 0;        // of the frame in the file
+  std::uint64_t length = 0;        // compressed bytes
+  std::uint64_t plain_length = 0;  // bytes after decompression
+  template <class Ar>
+  void serialize(Ar& ar) { ar(path, offset, length, plain_length); }
+};
+
 // worker -> master
 struct Started {            // about to map chunk `chunk`
   std::uint32_t chunk = 0;
   template <class Ar>
   void serialize(Ar& ar) { ar(chunk); }
 };
-struct MapDone {            // map output of `chunks` committed as `runs` (one per partition)
+// Map output of `chunks` committed: one run per partition, either in the
+// arena (`runs`) or spilled to a file (`spills`). `final` is false for an
+// intermediate flush (the worker's table outgrew its memory share) and true
+// when the worker has no more chunks to map.
+struct MapDone {
   std::vector<std::uint32_t> chunks;
   std::vector<Run> runs;
+  std::vector<SpillRun> spills;
+  bool final = true;
   std::uint64_t records = 0;
   std::uint64_t emitted = 0;
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunks, runs, records, emitted); }
+  void serialize(Ar& ar) { ar(chunks, runs, spills, final, records, emitted); }
 };
-struct ReduceDone {         // partition `partition` reduced into `run`
+struct ReduceDone {         // partition `partition` reduced into `run` (or `spill`)
   std::uint32_t partition = 0;
   Run run;
+  std::optional<SpillRun> spill;
   std::uint64_t keys = 0;
   template <class Ar>
-  void serialize(Ar& ar) { ar(partition, run, keys); }
+  void serialize(Ar& ar) { ar(partition, run, spill, keys); }
 };
 struct Failed {             // the task threw; the worker exits after sending this
   std::string message;
@@ -54,8 +72,9 @@ struct MapChunks {
 struct ReducePartition {
   std::uint32_t partition = 0;
   std::vector<Run> runs;
+  std::vector<SpillRun> spills;
   template <class Ar>
-  void serialize(Ar& ar) { ar(partition, runs); }
+  void serialize(Ar& ar) { ar(partition, runs, spills); }
 };
 struct Exit {
   template <class Ar>

@@ -48,7 +48,9 @@ class MapTask {
   // write_partitions() would write for everything mapped so far.
   virtual std::vector<std::size_t> partition_sizes(unsigned partitions) const = 0;
   // Writes those runs into `out` (out[r] has exactly partition_sizes()[r]
-  // bytes, possibly in shared memory) and resets the task to empty.
+  // bytes, possibly in shared memory) and resets the task to empty, giving
+  // back the memory it grew (the engine flushes a task whose
+  // memory_bytes() outgrows the worker's share of the memory budget).
   virtual void write_partitions(unsigned partitions, std::span<const std::span<std::byte>> out) = 0;
   // Approximate bytes held in memory (for the memory budget).
   virtual std::size_t memory_bytes() const = 0;
