@@ -22,7 +22,8 @@ int main() {
   std::vector<mr::Process> children;
   for (int i = 0; i < kChildren; ++i) {
     children.emplace_back([&, i] {
-      std::string key = "worker-" + std::to_string(i);
+      std::string key = "worker-";
+      key += std::to_string(i);
       dict.set(key, ::getpid());
       plain[key] = ::getpid();
       for (int b = 0; b < kBumps; ++b) dict.update("total", [](long& n) { n += 1; });
