@@ -29,11 +29,11 @@ namespace detail {
 // its bytes; the writer publishes the length only together with what follows
 // it or alone but whole, so a reader that sees one byte sees the whole length.
 //
-// The waiting flags implement the doorbell handshake (Dekker style, with
-// seq_cst fences on both sides): a sleeper stores its flag, fences, re-checks
-// the position it waits on, and only then sleeps; the other side stores its
-// position, fences and reads the flag, so at least one of them sees the
-// other. The waker clears the flag with an exchange so one sleep costs one
+// The waiting flags implement the doorbell handshake (Dekker style, every
+// access involved seq_cst, no fences, which ThreadSanitizer cannot model): a
+// sleeper stores its flag, re-checks the position it waits on, and only then
+// sleeps; the other side stores its position and then reads the flag, so at
+// least one of them sees the other. The waker clears the flag with an exchange so one sleep costs one
 // byte on the doorbell.
 struct alignas(64) RingHeader {
   alignas(64) std::atomic<std::uint64_t> tail{0};
@@ -76,8 +76,7 @@ void ring_get(const char* data, std::uint64_t mask, std::uint64_t pos, void* dst
 // Rings the doorbell if the other side announced it sleeps. Returns false
 // when the peer's socket is gone (EPIPE/ECONNRESET).
 bool ring_bell(std::atomic<std::uint32_t>& flag, int fd) noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (flag.load(std::memory_order_relaxed) == 0) return true;
+  if (flag.load(std::memory_order_seq_cst) == 0) return true;
   if (flag.exchange(0, std::memory_order_acq_rel) == 0) return true;
   const char byte = 1;
   for (;;) {
@@ -182,14 +181,14 @@ void Connection::check_writable(const char* op) const {
 }
 
 void Connection::publish_tail(std::uint64_t tail) {
-  out_->tail.store(tail, std::memory_order_release);
+  out_->tail.store(tail, std::memory_order_seq_cst);
   if (!ring_bell(out_->reader_waiting, out_bell_.get()))
     throw std::system_error(EPIPE, std::generic_category(),
                             "mr::Connection::send: the receiving end is closed");
 }
 
 void Connection::publish_head(std::uint64_t head) noexcept {
-  in_->head.store(head, std::memory_order_release);
+  in_->head.store(head, std::memory_order_seq_cst);
   // A writer that is gone needs no wake-up; the error is not ours to report.
   (void)ring_bell(in_->writer_waiting, in_bell_.get());
 }
@@ -197,7 +196,7 @@ void Connection::publish_head(std::uint64_t head) noexcept {
 Connection::WaitResult Connection::wait_readable(std::size_t n, const Deadline& deadline) {
   const std::uint64_t head = in_->head.load(std::memory_order_relaxed);
   auto ready = [&] {
-    in_tail_hint_ = in_->tail.load(std::memory_order_acquire);
+    in_tail_hint_ = in_->tail.load(std::memory_order_seq_cst);
     return in_tail_hint_ - head >= n;
   };
   if (in_tail_hint_ - head >= n || ready()) return WaitResult::kReady;
@@ -208,8 +207,7 @@ Connection::WaitResult Connection::wait_readable(std::size_t n, const Deadline& 
     }
   }
   for (;;) {
-    in_->reader_waiting.store(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    in_->reader_waiting.store(1, std::memory_order_seq_cst);
     if (ready()) {
       in_->reader_waiting.store(0, std::memory_order_relaxed);
       return WaitResult::kReady;
@@ -228,7 +226,7 @@ void Connection::wait_writable(std::size_t n) {
   const std::uint64_t tail = out_->tail.load(std::memory_order_relaxed);
   const std::uint64_t capacity = out_mask_ + 1;
   auto ready = [&] {
-    out_head_hint_ = out_->head.load(std::memory_order_acquire);
+    out_head_hint_ = out_->head.load(std::memory_order_seq_cst);
     return capacity - (tail - out_head_hint_) >= n;
   };
   if (ready()) return;
@@ -237,8 +235,7 @@ void Connection::wait_writable(std::size_t n) {
     if (ready()) return;
   }
   for (;;) {
-    out_->writer_waiting.store(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    out_->writer_waiting.store(1, std::memory_order_seq_cst);
     if (ready()) {
       out_->writer_waiting.store(0, std::memory_order_relaxed);
       return;
