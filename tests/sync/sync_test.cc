@@ -1,13 +1,10 @@
-// Tests of the sync layer across real fork()ed processes. Every wait has a
+// Tests of the sync layer across real fork()ed processes (mr::Process). Every wait has a
 // hard timeout; children report through exit codes and shared memory.
 #include "mr/sync/sync.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +20,7 @@
 #include "mr/base/deadline.h"
 #include "mr/base/shared_region.h"
 #include "mr/base/unique_fd.h"
+#include "mr/process/process.h"
 
 namespace {
 
@@ -30,68 +28,45 @@ using namespace std::chrono_literals;
 
 constexpr auto kLong = 20s;  // a generous bound for waits that must succeed
 
-// A forked child running `fn` (returning its exit code; an escaping
-// exception exits with 99). Joined with a hard timeout; a child still alive
-// when the Child is destroyed is killed and reaped.
+// A child process (mr::Process, fork start method) running `fn`, which
+// returns its exit code (an escaping exception exits with 99). Joined with a
+// hard timeout; a child still alive when the Child is destroyed is killed
+// and reaped.
 class Child {
  public:
   template <class F>
-  explicit Child(F fn) {
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      int rc = 99;
-      try {
-        rc = fn();
-      } catch (...) {
-      }
-      ::_exit(rc);
-    }
-    pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  explicit Child(F fn)
+      : proc_([fn]() mutable {
+          try {
+            return fn();
+          } catch (...) {
+            return 99;
+          }
+        }) {
+    proc_.start();
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   ~Child() {
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
-      reap();
-    }
+    if (proc_.is_alive()) proc_.kill();
+    proc_.join_for(kLong);
   }
 
   // The exit code, -signal when killed, or kTimedOut (child then killed).
   static constexpr int kTimedOut = -1000;
   int join_for(mr::Timeout timeout) {
-    if (reaped_) return code_;
-    pollfd p{pidfd_.get(), POLLIN, 0};
-    mr::Deadline d = mr::Deadline::after(timeout);
-    int r;
-    do {
-      r = ::poll(&p, 1, d.poll_timeout_ms());
-    } while (r < 0 && errno == EINTR);
-    if (r == 0) {
-      ::kill(pid_, SIGKILL);
-      reap();
+    if (!proc_.join_for(timeout)) {
+      proc_.kill();
+      proc_.join_for(kLong);
       return kTimedOut;
     }
-    reap();
-    return code_;
+    return *proc_.exit_code();
   }
   int join() { return join_for(kLong); }
-  void kill(int sig = SIGKILL) { ::kill(pid_, sig); }
-  pid_t pid() const { return pid_; }
+  void kill() { proc_.kill(); }
 
  private:
-  void reap() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-  pid_t pid_ = -1;
-  mr::UniqueFd pidfd_;
-  bool reaped_ = false;
-  int code_ = 0;
+  mr::Process proc_;
 };
 
 // A T constructed in its own anonymous shared mapping.
@@ -205,7 +180,7 @@ TEST(LockTest, HolderKilledNextAcquirerGetsOwnerDiedThenLockWorks) {
     return 0;
   });
   ASSERT_TRUE(holding.wait_for(kLong));
-  holder.kill(SIGKILL);
+  holder.kill();
   EXPECT_EQ(holder.join(), -SIGKILL);
 
   bool died = false;
@@ -247,7 +222,7 @@ TEST(LockTest, WaiterBlockedOnKilledHolderGetsOwnerDied) {
       return 0;
     }
   });
-  holder.kill(SIGKILL);
+  holder.kill();
   EXPECT_EQ(holder.join(), -SIGKILL);
   EXPECT_EQ(waiter.join(), 0);
   EXPECT_TRUE(lock.try_acquire());
@@ -333,7 +308,7 @@ TEST(RLockTest, HolderKilledAtDepthTwoNextAcquirerGetsOwnerDiedAtDepthOne) {
     return 0;
   });
   ASSERT_TRUE(holding.wait_for(kLong));
-  holder.kill(SIGKILL);
+  holder.kill();
   EXPECT_EQ(holder.join(), -SIGKILL);
   EXPECT_THROW(rlock.acquire(), mr::LockOwnerDied);
   EXPECT_TRUE(rlock.held_by_caller());
