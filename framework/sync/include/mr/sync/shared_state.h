@@ -9,7 +9,9 @@
 // Backing: anonymous shared memory by default (reaches fork()ed children
 // only), or a memfd (Backing::kMemfd) whose descriptor, region().fd(), can
 // be handed to an exec()ed process, which rebuilds the handle with the
-// primitive's attach(SharedRegion) factory.
+// primitive's attach(SharedRegion) factory (Lock, RLock, Semaphore, Event;
+// Condition and Barrier have none yet: a Condition also needs its lock's
+// region, a Barrier its action).
 //
 // Thread-safety: a handle may be copied and used from several threads.
 // Fork-safety: the state is in MAP_SHARED memory, so a child's inherited
