@@ -40,6 +40,28 @@ TEST(TokenizerTest, EnglishWithPunctuation) {
   EXPECT_EQ(words("MiXeD123abc"), Words{"mixed123abc"});
 }
 
+TEST(TokenizerTest, LongWordsAndRunsAcrossScanWindows) {
+  // Words and separator runs longer than the 64-byte scan window, capitals
+  // far into a word, and words ending exactly at window edges.
+  std::string upper_late(150, 'a');
+  upper_late[130] = 'Q';
+  std::string expected_late(150, 'a');
+  expected_late[130] = 'q';
+  const std::string gap(100, ' ');
+  const std::string text = upper_late + gap + std::string(63, 'b') + "," + std::string(64, 'c') + gap + "XÉZ";
+  EXPECT_EQ(words(text), (Words{expected_late, std::string(63, 'b'), std::string(64, 'c'), "xéz"}));
+  EXPECT_EQ(words(text, whitespace()),
+            (Words{expected_late, std::string(63, 'b') + "," + std::string(64, 'c'), "xéz"}));
+  for (std::size_t len = 1; len < 140; ++len) {
+    const std::string w(len, 'K');
+    ASSERT_EQ(words(gap.substr(0, len % 70) + w + "'" + w + gap), Words{std::string(2 * len + 1, 'k').replace(len, 1, "'")})
+        << len;
+    ASSERT_EQ(words(gap.substr(0, len % 70) + w + "	" + w, whitespace()),
+              (Words{std::string(len, 'k'), std::string(len, 'k')}))
+        << len;
+  }
+}
+
 TEST(TokenizerTest, LowercaseAsciiWordsAreViewsIntoTheInput) {
   const std::string text = "already lower, Not";
   std::vector<bool> inside;

@@ -338,14 +338,21 @@ void count_words(std::string_view text, const TokenizerOptions& options, WordCou
   constexpr std::size_t kAhead = 16;
   Pending ring[kAhead];
   std::size_t n = 0;
-  tokenize(text, options, [&](std::string_view w) {
+  const auto text_begin = reinterpret_cast<std::uintptr_t>(text.data());
+  const auto text_end = text_begin + text.size();
+  tokenize(text, options, [&](std::string_view w) __attribute__((always_inline)) {
     if (w.size() > WordCounter::kInlineWordBytes) {
       counter.add(w);
       return;
     }
     Pending& slot = ring[n % kAhead];
     if (n >= kAhead) counter.add_short(slot.key, slot.len, slot.hash, 1);
-    slot.key = detail::pack_short_key(w.data(), w.size());
+    // Most words are views into the text: with 16 bytes readable there, the
+    // key is two masked loads (integer compares: the buffer of rewritten
+    // words is another object).
+    const auto at = reinterpret_cast<std::uintptr_t>(w.data());
+    slot.key = at >= text_begin && at + 16 <= text_end ? detail::pack_short_key_padded(w.data(), w.size())
+                                                       : detail::pack_short_key(w.data(), w.size());
     slot.len = static_cast<std::uint32_t>(w.size());
     slot.hash = detail::hash_short_key(slot.key, w.size());
     counter.prefetch(slot.hash);

@@ -35,6 +35,10 @@
 
 #include "mr/job_api/utf8.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace mr {
 
 enum class TokenizerKind : std::uint8_t {
@@ -105,8 +109,159 @@ inline char ascii_lower(unsigned char b) noexcept {
   return static_cast<char>(b | (kByteClasses.v[b] & kByteUpper));
 }
 
+
+// 16 bytes classified at once (SSE2 is part of x86-64, so no dispatch):
+// bit i of each mask describes byte i.
+struct ByteMasks {
+  unsigned word;   // ASCII letter or digit
+  unsigned upper;  // A-Z
+  unsigned high;   // >= 0x80
+  unsigned space;  // ASCII whitespace
+};
+
+#if defined(__SSE2__)
+inline constexpr bool kHaveSimdScan = true;
+
+inline ByteMasks classify16(const unsigned char* p) noexcept {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // Range checks with signed compares: adding 0x80 - lo maps [lo, hi] onto
+  // [-128, -128 + hi - lo]; bytes >= 0x80 never land there.
+  auto in_range = [](__m128i x, char lo, int len) {
+    const __m128i shifted = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+    return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + len)));
+  };
+  const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+  const __m128i digit = in_range(v, '0', 10);
+  const __m128i upper = in_range(v, 'A', 26);
+  const __m128i space = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), in_range(v, '\t', 5));
+  return {static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(letter, digit))),
+          static_cast<unsigned>(_mm_movemask_epi8(upper)), static_cast<unsigned>(_mm_movemask_epi8(v)),
+          static_cast<unsigned>(_mm_movemask_epi8(space))};
+}
+#else
+inline constexpr bool kHaveSimdScan = false;
+inline ByteMasks classify16(const unsigned char*) noexcept { return {}; }
+#endif
+
+// Bit masks of a 64-byte window of the text, kept while the tokenizer moves
+// through it: finding the next word start or word end is then a shift and
+// a count of trailing zeros, with no per-byte loop and no load on the
+// critical path. The window is reloaded at the current position when it is
+// used up; the last 63 bytes of a text go through the scalar loops.
+class MaskWindow {
+ public:
+  explicit MaskWindow(const unsigned char* end) noexcept : end_(end) {}
+
+  // First position at or after p holding an ASCII word character or a byte
+  // >= 0x80 (a possible start of a `unicode` word), or end.
+  const unsigned char* skip_separators(const unsigned char* p) noexcept {
+    for (;;) {
+      std::size_t off;
+      if (!cover(p, off)) {
+        while (p < end_ && !(kByteClasses.v[*p] & (kByteWord | kByteHigh))) ++p;
+        return p;
+      }
+      if (const std::uint64_t stop = (word_ | high_) >> off) return p + __builtin_ctzll(stop);
+      p = base_ + 64;
+    }
+  }
+
+  // End of the run of ASCII letters and digits from p; sets `upper` non-zero
+  // if the run holds a capital.
+  const unsigned char* skip_ascii_word(const unsigned char* p, std::uint64_t& upper) noexcept {
+    for (;;) {
+      std::size_t off;
+      if (!cover(p, off)) {
+        unsigned c;
+        while (p < end_ && ((c = kByteClasses.v[*p]) & kByteWord)) {
+          upper |= c & kByteUpper;
+          ++p;
+        }
+        return p;
+      }
+      const std::uint64_t stop = ~word_ >> off;  // bits past the window read as "word"
+      if (stop) {
+        const unsigned n = static_cast<unsigned>(__builtin_ctzll(stop));
+        upper |= (upper_ >> off) & ((std::uint64_t{1} << n) - 1);
+        return p + n;
+      }
+      upper |= upper_ >> off;
+      p = base_ + 64;
+    }
+  }
+
+  // First position at or after p that is not ASCII whitespace, or end.
+  const unsigned char* skip_space(const unsigned char* p) noexcept {
+    for (;;) {
+      std::size_t off;
+      if (!cover(p, off)) {
+        while (p < end_ && (kByteClasses.v[*p] & kByteSpace)) ++p;
+        return p;
+      }
+      if (const std::uint64_t stop = ~space_ >> off) return p + __builtin_ctzll(stop);
+      p = base_ + 64;
+    }
+  }
+
+  // End of the run of non-whitespace bytes from p; sets `upper` / `high`
+  // non-zero if it holds a capital / a byte >= 0x80.
+  const unsigned char* skip_non_space(const unsigned char* p, std::uint64_t& upper, std::uint64_t& high) noexcept {
+    for (;;) {
+      std::size_t off;
+      if (!cover(p, off)) {
+        unsigned c;
+        while (p < end_ && !((c = kByteClasses.v[*p]) & kByteSpace)) {
+          upper |= c & kByteUpper;
+          high |= c & kByteHigh;
+          ++p;
+        }
+        return p;
+      }
+      const std::uint64_t stop = space_ >> off;
+      if (stop) {
+        const unsigned n = static_cast<unsigned>(__builtin_ctzll(stop));
+        const std::uint64_t in = (std::uint64_t{1} << n) - 1;
+        upper |= (upper_ >> off) & in;
+        high |= (high_ >> off) & in;
+        return p + n;
+      }
+      upper |= upper_ >> off;
+      high |= high_ >> off;
+      p = base_ + 64;
+    }
+  }
+
+ private:
+  // Makes the window hold p; false when fewer than 64 bytes are left there.
+  bool cover(const unsigned char* p, std::size_t& off) noexcept {
+    if constexpr (kHaveSimdScan) {
+      if (base_ && (off = static_cast<std::size_t>(p - base_)) < 64) return true;
+      if (end_ - p < 64) return false;
+      base_ = p;
+      off = 0;
+      word_ = upper_ = high_ = space_ = 0;
+      for (unsigned i = 0; i < 4; ++i) {
+        const ByteMasks m = classify16(p + 16 * i);
+        word_ |= std::uint64_t{m.word} << (16 * i);
+        upper_ |= std::uint64_t{m.upper} << (16 * i);
+        high_ |= std::uint64_t{m.high} << (16 * i);
+        space_ |= std::uint64_t{m.space} << (16 * i);
+      }
+      return true;
+    } else {
+      (void)p;
+      off = 0;
+      return false;
+    }
+  }
+
+  const unsigned char* const end_;
+  const unsigned char* base_ = nullptr;
+  std::uint64_t word_ = 0, upper_ = 0, high_ = 0, space_ = 0;
+};
+
 template <class Emit>
-void emit_ascii_word(const unsigned char* start, const unsigned char* end, bool lower, std::string& buf,
+[[gnu::always_inline]] inline void emit_ascii_word(const unsigned char* start, const unsigned char* end, bool lower, std::string& buf,
                      Emit& emit) {
   const auto n = static_cast<std::size_t>(end - start);
   if (!lower) {
@@ -124,7 +279,7 @@ void emit_ascii_word(const unsigned char* start, const unsigned char* end, bool 
 // word character. `rewrite` says whether the prefix needs lowercasing. Emits
 // the word and returns the position after it.
 template <bool KeepCase, class Emit>
-const unsigned char* finish_unicode_word(const unsigned char* start, const unsigned char* p,
+[[gnu::noinline]] const unsigned char* finish_unicode_word(const unsigned char* start, const unsigned char* p,
                                          const unsigned char* end, bool rewrite, const UnicodeTables& t,
                                          std::string& buf, Emit& emit) {
   if (rewrite) {
@@ -176,39 +331,33 @@ const unsigned char* finish_unicode_word(const unsigned char* start, const unsig
 
 template <bool KeepCase, class Emit>
 void tokenize_unicode(std::string_view text, Emit& emit) {
-  const auto& cls = kByteClasses.v;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* const end = p + text.size();
   const UnicodeTables* tables = nullptr;  // fetched at the first non-ASCII byte
   std::string buf;
-  while (p < end) {
-    unsigned c = cls[*p];
-    if (c & kByteWord) {
+  MaskWindow window(end);
+  for (;;) {
+    p = window.skip_separators(p);  // apostrophes after no word are skipped too
+    if (p == end) break;
+    if (*p < 0x80) {
       // ASCII fast path: letters, digits and apostrophes between them.
       const unsigned char* const start = p;
-      unsigned seen = 0;
+      std::uint64_t upper = 0;
       for (;;) {
-        do {
-          seen |= c;
+        p = window.skip_ascii_word(p, upper);
+        if (p + 1 < end && *p == '\'' && (kByteClasses.v[p[1]] & kByteWord)) {
           ++p;
-        } while (p < end && ((c = cls[*p]) & kByteWord));
-        if (p + 1 < end && *p == '\'' && (cls[p[1]] & kByteWord)) {
-          c = cls[*++p];
           continue;
         }
         break;
       }
-      const bool lower = !KeepCase && (seen & kByteUpper);
+      const bool lower = !KeepCase && upper != 0;
       if (p < end && (*p >= 0x80 || (*p == '\'' && p + 1 < end && p[1] >= 0x80))) {
         if (!tables) tables = &unicode_tables();
         p = finish_unicode_word<KeepCase>(start, p, end, lower, *tables, buf, emit);
       } else {
         emit_ascii_word(start, p, lower, buf, emit);
       }
-      continue;
-    }
-    if (!(c & kByteHigh)) {  // ASCII separator, or an apostrophe after no word
-      ++p;
       continue;
     }
     if (!tables) tables = &unicode_tables();
@@ -231,25 +380,19 @@ void tokenize_unicode(std::string_view text, Emit& emit) {
 
 template <bool KeepCase, class Emit>
 void tokenize_whitespace(std::string_view text, Emit& emit) {
-  const auto& cls = kByteClasses.v;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* const end = p + text.size();
   std::string buf;
-  while (p < end) {
-    unsigned c = cls[*p];
-    if (c & kByteSpace) {
-      ++p;
-      continue;
-    }
+  MaskWindow window(end);
+  for (;;) {
+    p = window.skip_space(p);
+    if (p == end) break;
     const unsigned char* const start = p;
-    unsigned seen = 0;
-    do {
-      seen |= c;
-      ++p;
-    } while (p < end && !((c = cls[*p]) & kByteSpace));
-    if (KeepCase || !(seen & (kByteUpper | kByteHigh))) {
+    std::uint64_t upper = 0, high = 0;
+    p = window.skip_non_space(p, upper, high);
+    if (KeepCase || !(upper | high)) {
       emit(std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start)));
-    } else if (!(seen & kByteHigh)) {
+    } else if (!high) {
       emit_ascii_word(start, p, true, buf, emit);
     } else {
       const UnicodeTables& t = unicode_tables();

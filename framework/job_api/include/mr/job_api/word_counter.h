@@ -90,6 +90,14 @@ inline ShortKey pack_short_key(const char* p, std::size_t n) noexcept {
   return k;
 }
 
+// The same key from a 16-byte load and a mask, for words with at least 16
+// readable bytes at p (words inside a larger text): no length branches.
+inline ShortKey pack_short_key_padded(const char* p, std::size_t n) noexcept {
+  const std::uint64_t m0 = n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
+  const std::uint64_t m1 = n >= 16 ? ~std::uint64_t{0} : n > 8 ? (std::uint64_t{1} << (8 * (n - 8))) - 1 : 0;
+  return {load64(p) & m0, load64(p + 8) & m1};
+}
+
 inline std::uint64_t hash_short_key(const ShortKey& k, std::size_t n) noexcept {
   return mum(mum(k.k0 ^ kHashSeed0, k.k1 ^ kHashSeed1) ^ kHashSeed2, n ^ kHashSeed3);
 }
