@@ -1,0 +1,1419 @@
+// End-to-end tests of the `mapreduce` program: each test runs the real
+// binary (MAPREDUCE_BIN) with posix_spawn in its own process group, on files
+// in a per-test temporary folder, with stdout and stderr captured into files
+// and a hard timeout on every wait. Expected results come from a tiny
+// counter written here (ASCII letters only, or runs of non-whitespace bytes)
+// or are written out by hand; fault paths use MAPREDUCE_FAULT.
+//
+// After every run the test checks that no process is left in the program's
+// process group (the workers inherit it) and that the run's own $TMPDIR (a
+// per-test folder, where spill files go) is empty, so a leaked worker or
+// temporary file fails the test that leaked it.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "mr/base/deadline.h"
+#include "mr/base/unique_fd.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kBinary = MAPREDUCE_BIN;
+
+// ---- files ----------------------------------------------------------------
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + p.string());
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void spill(const fs::path& p, std::string_view data) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+  f.close();
+  if (!f) throw std::runtime_error("cannot write " + p.string());
+}
+
+std::set<std::string> listing(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+std::set<std::string> shm_names() {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/dev/shm", ec))
+    names.insert(e.path().filename().string());
+  return names;
+}
+
+std::string zstd_compress(std::string_view data, bool checksum = true) {
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, checksum ? 1 : 0);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 3);
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  std::size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), data.data(), data.size());
+  if (ZSTD_isError(n)) throw std::runtime_error(ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+// ---- /proc -----------------------------------------------------------------
+
+struct ProcStat {
+  pid_t pid = 0;
+  char state = '?';
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  unsigned long long start_time = 0;
+};
+
+std::optional<ProcStat> proc_stat(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return std::nullopt;
+  auto close = line.rfind(')');  // the command name may hold spaces and ')'
+  if (close == std::string::npos || close + 2 > line.size()) return std::nullopt;
+  std::istringstream rest(line.substr(close + 2));
+  ProcStat s;
+  s.pid = pid;
+  rest >> s.state >> s.ppid >> s.pgrp;
+  std::string skip;
+  for (int field = 6; field < 22; ++field) rest >> skip;  // session .. itrealvalue
+  rest >> s.start_time;
+  if (!rest) return std::nullopt;
+  return s;
+}
+
+std::vector<ProcStat> all_processes() {
+  std::vector<ProcStat> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    if (auto s = proc_stat(static_cast<pid_t>(pid))) out.push_back(*s);
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Living (not zombie) children of `parent`.
+std::vector<ProcStat> children_of(pid_t parent) {
+  std::vector<ProcStat> kids;
+  for (const auto& s : all_processes())
+    if (s.ppid == parent && s.state != 'Z' && s.state != 'X') kids.push_back(s);
+  return kids;
+}
+
+// Every process (zombies included) in process group `pgrp`.
+std::vector<ProcStat> group_members(pid_t pgrp) {
+  std::vector<ProcStat> members;
+  for (const auto& s : all_processes())
+    if (s.pgrp == pgrp) members.push_back(s);
+  return members;
+}
+
+std::string describe(const std::vector<ProcStat>& ps) {
+  std::string out;
+  for (const auto& s : ps)
+    out +=
+        " pid " + std::to_string(s.pid) + " state " + s.state + " ppid " + std::to_string(s.ppid);
+  return out;
+}
+
+// True once the process recorded in `s` no longer runs: gone, a zombie, or
+// its pid reused by another process.
+bool has_ended(const ProcStat& s) {
+  auto now = proc_stat(s.pid);
+  return !now || now->state == 'Z' || now->state == 'X' || now->start_time != s.start_time;
+}
+
+// /dev/shm objects a process maps or holds open.
+std::vector<std::string> shm_uses(pid_t pid) {
+  std::vector<std::string> uses;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  for (std::string line; std::getline(maps, line);)
+    if (line.find(" /dev/shm/") != std::string::npos) uses.push_back(line);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code ec2;
+    auto target = fs::read_symlink(e.path(), ec2);
+    if (!ec2 && target.string().rfind("/dev/shm/", 0) == 0) uses.push_back(target.string());
+  }
+  return uses;
+}
+
+// Polls `condition` until it holds or `timeout` passes (bounded polling on an
+// observable condition; never a blind sleep).
+bool poll_until(std::chrono::milliseconds timeout, const std::function<bool()>& condition) {
+  auto deadline = mr::Deadline::after(timeout);
+  for (;;) {
+    if (condition()) return true;
+    if (deadline.expired()) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+// ---- running the program ----------------------------------------------------
+
+struct Status {
+  int raw = 0;
+  bool exited() const { return WIFEXITED(raw); }
+  int code() const { return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1; }
+  bool signaled() const { return WIFSIGNALED(raw); }
+  int signal() const { return WIFSIGNALED(raw) ? WTERMSIG(raw) : 0; }
+  std::string str() const {
+    if (exited()) return "exited with " + std::to_string(code());
+    if (signaled()) return std::string("killed by signal ") + strsignal(signal());
+    return "raw status " + std::to_string(raw);
+  }
+};
+
+struct SpawnSpec {
+  std::vector<std::string> args;  // after the program name
+  std::string stdin_path = "/dev/null";
+  std::vector<std::string> env;  // NAME=VALUE, added to (or replacing in) ours
+  fs::path cwd;
+  fs::path out, err;
+};
+
+// The `mapreduce` program as a child of the test, leader of its own process
+// group. The destructor kills the whole group and reaps the child if the
+// test did not.
+class Child {
+ public:
+  explicit Child(const SpawnSpec& spec) {
+    std::vector<std::string> argv_s{kBinary};
+    argv_s.insert(argv_s.end(), spec.args.begin(), spec.args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    std::vector<std::string> env_s;
+    auto overridden = [&spec](std::string_view entry) {
+      if (entry.rfind("MAPREDUCE_", 0) == 0) return true;  // nothing from the outer environment
+      for (const auto& e : spec.env) {
+        auto eq = e.find('=');
+        if (entry.substr(0, eq + 1) == std::string_view(e).substr(0, eq + 1)) return true;
+      }
+      return false;
+    };
+    for (char** e = environ; *e; ++e)
+      if (!overridden(*e)) env_s.emplace_back(*e);
+    env_s.insert(env_s.end(), spec.env.begin(), spec.env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+    posix_spawn_file_actions_addopen(&fa, 0, spec.stdin_path.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, spec.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, spec.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    sigset_t defaults, none;
+    sigemptyset(&defaults);
+    for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGHUP, SIGQUIT}) sigaddset(&defaults, s);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    int rc = posix_spawn(&pid_, kBinary, &fa, &attr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+      throw std::system_error(rc, std::generic_category(), std::string("posix_spawn ") + kBinary);
+    pidfd_ = mr::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  ~Child() {
+    if (reaped_) return;
+    ::killpg(pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    int st;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+
+  // Reaps the child if it ends within `timeout`.
+  std::optional<Status> wait_for(std::chrono::milliseconds timeout) {
+    if (reaped_) return status_;
+    auto deadline = mr::Deadline::after(timeout);
+    for (;;) {
+      int st = 0;
+      pid_t r = ::waitpid(pid_, &st, WNOHANG);
+      if (r == pid_) {
+        reaped_ = true;
+        status_.raw = st;
+        return status_;
+      }
+      if (r < 0 && errno != EINTR)
+        throw std::system_error(errno, std::generic_category(), "waitpid");
+      if (deadline.expired()) return std::nullopt;
+      if (pidfd_) {
+        pollfd p{pidfd_.get(), POLLIN, 0};
+        ::poll(&p, 1, std::max(1, deadline.poll_timeout_ms()));
+      } else {
+        std::this_thread::sleep_for(1ms);  // no pidfd: bounded polling of waitpid
+      }
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  mr::UniqueFd pidfd_;
+  bool reaped_ = false;
+  Status status_;
+};
+
+struct Result {
+  Status status;
+  std::string out, err;
+  int code() const { return status.code(); }
+  // For assertion messages.
+  std::string str() const { return status.str() + "\n--- stderr:\n" + err.substr(0, 2000); }
+};
+
+struct RunOptions {
+  std::string stdin_path = "/dev/null";
+  std::vector<std::string> env;
+  fs::path cwd;
+  std::chrono::milliseconds timeout = 30s;
+};
+
+RunOptions stdin_from(const std::filesystem::path& path) {
+  RunOptions o;
+  o.stdin_path = path.string();
+  return o;
+}
+RunOptions with_env(std::string assignment) {
+  RunOptions o;
+  o.env.push_back(std::move(assignment));
+  return o;
+}
+RunOptions in_dir(const std::filesystem::path& cwd) {
+  RunOptions o;
+  o.cwd = cwd;
+  return o;
+}
+
+// ---- independent expectations ------------------------------------------------
+
+using Counts = std::map<std::string, std::uint64_t>;
+
+// Words of ASCII text: maximal runs of ASCII letters, lowercased.
+void count_letters(std::string_view text, Counts& counts) {
+  std::string word;
+  for (char c : text) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      word += static_cast<char>(c | 0x20);
+    } else if (!word.empty()) {
+      ++counts[word];
+      word.clear();
+    }
+  }
+  if (!word.empty()) ++counts[word];
+}
+
+// Words of the whitespace tokenizer with --keep-case: maximal runs of bytes
+// other than ASCII whitespace, as they are.
+void count_nonspace(std::string_view text, Counts& counts) {
+  std::string word;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r') {
+      if (!word.empty()) ++counts[word];
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) ++counts[word];
+}
+
+// The contract's order: count descending, then word in byte order.
+std::vector<std::pair<std::string, std::uint64_t>> ordered(const Counts& counts) {
+  std::vector<std::pair<std::string, std::uint64_t>> v(counts.begin(), counts.end());
+  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+    if (a.second != b.second) return a.second > b.second;
+    return a.first < b.first;  // char_traits<char> compares as unsigned char
+  });
+  return v;
+}
+
+std::string tsv(const Counts& counts) {
+  std::string out;
+  for (const auto& [w, n] : ordered(counts)) out += w + "\t" + std::to_string(n) + "\n";
+  return out;
+}
+
+// Deterministic ASCII text: a skewed choice from a random vocabulary (so
+// there are many ties), random capitals, and separators including CRLF,
+// tabs and punctuation. No digits and no apostrophes, so count_letters
+// agrees with the unicode tokenizer.
+std::string make_text(std::uint32_t seed, std::size_t bytes) {
+  std::mt19937 rng(seed);
+  std::vector<std::string> vocab;
+  for (int i = 0; i < 300; ++i) {
+    std::string w;
+    int len = 1 + static_cast<int>(rng() % 11);
+    for (int k = 0; k < len; ++k) w += static_cast<char>('a' + rng() % 26);
+    vocab.push_back(w);
+  }
+  static const char* const kSeparators[] = {" ",  " ",    " ",  " ",   "\n", "\t", ", ",
+                                            ". ", "\r\n", "--", "!\n", "; ", " (", ") "};
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::string out;
+  while (out.size() < bytes) {
+    double x = u(rng);
+    std::string w = vocab[static_cast<std::size_t>(x * x * x * vocab.size())];
+    for (char& c : w)
+      if (rng() % 8 == 0) c = static_cast<char>(c - 'a' + 'A');
+    out += w;
+    out += kSeparators[rng() % std::size(kSeparators)];
+  }
+  return out;
+}
+
+// ---- a small JSON reader, to check the structure of --format json ----------
+
+struct JsonEntry {
+  std::string word;
+  std::uint64_t count = 0;
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : s_(text) {}
+
+  // Parses `[ {"word": STRING, "count": INTEGER}, ... ]` followed only by
+  // whitespace; throws std::runtime_error with the position on anything else.
+  std::vector<JsonEntry> entries() {
+    std::vector<JsonEntry> out;
+    expect('[');
+    if (!peek(']')) {
+      do {
+        out.push_back(entry());
+      } while (take(','));
+    }
+    expect(']');
+    skip_ws();
+    if (i_ != s_.size()) fail("trailing bytes");
+    return out;
+  }
+
+ private:
+  JsonEntry entry() {
+    JsonEntry e;
+    bool has_word = false, has_count = false;
+    expect('{');
+    do {
+      std::string key = string();
+      expect(':');
+      if (key == "word") {
+        e.word = string();
+        has_word = true;
+      } else if (key == "count") {
+        e.count = integer();
+        has_count = true;
+      } else {
+        fail("unexpected key " + key);
+      }
+    } while (take(','));
+    expect('}');
+    if (!has_word || !has_count) fail("entry without word or count");
+    return e;
+  }
+
+  std::uint64_t integer() {
+    skip_ws();
+    std::size_t start = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    if (i_ == start || (s_[start] == '0' && i_ - start > 1)) fail("bad integer");
+    return std::stoull(std::string(s_.substr(start, i_ - start)));
+  }
+
+  std::string string() {
+    skip_ws();
+    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
+    ++i_;
+    std::string out;
+    for (;;) {
+      if (i_ >= s_.size()) fail("unterminated string");
+      auto c = static_cast<unsigned char>(s_[i_++]);
+      if (c == '"') return out;
+      if (c < 0x20) fail("raw control character in a string");
+      if (c != '\\') {
+        out += static_cast<char>(c);
+        continue;
+      }
+      if (i_ >= s_.size()) fail("unterminated escape");
+      char e = s_[i_++];
+      switch (e) {
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u':
+          append_utf8(out, hex4());
+          break;
+        default:
+          fail("bad escape");
+      }
+    }
+  }
+
+  char32_t hex4() {
+    if (i_ + 4 > s_.size()) fail("short \\u escape");
+    char32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = s_[i_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        fail("bad hex digit");
+    }
+    if (v >= 0xD800 && v <= 0xDFFF) fail("surrogate escapes are not expected here");
+    return v;
+  }
+
+  static void append_utf8(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r'))
+      ++i_;
+  }
+  bool peek(char c) {
+    skip_ws();
+    return i_ < s_.size() && s_[i_] == c;
+  }
+  bool take(char c) {
+    if (!peek(c)) return false;
+    ++i_;
+    return true;
+  }
+  void expect(char c) {
+    if (!take(c)) fail(std::string("expected '") + c + "'");
+  }
+  [[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error("JSON: " + what + " at byte " + std::to_string(i_));
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+// True when `s` is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n;
+    char32_t cp, min;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF)
+      n = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+      n = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+      n = 4, cp = c & 0x07, min = 0x10000;
+    else
+      return false;
+    if (i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+// ---- the fixture -----------------------------------------------------------
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mr-cli-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr) << std::strerror(errno);
+    root_ = tmpl;
+    dir_ = root_ / "work";
+    io_ = root_ / "io";
+    tmp_ = root_ / "tmp";
+    fs::create_directory(dir_);
+    fs::create_directory(io_);
+    fs::create_directory(tmp_);
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    // Give back permissions a test took away, so that removal works as non-root.
+    for (auto it = fs::recursive_directory_iterator(root_, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(root_, ec);
+  }
+
+  fs::path file(const std::string& name, std::string_view content) {
+    fs::path p = dir_ / name;
+    spill(p, content);
+    return p;
+  }
+
+  std::unique_ptr<Child> start(std::vector<std::string> args, const RunOptions& o = {}) {
+    ++runs_;
+    SpawnSpec spec;
+    spec.args = std::move(args);
+    spec.stdin_path = o.stdin_path;
+    spec.env = o.env;
+    spec.env.insert(spec.env.begin(), "TMPDIR=" + tmp_.string());
+    spec.cwd = o.cwd;
+    spec.out = io_ / ("out." + std::to_string(runs_));
+    spec.err = io_ / ("err." + std::to_string(runs_));
+    last_out_ = spec.out;
+    last_err_ = spec.err;
+    return std::make_unique<Child>(spec);
+  }
+
+  // Waits for `child` (killing its group and failing the test on timeout),
+  // then checks that nothing of its process group is left.
+  Result finish(Child& child, std::chrono::milliseconds timeout) {
+    Result r;
+    auto st = child.wait_for(timeout);
+    if (!st) {
+      ADD_FAILURE() << "mapreduce (pid " << child.pid() << ") still running after "
+                    << timeout.count() << " ms; killing it";
+      ::killpg(child.pid(), SIGKILL);
+      st = child.wait_for(10s);
+    }
+    if (st) r.status = *st;
+    r.out = slurp(last_out_);
+    r.err = slurp(last_err_);
+    auto left = group_members(child.pid());
+    EXPECT_TRUE(left.empty()) << "processes left in the group of mapreduce " << child.pid() << ":"
+                              << describe(left);
+    auto temps = listing(tmp_);
+    EXPECT_TRUE(temps.empty()) << "left in $TMPDIR: " << *temps.begin();
+    return r;
+  }
+
+  Result run(std::vector<std::string> args, const RunOptions& o = {}) {
+    auto child = start(std::move(args), o);
+    return finish(*child, o.timeout);
+  }
+
+  // Runs a successful wordcount and returns its standard output.
+  std::string counts(std::vector<std::string> args, const RunOptions& o = {}) {
+    args.insert(args.begin(), "wordcount");
+    Result r = run(args, o);
+    EXPECT_EQ(r.code(), 0) << r.str();
+    EXPECT_EQ(r.err, "") << "stderr of a quiet successful run";
+    return r.out;
+  }
+
+  fs::path root_, dir_, io_, tmp_;  // tmp_ is the program's $TMPDIR (spill files)
+  fs::path last_out_, last_err_;
+  int runs_ = 0;
+};
+
+using CliFaultTest = CliTest;
+
+// ---- help, version, usage ----------------------------------------------------
+
+TEST_F(CliTest, PrintsHelpAndVersion) {
+  Result top = run({"--help"});
+  EXPECT_EQ(top.code(), 0) << top.str();
+  EXPECT_NE(top.out.find("wordcount"), std::string::npos) << top.out;
+
+  Result wc = run({"wordcount", "--help"});
+  EXPECT_EQ(wc.code(), 0) << wc.str();
+  for (const char* opt : {"--workers", "--reducers", "--chunk-size", "--memory", "--progress",
+                          "--no-progress", "--stats", "--top", "--sort", "--format", "--output",
+                          "--keep-case", "--tokenizer", "--recursive"})
+    EXPECT_NE(wc.out.find(opt), std::string::npos) << "help does not mention " << opt << ":\n"
+                                                   << wc.out;
+
+  Result v = run({"--version"});
+  EXPECT_EQ(v.code(), 0) << v.str();
+  EXPECT_TRUE(std::regex_search(v.out, std::regex("^mapreduce [0-9]+\\.[0-9]+"))) << v.out;
+}
+
+TEST_F(CliTest, NoArgumentsIsAUsageError) {
+  Result r = run({});
+  EXPECT_EQ(r.code(), 2) << r.str();
+}
+
+TEST_F(CliTest, BadOptionsAreUsageErrors) {
+  fs::path f = file("a.txt", "hello world\n");
+  const std::string p = f.string();
+  struct Case {
+    std::vector<std::string> args;
+    std::string mentions;  // the message names what was wrong
+  };
+  const std::vector<Case> cases = {
+      {{"wordcount", "--frobnicate", p}, "frobnicate"},
+      {{"wordcount", "--workers", "0", p}, "workers"},
+      {{"wordcount", "-j", "0", p}, "workers"},
+      {{"wordcount", "--workers", "many", p}, "workers"},
+      {{"wordcount", "--reducers", "0", p}, "reducers"},
+      {{"wordcount", "--format", "xml", p}, "xml"},
+      {{"wordcount", "--sort", "foo", p}, "foo"},
+      {{"wordcount", "--chunk-size", "0", p}, "chunk-size"},
+      {{"wordcount", "--chunk-size", "12X", p}, "12X"},
+      {{"wordcount", "--memory", "lots", p}, "lots"},
+      {{"wordcount", "--tokenizer", "bogus", p}, "bogus"},
+      {{"wordcount", p, "--workers"}, "workers"},
+      {{"wordcount"}, "no input files"},
+      {{"frobnicate", p}, "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    std::string cmd;
+    for (const auto& a : c.args) cmd += " " + a;
+    SCOPED_TRACE("mapreduce" + cmd);
+    Result r = run(c.args);
+    EXPECT_EQ(r.code(), 2) << r.str();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind("mapreduce: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(c.mentions), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("Try 'mapreduce --help'"), std::string::npos) << r.err;
+  }
+}
+
+// KNOWN FAILING (CLI bug, reported): unsigned options parsed by
+// boost::program_options wrap negative numbers around (--top -3 means
+// 2^64-3 and prints everything), so cli/main.cc must refuse a leading '-'
+// for --top, --workers and --reducers itself. (--workers -1 and --reducers -1 would ask for 2^32-1
+// processes or partitions; they are not run here for that reason.)
+TEST_F(CliTest, NegativeCountsAreUsageErrors) {
+  fs::path f = file("a.txt", "hello world\n");
+  Result r = run({"wordcount", "--top", "-3", f.string()});
+  EXPECT_EQ(r.code(), 2) << r.str() << "\n--- stdout:\n" << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("top"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Try 'mapreduce --help'"), std::string::npos) << r.err;
+}
+
+// ---- counting ------------------------------------------------------------------
+
+TEST_F(CliTest, CountsHandWrittenTextInContractOrder) {
+  fs::path f = file("a.txt",
+                    "The cat sat on the mat.\n"
+                    "The dog sat, too; THE END\n"
+                    "dog-cat cat\n");
+  // the 4, cat 3; dog 2, sat 2; end, mat, on, too 1 (ties in byte order).
+  EXPECT_EQ(counts({f.string()}),
+            "the\t4\ncat\t3\ndog\t2\nsat\t2\nend\t1\nmat\t1\non\t1\ntoo\t1\n");
+}
+
+TEST_F(CliTest, TiesAreInByteOrder) {
+  // With --keep-case, 'Z' (0x5A) < 'a' (0x61) < 0xC3 (first byte of é).
+  fs::path f = file("a.txt",
+                    "\xc3\xa9"
+                    "clair alpha Zeta beta beta\n");
+  EXPECT_EQ(counts({"--keep-case", f.string()}),
+            "beta\t2\nZeta\t1\nalpha\t1\n\xc3\xa9"
+            "clair\t1\n");
+}
+
+TEST_F(CliTest, MatchesAnIndependentCountAcrossWorkersReducersAndChunkSizes) {
+  Counts expected;
+  std::vector<std::string> paths;
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    std::string text = make_text(100 + i, 40'000 + 7'000 * i);
+    count_letters(text, expected);
+    paths.push_back(file("part" + std::to_string(i) + ".txt", text).string());
+  }
+  const std::string want = tsv(expected);
+
+  const std::vector<std::vector<std::string>> configs = {
+      {"-j", "1"},
+      {"-j", "2", "--chunk-size", "1K"},
+      {"--workers", "3", "--reducers", "5", "--chunk-size", "700"},
+      {"-j", "2", "--reducers", "1", "--chunk-size", "4K"},
+  };
+  for (const auto& config : configs) {
+    std::vector<std::string> args = config;
+    args.insert(args.end(), paths.begin(), paths.end());
+    std::string cmd;
+    for (const auto& a : args) cmd += " " + a;
+    SCOPED_TRACE("wordcount" + cmd);
+    EXPECT_EQ(counts(args), want);
+  }
+}
+
+TEST_F(CliTest, WordsDoNotJoinAcrossFiles) {
+  fs::path a = file("a.txt", "one foo");  // no final newline
+  fs::path b = file("b.txt", "bar two");
+  EXPECT_EQ(counts({"-j", "2", a.string(), b.string()}), "bar\t1\nfoo\t1\none\t1\ntwo\t1\n");
+}
+
+// KNOWN FAILING (engine bug, reported): every read of standard input or a
+// pipe crashes with SIGSEGV. BufferedInput::reserve() in
+// framework/mapreduce/src/input.cc replaces region_ with a bigger one but
+// leaves data_ pointing into the old, unmapped region; read_all() returns at
+// end of file without another commit(), and is_zstd(in->data()) reads freed
+// memory. Fix: refresh data_ right after `region_ = std::move(bigger);`.
+TEST_F(CliTest, ReadsStandardInput) {
+  std::string text = make_text(5, 20'000);
+  fs::path f = file("in.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "2K", "-"}, stdin_from(f)), tsv(expected));
+
+  // Mixed with files, in any position.
+  std::string other = make_text(6, 7'000);
+  fs::path g = file("other.txt", other);
+  count_letters(other, expected);
+  EXPECT_EQ(counts({"-j", "3", "--chunk-size", "1K", g.string(), "-"}, stdin_from(f)),
+            tsv(expected));
+  EXPECT_EQ(counts({"-", g.string()}, stdin_from(f)), tsv(expected));
+
+  fs::path small = file("small.txt", "b a b");
+  EXPECT_EQ(counts({"-"}, stdin_from(small)), "b\t2\na\t1\n");
+}
+
+TEST_F(CliTest, RelativeNamesAndMissingFileMessage) {
+  file("here.txt", "x y\n");
+  Result r = run({"wordcount", "here.txt", "x.txt"}, in_dir(dir_));
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "mapreduce: cannot open 'x.txt': No such file or directory\n");
+
+  Result ok = run({"wordcount", "here.txt"}, in_dir(dir_));
+  EXPECT_EQ(ok.code(), 0) << ok.str();
+  EXPECT_EQ(ok.out, "x\t1\ny\t1\n");
+}
+
+TEST_F(CliTest, UnreadableFileIsAnInputError) {
+  if (::geteuid() == 0)
+    GTEST_SKIP()
+        << "running as root: chmod 000 does not stop root from reading, so the case cannot arise";
+  fs::path f = file("secret.txt", "hidden words\n");
+  ASSERT_EQ(::chmod(f.c_str(), 0), 0);
+  Result r = run({"wordcount", f.string()});
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_EQ(r.err, "mapreduce: cannot open '" + f.string() + "': Permission denied\n");
+}
+
+TEST_F(CliTest, DirectoryArgumentNeedsRecursive) {
+  fs::create_directories(dir_ / "tree" / "sub" / "deeper");
+  file("tree/a.txt", "apple banana\n");
+  file("tree/sub/b.txt", "banana cherry");
+  spill(dir_ / "tree" / "sub" / "deeper" / "c.bin", zstd_compress("cherry cherry apple\n"));
+  const std::string tree = (dir_ / "tree").string();
+
+  Result r = run({"wordcount", tree});
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("mapreduce: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("'" + tree + "'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("directory"), std::string::npos) << r.err;
+
+  EXPECT_EQ(counts({"-r", tree}), "cherry\t3\napple\t2\nbanana\t2\n");
+  EXPECT_EQ(counts({"--recursive", "-j", "1", tree + "/"}), "cherry\t3\napple\t2\nbanana\t2\n");
+}
+
+// ---- compressed input -------------------------------------------------------------
+
+TEST_F(CliTest, DecompressesZstdByMagicBytes) {
+  std::string text = make_text(11, 60'000);
+  std::string more = make_text(12, 5'000);
+  Counts expected;
+  count_letters(text, expected);
+  const std::string want = tsv(expected);
+
+  fs::path zst = dir_ / "text.zst";
+  spill(zst, zstd_compress(text));
+  fs::path disguised = dir_ / "text.txt";  // compressed, whatever the name says
+  spill(disguised, zstd_compress(text, /*checksum=*/false));
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "4K", zst.string()}), want);
+  EXPECT_EQ(counts({"-j", "2", disguised.string()}), want);
+
+  // Two frames one after the other are one stream.
+  fs::path two = dir_ / "two.zst";
+  spill(two, zstd_compress(text) + zstd_compress(more));
+  Counts both = expected;
+  count_letters(more, both);
+  EXPECT_EQ(counts({two.string()}), tsv(both));
+
+  // Mixed with plain input.
+  fs::path plain = file("plain.txt", more);
+  EXPECT_EQ(counts({zst.string(), plain.string()}), tsv(both));
+}
+
+TEST_F(CliTest, TruncatedZstdIsAnInputError) {
+  std::string z = zstd_compress(make_text(13, 50'000));
+  for (std::size_t keep : {z.size() / 2, z.size() - 1, std::size_t{4}}) {
+    SCOPED_TRACE("first " + std::to_string(keep) + " of " + std::to_string(z.size()) + " bytes");
+    fs::path f = dir_ / "cut.zst";
+    spill(f, std::string_view(z).substr(0, keep));
+    Result r = run({"wordcount", f.string()});
+    EXPECT_EQ(r.code(), 2) << r.str();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind("mapreduce: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("'" + f.string() + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("zstd"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(CliTest, CorruptZstdIsAnInputError) {
+  std::string z = zstd_compress(make_text(14, 50'000));
+  std::string bad_header = z;
+  bad_header[4] = static_cast<char>(0xFF);  // frame header descriptor with the reserved bit set
+  std::string bad_middle = z;
+  for (std::size_t i = z.size() / 2; i < z.size() / 2 + 16; ++i)
+    bad_middle[i] = static_cast<char>(~bad_middle[i]);
+  int n = 0;
+  for (const std::string& data : {bad_header, bad_middle}) {
+    fs::path f = dir_ / ("corrupt" + std::to_string(n++) + ".zst");
+    spill(f, data);
+    SCOPED_TRACE(f.string());
+    Result r = run({"wordcount", f.string()});
+    EXPECT_EQ(r.code(), 2) << r.str();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind("mapreduce: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("'" + f.string() + "'"), std::string::npos) << r.err;
+  }
+}
+
+// KNOWN FAILING (engine bug, reported): every read of standard input or a
+// pipe crashes with SIGSEGV. BufferedInput::reserve() in
+// framework/mapreduce/src/input.cc replaces region_ with a bigger one but
+// leaves data_ pointing into the old, unmapped region; read_all() returns at
+// end of file without another commit(), and is_zstd(in->data()) reads freed
+// memory. Fix: refresh data_ right after `region_ = std::move(bigger);`.
+TEST_F(CliTest, DecompressesZstdFromStandardInput) {
+  std::string text = make_text(15, 30'000);
+  Counts expected;
+  count_letters(text, expected);
+  fs::path zst = dir_ / "text.zst";
+  spill(zst, zstd_compress(text));
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "4K", "-"}, stdin_from(zst)), tsv(expected));
+
+  // Corrupt data on standard input is an input error naming '-'.
+  std::string bad = zstd_compress(text);
+  bad[4] = static_cast<char>(0xFF);
+  fs::path f = dir_ / "corrupt.zst";
+  spill(f, bad);
+  Result r = run({"wordcount", "-"}, stdin_from(f));
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("'-'"), std::string::npos) << r.err;
+}
+
+// ---- options -------------------------------------------------------------------------
+
+TEST_F(CliTest, ChunkSizeAndMemoryAcceptSuffixes) {
+  std::string text = make_text(21, 30'000);
+  fs::path f = file("a.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  const std::string want = tsv(expected);
+  for (const char* size : {"512", "1K", "1k", "2M", "1G"}) {
+    SCOPED_TRACE(std::string("--chunk-size ") + size);
+    EXPECT_EQ(counts({"-j", "2", "--chunk-size", size, f.string()}), want);
+  }
+  EXPECT_EQ(counts({"--memory", "64M", f.string()}), want);
+}
+
+TEST_F(CliTest, TopPrintsTheFirstLinesOfTheFullOutput) {
+  std::string text = make_text(22, 30'000);
+  fs::path f = file("a.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  auto all = ordered(expected);
+  ASSERT_GT(all.size(), 10u);
+  for (std::size_t top : {1u, 7u}) {
+    std::string want;
+    for (std::size_t i = 0; i < top; ++i)
+      want += all[i].first + "\t" + std::to_string(all[i].second) + "\n";
+    EXPECT_EQ(counts({"-j", "2", "--reducers", "3", "--chunk-size", "2K", "--top",
+                      std::to_string(top), f.string()}),
+              want);
+  }
+  EXPECT_EQ(counts({"--top", "100000", f.string()}), tsv(expected));
+}
+
+TEST_F(CliTest, SortByWord) {
+  fs::path f = file("a.txt", "pear apple pear Zebra mango apple pear\n");
+  EXPECT_EQ(counts({"--sort", "word", "--reducers", "3", f.string()}),
+            "apple\t2\nmango\t1\npear\t3\nzebra\t1\n");
+  EXPECT_EQ(counts({"--sort", "count", f.string()}), "pear\t3\napple\t2\nmango\t1\nzebra\t1\n");
+}
+
+TEST_F(CliTest, KeepCase) {
+  fs::path f = file("a.txt", "The the THE tHe the\n");
+  EXPECT_EQ(counts({f.string()}), "the\t5\n");
+  EXPECT_EQ(counts({"--keep-case", f.string()}), "the\t2\nTHE\t1\nThe\t1\ntHe\t1\n");
+}
+
+TEST_F(CliTest, WhitespaceTokenizerKeepsPunctuation) {
+  fs::path f = file("a.txt", "Don't stop. don't\tSTOP.\r\nstop\n");
+  EXPECT_EQ(counts({"--tokenizer", "whitespace", f.string()}), "don't\t2\nstop.\t2\nstop\t1\n");
+  EXPECT_EQ(counts({"--tokenizer", "unicode", f.string()}), "stop\t3\ndon't\t2\n");
+}
+
+TEST_F(CliTest, CsvQuotesFieldsWithCommasAndQuotes) {
+  fs::path f = file("a.txt", "a,b \"q\" plain a,b x\"y\n");
+  EXPECT_EQ(counts({"--tokenizer", "whitespace", "--format", "csv", f.string()}),
+            "word,count\n"
+            "\"a,b\",2\n"
+            "\"\"\"q\"\"\",1\n"
+            "plain,1\n"
+            "\"x\"\"y\",1\n");
+}
+
+TEST_F(CliTest, JsonIsWellFormedAndEscaped) {
+  fs::path f = file("a.txt",
+                    "back\\slash \"quoted\" ctl\x01x plain plain caf\xc3\xa9 bad\xff"
+                    "byte\n");
+  std::string out =
+      counts({"--tokenizer", "whitespace", "--keep-case", "--format", "json", f.string()});
+  EXPECT_TRUE(valid_utf8(out)) << out;
+  EXPECT_NE(out.find("\\u0001"), std::string::npos) << out;
+  std::vector<JsonEntry> got;
+  try {
+    got = JsonReader(out).entries();
+  } catch (const std::exception& e) {
+    FAIL() << e.what() << " in:\n" << out;
+  }
+  const std::vector<std::pair<std::string, std::uint64_t>> want = {
+      {"plain", 2},
+      {"\"quoted\"", 1},
+      {"back\\slash", 1},
+      {"bad\xef\xbf\xbd"
+       "byte",
+       1},  // the invalid byte becomes U+FFFD
+      {"caf\xc3\xa9", 1},
+      {"ctl\x01x", 1},
+  };
+  ASSERT_EQ(got.size(), want.size()) << out;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].word, want[i].first) << "entry " << i;
+    EXPECT_EQ(got[i].count, want[i].second) << "entry " << i;
+  }
+
+  fs::path empty = file("empty.txt", "");
+  std::string none = counts({"--format", "json", empty.string()});
+  EXPECT_NO_THROW(EXPECT_TRUE(JsonReader(none).entries().empty())) << none;
+  EXPECT_EQ(counts({"--format", "csv", empty.string()}), "word,count\n");
+}
+
+TEST_F(CliTest, StatsAndProgressGoToStandardError) {
+  std::string text = make_text(31, 50'000);
+  fs::path f = file("a.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  std::uint64_t words = 0;
+  for (const auto& [w, n] : expected) words += n;
+
+  Result r =
+      run({"wordcount", "--stats", "-j", "2", "--reducers", "3", "--chunk-size", "8K", f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, tsv(expected));
+  EXPECT_NE(r.err.find("mapreduce: stats"), std::string::npos) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("workers +([0-9]+) \\(reducers ([0-9]+)\\)")))
+      << r.err;
+  EXPECT_EQ(m[1], "2");
+  EXPECT_EQ(m[2], "3");
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("input +([0-9]+) bytes in ([0-9]+) chunks")))
+      << r.err;
+  EXPECT_EQ(m[1], std::to_string(text.size()));
+  EXPECT_GE(std::stoul(m[2]), 6u);
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("words +([0-9]+) \\(([0-9]+) distinct\\)")))
+      << r.err;
+  EXPECT_EQ(m[1], std::to_string(words));
+  EXPECT_EQ(m[2], std::to_string(expected.size()));
+
+  Result p = run({"wordcount", "--progress", f.string()});
+  ASSERT_EQ(p.code(), 0) << p.str();
+  EXPECT_EQ(p.out, tsv(expected));
+  EXPECT_NE(p.err.find("MB"), std::string::npos) << "no progress line: " << p.err;
+
+  Result q = run({"wordcount", "--no-progress", f.string()});
+  ASSERT_EQ(q.code(), 0) << q.str();
+  EXPECT_EQ(q.err, "");
+  EXPECT_EQ(q.out, tsv(expected));
+}
+
+// ---- output file -------------------------------------------------------------------------
+
+TEST_F(CliTest, OutputFileReplacesTheTargetAndLeavesNoTemporary) {
+  fs::path f = file("in.txt", "b a b\n");
+  fs::path target = dir_ / "out.tsv";
+  Result r = run({"wordcount", "-o", target.string(), f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(slurp(target), "b\t2\na\t1\n");
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt", "out.tsv"}));
+
+  spill(target, "previous contents\n");
+  Result again = run({"wordcount", "--output", target.string(), "--format", "csv", f.string()});
+  ASSERT_EQ(again.code(), 0) << again.str();
+  EXPECT_EQ(slurp(target), "word,count\nb,2\na,1\n");
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt", "out.tsv"}));
+}
+
+TEST_F(CliTest, FailedRunLeavesTheTargetAlone) {
+  fs::path f = file("in.txt", make_text(41, 20'000));
+  fs::path target = dir_ / "out.tsv";
+
+  // Input error: no target appears.
+  Result missing =
+      run({"wordcount", "-o", target.string(), f.string(), (dir_ / "nope.txt").string()});
+  EXPECT_EQ(missing.code(), 2) << missing.str();
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt"}));
+
+  // Job failure after the output was opened: the old target stays as it was.
+  spill(target, "previous contents\n");
+  Result failed =
+      run({"wordcount", "-j", "2", "--chunk-size", "2K", "-o", target.string(), f.string()},
+          with_env("MAPREDUCE_FAULT=kill:3"));
+  EXPECT_EQ(failed.code(), 1) << failed.str();
+  EXPECT_EQ(slurp(target), "previous contents\n");
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt", "out.tsv"}));
+
+  // A folder that does not exist.
+  Result nodir = run({"wordcount", "-o", (dir_ / "no" / "such" / "out.tsv").string(), f.string()});
+  EXPECT_EQ(nodir.code(), 2) << nodir.str();
+  EXPECT_NE(nodir.err.find("no/such/out.tsv"), std::string::npos) << nodir.err;
+}
+
+// ---- awkward input ---------------------------------------------------------------------------
+
+TEST_F(CliTest, EmptyFileAndNoFinalNewline) {
+  fs::path empty = file("empty.txt", "");
+  EXPECT_EQ(counts({empty.string()}), "");
+  EXPECT_EQ(counts({"-j", "2", empty.string(), empty.string()}), "");
+  fs::path tail = file("tail.txt", "alpha beta\nbeta");
+  EXPECT_EQ(counts({tail.string()}), "beta\t2\nalpha\t1\n");
+  EXPECT_EQ(counts({"--tokenizer", "whitespace", tail.string()}), "beta\t2\nalpha\t1\n");
+}
+
+TEST_F(CliTest, CrlfCountsLikeLf) {
+  std::string lf = make_text(51, 30'000);
+  lf.erase(std::remove(lf.begin(), lf.end(), '\r'), lf.end());
+  std::string crlf;
+  for (char c : lf) {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  fs::path a = file("lf.txt", lf), b = file("crlf.txt", crlf);
+  Counts expected;
+  count_letters(lf, expected);
+  for (const char* tokenizer : {"unicode", "whitespace"}) {
+    SCOPED_TRACE(tokenizer);
+    std::string from_lf =
+        counts({"--tokenizer", tokenizer, "--chunk-size", "1K", "-j", "2", a.string()});
+    EXPECT_EQ(counts({"--tokenizer", tokenizer, "--chunk-size", "1K", "-j", "2", b.string()}),
+              from_lf);
+    EXPECT_EQ(from_lf.find('\r'), std::string::npos);
+  }
+  EXPECT_EQ(counts({b.string()}), tsv(expected));
+}
+
+TEST_F(CliTest, TwentyMegabyteLineWithoutNewline) {
+  const std::string unit = "alpha beta gamma ";
+  const std::size_t n = (20u << 20) / unit.size() + 1;
+  std::string text;
+  text.reserve(n * unit.size() + 8);
+  for (std::size_t i = 0; i < n; ++i) text += unit;
+  text += "delta";  // no newline anywhere
+  fs::path f = file("line.txt", text);
+  text = std::string();
+  const std::string c = std::to_string(n);
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "4M", f.string()}),
+            "alpha\t" + c + "\nbeta\t" + c + "\ngamma\t" + c + "\ndelta\t1\n");
+}
+
+TEST_F(CliTest, LongWordsAreNotSplitByChunks) {
+  std::string x(3u << 20, 'x'), y(1u << 20, 'y');
+  fs::path f = file("long.txt", x + " " + y);
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "64K", f.string()}), x + "\t1\n" + y + "\t1\n");
+}
+
+TEST_F(CliTest, InvalidUtf8SeparatesWords) {
+  // 0xFF, a truncated sequence, an overlong '/' and a surrogate all separate words.
+  fs::path f = file("bad.txt",
+                    "abc\xff"
+                    "def abc \xc3\xa9t\xc3\xa9 \xe2\x82 zz \xc0\xafzz\xed\xa0\x80zz\n");
+  EXPECT_EQ(counts({f.string()}), "zz\t3\nabc\t2\ndef\t1\n\xc3\xa9t\xc3\xa9\t1\n");
+}
+
+TEST_F(CliTest, BinaryGarbageIsCountedWithoutCrashing) {
+  std::mt19937 rng(20240607);
+  std::string bytes(1u << 20, '\0');
+  for (char& b : bytes) b = static_cast<char>(rng() & 0xFF);
+  fs::path f = file("garbage.bin", bytes);
+  // Make sure the zstd detector is not fooled into an error by chance.
+  ASSERT_NE(bytes.substr(0, 4), std::string("\x28\xb5\x2f\xfd", 4));
+
+  std::string out = counts({"-j", "2", "--chunk-size", "64K", f.string()});
+  // Well-formed lines in the contract's order.
+  std::istringstream lines(out);
+  std::string line, prev_word;
+  std::uint64_t prev_count = UINT64_MAX, total = 0, n_lines = 0;
+  while (std::getline(lines, line)) {
+    auto tab = line.rfind('\t');
+    ASSERT_NE(tab, std::string::npos) << "line " << n_lines;
+    ASSERT_GT(tab, 0u) << "empty word on line " << n_lines;
+    std::string word = line.substr(0, tab), num = line.substr(tab + 1);
+    ASSERT_TRUE(!num.empty() && num.find_first_not_of("0123456789") == std::string::npos) << num;
+    std::uint64_t count = std::stoull(num);
+    EXPECT_TRUE(count < prev_count || (count == prev_count && prev_word < word))
+        << "order broken at line " << n_lines;
+    prev_count = count;
+    prev_word = word;
+    total += count;
+    ++n_lines;
+  }
+  EXPECT_GT(n_lines, 1000u);
+
+  // The whitespace tokenizer with --keep-case is simple enough to count here.
+  Counts expected;
+  count_nonspace(bytes, expected);
+  EXPECT_EQ(counts({"--tokenizer", "whitespace", "--keep-case", "-j", "2", "--chunk-size", "64K",
+                    f.string()}),
+            tsv(expected));
+}
+
+TEST_F(CliTest, TinyMemoryBudgetSpillsAndStillCountsExactly) {
+  std::string text = make_text(61, 60'000);
+  fs::path f = file("a.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  for (const char* fault : {"", "kill:3:1"}) {
+    SCOPED_TRACE(std::string("MAPREDUCE_FAULT=") + fault);
+    Result r = run({"wordcount", "--stats", "-j", "2", "--reducers", "3", "--chunk-size", "4K",
+                    "--memory", "1K", f.string()},
+                   with_env(std::string("MAPREDUCE_FAULT=") + fault));
+    ASSERT_EQ(r.code(), 0) << r.str();
+    EXPECT_EQ(r.out, tsv(expected));
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.err, m, std::regex("spills ([0-9]+)"))) << r.err;
+    EXPECT_GE(std::stoul(m[1]), 1u) << "a 1 KiB budget cannot hold the shuffle without spilling:\n"
+                                    << r.err;
+    // finish() checked that the spill folder under $TMPDIR is gone.
+  }
+}
+
+// ---- faults ------------------------------------------------------------------------------
+
+TEST_F(CliFaultTest, WorkerDeathMidRunStillGivesExactOutput) {
+  std::string text = make_text(71, 120'000);
+  fs::path f = file("a.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  const std::vector<std::string> args = {"wordcount", "--stats",      "-j", "2",       "--reducers",
+                                         "3",         "--chunk-size", "2K", f.string()};
+  Result clean = run(args);
+  ASSERT_EQ(clean.code(), 0) << clean.str();
+  ASSERT_EQ(clean.out, tsv(expected));
+
+  for (const char* fault : {"kill:1:1", "segv:5:1", "throw:0:1", "kill:30:2"}) {
+    SCOPED_TRACE(fault);
+    Result r = run(args, with_env(std::string("MAPREDUCE_FAULT=") + fault));
+    ASSERT_EQ(r.code(), 0) << r.str();
+    EXPECT_EQ(r.out, clean.out);
+    // The fault really fired: a worker was replaced.
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.err, m, std::regex("workers replaced ([0-9]+)"))) << r.err;
+    EXPECT_GE(std::stoul(m[1]), 1u) << r.err;
+  }
+}
+
+TEST_F(CliFaultTest, ChunkThatAlwaysFailsNamesTheFileAndByteRange) {
+  // 16-byte lines: a cut is moved forward to the next separator, so with
+  // 1K chunks chunk 0 is bytes 0-1039 and chunk 1 is bytes 1039-2063.
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "abcdefghijklmno\n";
+  fs::path f = file("lines.txt", text);
+  for (const char* fault : {"kill:1", "segv:1", "throw:1"}) {
+    SCOPED_TRACE(fault);
+    Result r = run({"wordcount", "-j", "2", "--chunk-size", "1K", f.string()},
+                   with_env(std::string("MAPREDUCE_FAULT=") + fault));
+    EXPECT_EQ(r.code(), 1) << r.str();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err.rfind("mapreduce: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("'" + f.string() + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("bytes 1039-2063"), std::string::npos) << r.err;
+  }
+}
+
+// Starts a run whose chunk 0 hangs forever, waits for both workers, and
+// checks what can be checked while it runs. Returns the workers.
+std::vector<ProcStat> wait_for_hanging_run(Child& master) {
+  std::vector<ProcStat> workers;
+  bool up = poll_until(15s, [&] {
+    workers = children_of(master.pid());
+    return workers.size() >= 2;
+  });
+  EXPECT_TRUE(up) << "the workers did not appear; children:" << describe(workers);
+  EXPECT_FALSE(master.wait_for(0ms)) << "the master ended although chunk 0 hangs";
+  for (pid_t p : {master.pid(), workers.empty() ? 0 : workers[0].pid,
+                  workers.size() < 2 ? 0 : workers[1].pid}) {
+    if (p == 0) continue;
+    auto uses = shm_uses(p);
+    EXPECT_TRUE(uses.empty()) << "process " << p << " uses /dev/shm: " << uses.front();
+  }
+  return workers;
+}
+
+void expect_no_shm_named_after(const std::set<std::string>& before, pid_t master,
+                               const std::vector<ProcStat>& workers) {
+  std::vector<pid_t> pids{master};
+  for (const auto& w : workers) pids.push_back(w.pid);
+  for (const auto& name : shm_names()) {
+    if (before.count(name)) continue;
+    for (pid_t p : pids)
+      EXPECT_EQ(name.find(std::to_string(p)), std::string::npos)
+          << "new /dev/shm/" << name << " left behind";
+  }
+}
+
+TEST_F(CliFaultTest, InterruptWhileAWorkerHangsExitsQuicklyAndCleansUp) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(strsignal(sig));
+    fs::path f = file("in.txt", make_text(81, 64'000));
+    fs::path target = dir_ / "out.tsv";
+    auto shm_before = shm_names();
+    auto master =
+        start({"wordcount", "-j", "2", "--chunk-size", "4K", "-o", target.string(), f.string()},
+              with_env("MAPREDUCE_FAULT=hang:0"));
+    auto workers = wait_for_hanging_run(*master);
+    ASSERT_EQ(workers.size(), 2u);
+    // The temporary output exists next to the target while the job runs.
+    bool has_temp = false;
+    for (const auto& name : listing(dir_)) has_temp |= name.rfind("out.tsv.", 0) == 0;
+    EXPECT_TRUE(has_temp) << "no temporary output file while running";
+
+    auto t0 = Clock::now();
+    ASSERT_EQ(::kill(master->pid(), sig), 0);
+    auto st = master->wait_for(3s);
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ASSERT_TRUE(st) << "mapreduce did not exit within 3 s of " << strsignal(sig);
+    Result r = finish(*master, 1s);  // checks the process group is empty
+    EXPECT_EQ(r.code(), 130) << r.str();
+    EXPECT_LT(secs, 2.0) << "exit took " << secs << " s";
+    EXPECT_NE(r.err.find("interrupted"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+    for (const auto& w : workers) EXPECT_TRUE(has_ended(w)) << "worker " << w.pid << " still runs";
+    EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt"}));
+    expect_no_shm_named_after(shm_before, master->pid(), workers);
+  }
+}
+
+TEST_F(CliFaultTest, KillingTheMasterKillsItsWorkers) {
+  fs::path f = file("in.txt", make_text(91, 64'000));
+  auto shm_before = shm_names();
+  auto master = start({"wordcount", "-j", "2", "--chunk-size", "4K", f.string()},
+                      with_env("MAPREDUCE_FAULT=hang:0"));
+  auto workers = wait_for_hanging_run(*master);
+  ASSERT_EQ(workers.size(), 2u);
+
+  ASSERT_EQ(::kill(master->pid(), SIGKILL), 0);
+  auto st = master->wait_for(5s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->signal(), SIGKILL) << st->str();
+  bool gone = poll_until(5s, [&] {
+    return std::all_of(workers.begin(), workers.end(),
+                       [](const ProcStat& w) { return has_ended(w); });
+  });
+  EXPECT_TRUE(gone) << "workers outlived their master by 5 s:" << describe(workers);
+  // Belt and braces for the rest of the suite: nothing of that group may run on.
+  for (const auto& w : workers)
+    if (!has_ended(w)) ::kill(w.pid, SIGKILL);
+  expect_no_shm_named_after(shm_before, master->pid(), workers);
+}
+
+}  // namespace
