@@ -24,6 +24,7 @@
 #include "mr/base/futex.h"
 #include "mr/base/shared_region.h"
 #include "mr/pool/future.h"
+#include "mr/pool/process_pool.h"
 #include "mr/pool/thread_pool.h"
 
 using namespace std::chrono_literals;
@@ -82,7 +83,7 @@ class PoolTest : public ::testing::Test {
   mr::SharedRegion region_;
 };
 
-using PoolTypes = ::testing::Types<mr::ThreadPool>;
+using PoolTypes = ::testing::Types<mr::ThreadPool, mr::ProcessPool>;
 TYPED_TEST_SUITE(PoolTest, PoolTypes);
 
 TYPED_TEST(PoolTest, MapKeepsInputOrder) {
@@ -344,6 +345,178 @@ TYPED_TEST(PoolTest, DestructorFinishesQueuedWork) {
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(fs[i].ready());
     EXPECT_EQ(fs[i].get(), i * i);
+  }
+}
+
+// ---- ProcessPool only ----
+
+int raise_signal(int sig) {
+  ::raise(sig);
+  return 0;
+}
+int do_abort(int) { std::abort(); }
+int segfault(int x) {
+  volatile int* bad = reinterpret_cast<volatile int*>(static_cast<std::uintptr_t>(x));
+  return *bad;
+}
+int my_pid(int) { return static_cast<int>(::getpid()); }
+// Reports its pid in counter[2], then blocks on gate 0.
+int report_pid_and_block(int) {
+  g_shared->counter[2].store(static_cast<std::uint32_t>(::getpid()));
+  mr::futex_wake(&g_shared->counter[2]);
+  return wait_gate(0) ? 1 : -1;
+}
+// Dies on its first attempt, succeeds on the second.
+int die_on_first_attempt(int x) {
+  if (g_shared->counter[1].fetch_add(1) == 0) ::raise(SIGKILL);
+  return x;
+}
+void failing_init() { throw std::runtime_error("init exploded"); }
+
+class ProcessPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    region_ = mr::SharedRegion::anonymous(sizeof(Shared));
+    g_shared = new (region_.data()) Shared{};
+  }
+  void TearDown() override {
+    for (int i = 0; i < 8; ++i) open_gate(i);
+    g_shared = nullptr;
+  }
+  mr::SharedRegion region_;
+};
+
+TEST_F(ProcessPoolTest, SigkilledTaskFailsWithWorkerDiedAndPoolRecovers) {
+  mr::ProcessPool pool({.workers = 2});
+  auto f = pool.submit(raise_signal, SIGKILL);
+  ASSERT_TRUE(f.wait_for(20s));
+  try {
+    f.get();
+    FAIL() << "no exception";
+  } catch (const mr::WorkerDied& e) {
+    EXPECT_EQ(e.signal(), SIGKILL);
+    EXPECT_NE(std::string(e.what()).find("killed by signal 9 (SIGKILL) while running task"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(pool.apply(square, 3), 9);
+  std::vector<int> in(20, 2);
+  EXPECT_EQ(pool.map(square, in), std::vector<int>(20, 4));
+}
+
+TEST_F(ProcessPoolTest, WorkerKilledFromOutsideIsDetectedAtOnce) {
+  mr::ProcessPool pool({.workers = 1});
+  auto f = pool.submit(report_pid_and_block, 0);
+  const auto deadline = mr::Deadline::after(20s);
+  while (g_shared->counter[2].load() == 0 && !deadline.expired())
+    mr::futex_wait(&g_shared->counter[2], 0, mr::Deadline::after(100ms));
+  const pid_t pid = static_cast<pid_t>(g_shared->counter[2].load());
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(pool.worker_pids(), std::vector<pid_t>{pid});
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(f.wait_for(20s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  try {
+    f.get();
+    FAIL() << "no exception";
+  } catch (const mr::WorkerDied& e) {
+    EXPECT_EQ(e.pid(), pid);
+    EXPECT_EQ(e.signal(), SIGKILL);
+  }
+  EXPECT_EQ(pool.apply(square, 5), 25);
+  EXPECT_NE(pool.worker_pids(), std::vector<pid_t>{pid});
+}
+
+TEST_F(ProcessPoolTest, SegfaultAndAbortFailWithWorkerDied) {
+  mr::ProcessPool pool({.workers = 1});
+  auto seg = pool.submit(segfault, 8);
+  ASSERT_TRUE(seg.wait_for(20s));
+  try {
+    seg.get();
+    FAIL() << "no exception";
+  } catch (const mr::WorkerDied& e) {
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer turns SIGSEGV into a report and exit code 1.
+    EXPECT_TRUE(e.signal() == SIGSEGV || e.exit_code() != 0) << e.what();
+#else
+    EXPECT_EQ(e.signal(), SIGSEGV) << e.what();
+#endif
+  }
+  auto ab = pool.submit(do_abort, 0);
+  ASSERT_TRUE(ab.wait_for(20s));
+  try {
+    ab.get();
+    FAIL() << "no exception";
+  } catch (const mr::WorkerDied& e) {
+    EXPECT_EQ(e.signal(), SIGABRT) << e.what();
+  }
+  EXPECT_EQ(pool.apply(square, 6), 36);
+}
+
+TEST_F(ProcessPoolTest, RetryRunsTaskAgainAfterWorkerDeath) {
+  {
+    mr::ProcessPool pool({.workers = 1, .retries = 1});
+    EXPECT_EQ(pool.submit(die_on_first_attempt, 11).get(), 11);
+    EXPECT_EQ(g_shared->counter[1].load(), 2u);  // two attempts
+  }
+  g_shared->counter[1] = 0;
+  mr::ProcessPool pool({.workers = 1});  // no retries: the first death is final
+  EXPECT_THROW(pool.submit(die_on_first_attempt, 11).get(), mr::WorkerDied);
+  EXPECT_EQ(g_shared->counter[1].load(), 1u);
+}
+
+TEST_F(ProcessPoolTest, MaxTasksPerChildReplacesWorkers) {
+  mr::ProcessPool pool({.workers = 1, .max_tasks_per_child = 2});
+  std::vector<int> pids;
+  for (int i = 0; i < 6; ++i) pids.push_back(pool.apply(my_pid, 0));
+  EXPECT_EQ(pids[0], pids[1]);
+  EXPECT_NE(pids[1], pids[2]);
+  EXPECT_EQ(pids[2], pids[3]);
+  EXPECT_NE(pids[3], pids[4]);
+  EXPECT_EQ(pids[4], pids[5]);
+  EXPECT_EQ(std::set<int>(pids.begin(), pids.end()).size(), 3u);
+}
+
+TEST_F(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndPoolContinues) {
+  mr::ProcessPool pool({.workers = 1, .task_timeout = 300ms});
+  const pid_t before = pool.worker_pids()[0];
+  auto f = pool.submit(report_pid_and_block, 0);
+  ASSERT_TRUE(f.wait_for(20s));
+  EXPECT_THROW(f.get(), mr::TimeoutError);
+  const pid_t victim = static_cast<pid_t>(g_shared->counter[2].load());
+  EXPECT_EQ(victim, before);
+  EXPECT_EQ(pool.apply(square, 7), 49);
+  EXPECT_NE(pool.worker_pids()[0], before);
+  EXPECT_NE(::kill(victim, 0), 0);  // really gone (and reaped)
+}
+
+TEST_F(ProcessPoolTest, BoundCapturingCallableTravelsByFork) {
+  const int k = 3;
+  const std::string suffix = "!";
+  mr::TaskTable tasks;
+  auto scale = tasks.add([k](int x) { return x * k; });
+  auto shout = tasks.add([suffix](const std::string& s) { return s + suffix; });
+  mr::ProcessPool pool({.workers = 2}, tasks);
+  EXPECT_EQ(pool.map(scale, std::vector<int>{1, 2, 3}), (std::vector<int>{3, 6, 9}));
+  EXPECT_EQ(pool.submit(shout, std::string("hi")).get(), "hi!");
+  mr::TaskTable other;
+  auto stranger = other.add([k](int x) { return x + k; });
+  EXPECT_THROW(pool.submit(stranger, 1), std::invalid_argument);
+  // Captureless lambdas are rebuilt from their type in the worker.
+  EXPECT_EQ(pool.submit([](int a, int b) { return a - b; }, 10, 4).get(), 6);
+}
+
+TEST_F(ProcessPoolTest, FailingInitializerFailsTasksWithoutHanging) {
+  mr::ProcessPool pool({.workers = 1, .initializer = failing_init});
+  auto f = pool.submit(square, 2);
+  ASSERT_TRUE(f.wait_for(20s));
+  try {
+    f.get();
+    FAIL() << "no exception";
+  } catch (const mr::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "std::runtime_error");
+    EXPECT_EQ(e.message(), "init exploded");
   }
 }
 

@@ -3,6 +3,8 @@
 // itself, and join() joins until the list stays empty.
 #include "mr/pool/thread_pool.h"
 
+#include "mr/process/process.h"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -10,10 +12,7 @@
 namespace mr {
 
 namespace {
-std::size_t default_workers() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : n;
-}
+std::size_t default_workers() { return static_cast<std::size_t>(cpu_count()); }
 }  // namespace
 
 ThreadPool::ThreadPool(PoolOptions options) : options_(std::move(options)) {

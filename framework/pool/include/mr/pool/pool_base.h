@@ -22,12 +22,9 @@
 
 #include "mr/base/deadline.h"
 #include "mr/pool/future.h"
+#include "mr/process/process.h"
 
 namespace mr {
-
-// How a ProcessPool starts its workers (Python's start methods). Only kFork
-// is implemented so far; the others throw std::invalid_argument.
-enum class StartMethod { kFork, kSpawn, kForkServer };
 
 struct PoolOptions {
   // Number of workers; 0 means one per usable CPU.
@@ -40,7 +37,8 @@ struct PoolOptions {
   // Replace a worker after it ran this many tasks (a chunk counts as one
   // task); 0 means never.
   std::size_t max_tasks_per_child = 0;
-  // ProcessPool only: how workers are started.
+  // ProcessPool only: how workers are started (mr/process/process.h). Only
+  // kFork is implemented so far; the others throw std::invalid_argument.
   StartMethod start_method = StartMethod::kFork;
   // ProcessPool only: run a task again, up to this many times, when its
   // worker dies while running it; its future fails with WorkerDied only

@@ -1,0 +1,492 @@
+// ProcessPool: one handler thread per worker slot drives its worker
+// synchronously (send one task, wait for its reply, death or deadline), so
+// attributing a death or a timeout to a task is exact and needs no
+// bookkeeping shared between threads beyond the job queue.
+#include "mr/pool/process_pool.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "mr/base/io.h"
+#include "mr/ipc/pipe.h"
+#include "mr/process/process.h"
+
+namespace mr {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// How often a handler waiting for a reply also checks its worker's pidfd,
+// the task's deadline and terminate(). The end of stream of the connection
+// normally reports a death at once; this bounds the delay when some other
+// process holds a stray copy of the worker's end.
+constexpr Timeout kPollSlice = 20ms;
+// How long a worker asked to stop may take before it is killed.
+constexpr Timeout kStopGrace = 5s;
+
+// Every fork of a pool, process-wide: a worker must never inherit the child
+// end of another worker's connection (it would keep that stream open after
+// the other worker's death).
+std::mutex g_fork_mutex;
+
+// Parent -> worker. id 0 asks the worker to exit.
+struct Request {
+  std::uint64_t id = 0;
+  std::uint64_t invoker = 0;
+  std::uint64_t fn = 0;
+  std::string args;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(id, invoker, fn, args);
+  }
+};
+
+// Worker -> parent.
+struct Reply {
+  enum Kind : std::uint8_t { kValue, kError, kReady, kInitFailed };
+  std::uint64_t id = 0;
+  std::uint8_t kind = kValue;
+  std::string payload;  // serialized result
+  std::string type;     // error type name
+  std::string message;  // error message
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(id, kind, payload, type, message);
+  }
+};
+
+Reply error_reply(std::uint64_t id, std::uint8_t kind) {
+  Reply r;
+  r.id = id;
+  r.kind = kind;
+  TaskError e = detail::task_error_from_current();
+  r.type = e.type_name();
+  r.message = e.message();
+  return r;
+}
+
+// The worker's whole life, in the forked child. Returns the exit code.
+int worker_main(Connection& conn, const std::function<void()>& initializer) {
+  try {
+    if (initializer) initializer();
+  } catch (...) {
+    try {
+      conn.send(error_reply(0, Reply::kInitFailed));
+    } catch (...) {
+    }
+    return 3;
+  }
+  Reply ready;
+  ready.kind = Reply::kReady;
+  conn.send(ready);
+  for (;;) {
+    Request req;
+    try {
+      req = conn.recv<Request>();
+    } catch (const EofError&) {
+      return 0;  // the pool is gone
+    }
+    if (req.id == 0) return 0;
+    Reply rep;
+    rep.id = req.id;
+    try {
+      auto invoke = reinterpret_cast<detail::TaskInvoker>(req.invoker);
+      rep.payload = invoke(req.fn, req.args);
+      rep.kind = Reply::kValue;
+    } catch (...) {
+      rep = error_reply(req.id, Reply::kError);
+    }
+    conn.send(rep);
+  }
+}
+
+// One worker process and the parent's end of its connection, owned by one
+// handler thread.
+class Worker {
+ public:
+  // Forks a worker; waits for it to report ready. On failure of the
+  // initializer, `init_error` is set and the worker is reaped.
+  Worker(std::size_t slot, const std::function<void()>& initializer) {
+    {
+      std::lock_guard fork_lock(g_fork_mutex);
+      auto [parent_end, child_end] = Pipe();
+      Connection* child = &child_end;
+      Connection* parent = &parent_end;
+      const std::function<void()>* init = &initializer;
+      ProcessOptions po;
+      po.name = "PoolWorker-" + std::to_string(slot);
+      po.daemon = true;
+      po.start_method = StartMethod::kFork;
+      // The body captures pointers: in the child they point at the child's
+      // copies of these locals; the parent closes its copy of the child end
+      // right after the fork, so only the worker holds it.
+      process_.emplace(po, [child, parent, init] {
+        parent->close();
+        return worker_main(*child, *init);
+      });
+      process_->start();
+      child_end.close();
+      conn_ = std::move(parent_end);
+    }
+    // Wait for the ready message (or the initializer's failure, or death).
+    for (;;) {
+      if (conn_.poll(kPollSlice)) {
+        try {
+          Reply r = conn_.recv<Reply>();
+          if (r.kind == Reply::kInitFailed) init_error_ = TaskError(r.type, r.message);
+        } catch (const EofError&) {
+          init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) +
+                                                        " died while starting");
+        }
+        break;
+      }
+      if (process_->exit_code()) {
+        init_error_ = TaskError("mr::WorkerDied",
+                                "worker " + std::to_string(pid()) + " " +
+                                    describe_exit_code(*process_->exit_code()) +
+                                    " while starting");
+        break;
+      }
+    }
+    if (init_error_) reap(kStopGrace);
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker() { reap(Timeout::zero()); }
+
+  pid_t pid() const noexcept { return process_->pid(); }
+  Connection& conn() noexcept { return conn_; }
+  Process& process() noexcept { return *process_; }
+  const std::optional<TaskError>& init_error() const noexcept { return init_error_; }
+
+  // Asks the worker to exit, waits up to `grace`, then kills it; reaps it.
+  // Returns its exit code.
+  int reap(Timeout grace) noexcept {
+    try {
+      if (!process_->exit_code() && grace > Timeout::zero()) {
+        try {
+          conn_.send(Request{});
+        } catch (...) {
+        }
+        process_->join_for(grace);
+      }
+      if (!process_->exit_code()) process_->kill();
+      process_->join();
+      conn_.close();
+      return *process_->exit_code();
+    } catch (...) {
+      return -SIGKILL;
+    }
+  }
+
+  // Kills the worker (SIGKILL) and reaps it; returns its exit code.
+  int kill() noexcept {
+    try {
+      if (!process_->exit_code()) process_->kill();
+      process_->join();
+      conn_.close();
+      return *process_->exit_code();
+    } catch (...) {
+      return -SIGKILL;
+    }
+  }
+
+ private:
+  std::optional<Process> process_;
+  Connection conn_;
+  std::optional<TaskError> init_error_;
+};
+
+}  // namespace
+
+ProcessPool::ProcessPool(PoolOptions options, TaskTable tasks)
+    : options_(std::move(options)), tasks_(std::move(tasks)) {
+  if (options_.start_method != StartMethod::kFork)
+    throw std::invalid_argument(
+        "mr::ProcessPool: only the fork start method is supported so far (spawn and forkserver "
+        "need registered task functions; not implemented)");
+  workers_ = options_.workers == 0 ? static_cast<std::size_t>(cpu_count()) : options_.workers;
+  if (options_.max_queued == 0) options_.max_queued = 1;
+  ignore_sigpipe();
+  std::unique_lock lock(m_);
+  pids_.assign(workers_, 0);
+  for (std::size_t i = 0; i < workers_; ++i) {
+    ++live_;
+    handlers_.emplace_back([this, i] { handler_loop(i); });
+  }
+  // Like Python's Pool, the workers exist when the constructor returns.
+  exit_cv_.wait(lock, [&] { return first_starts_ == workers_; });
+}
+
+ProcessPool::~ProcessPool() {
+  try {
+    close();
+    join();
+  } catch (...) {
+  }
+}
+
+std::size_t ProcessPool::in_flight_limit() const noexcept {
+  return options_.max_in_flight != 0 ? options_.max_in_flight : 2 * workers_;
+}
+
+std::vector<pid_t> ProcessPool::worker_pids() const {
+  std::lock_guard lock(m_);
+  return pids_;
+}
+
+void ProcessPool::enqueue(std::shared_ptr<detail::StateBase> state, std::uint64_t invoker,
+                          std::uint64_t fn, std::string args,
+                          std::function<void(std::string_view)> complete) {
+  std::unique_lock lock(m_);
+  space_cv_.wait(lock, [&] { return closed_ || queue_.size() < options_.max_queued; });
+  if (closed_) throw std::logic_error("mr::ProcessPool: submit after close() or terminate()");
+  Job job;
+  job.id = next_id_++;
+  job.state = std::move(state);
+  job.invoker = invoker;
+  job.fn = fn;
+  job.args = std::move(args);
+  job.complete = std::move(complete);
+  queue_.push_back(std::move(job));
+  lock.unlock();
+  work_cv_.notify_one();
+}
+
+void ProcessPool::handler_loop(std::size_t slot) {
+  std::optional<Worker> worker;
+  std::size_t tasks_done = 0;
+  bool first_start_done = false;
+  auto set_pid = [&](pid_t pid) {
+    std::lock_guard lock(m_);
+    pids_[slot] = pid;
+  };
+  auto start_worker = [&] {
+    worker.reset();
+    set_pid(0);
+    try {
+      worker.emplace(slot, options_.initializer);
+      set_pid(worker->pid());
+    } catch (const std::exception& e) {
+      worker.reset();
+      std::fprintf(stderr, "mr::ProcessPool: cannot start a worker: %s\n", e.what());
+    }
+    tasks_done = 0;
+  };
+
+  for (;;) {
+    if (!worker || worker->init_error()) {
+      // Start one before taking a job, so that a fresh worker is ready.
+      bool stop;
+      {
+        std::lock_guard lock(m_);
+        stop = terminated_ || (closed_ && queue_.empty());
+      }
+      if (stop) break;
+      if (!worker) start_worker();
+      if (!first_start_done) {
+        first_start_done = true;
+        {
+          std::lock_guard lock(m_);
+          ++first_starts_;
+        }
+        exit_cv_.notify_all();
+      }
+    }
+
+    Job job;
+    {
+      std::unique_lock lock(m_);
+      work_cv_.wait(lock, [&] { return terminated_ || closed_ || !queue_.empty(); });
+      if (terminated_ || queue_.empty()) break;  // terminated, or closed and drained
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    space_cv_.notify_one();
+    if (job.attempts == 0 && !job.state->try_start()) continue;  // cancelled while queued
+
+    if (!worker) {
+      job.state->set_exception(std::make_exception_ptr(
+          std::runtime_error("mr::ProcessPool: no worker process could be started")));
+      continue;
+    }
+    if (worker->init_error()) {
+      // The initializer failed: this job fails with its error, and the next
+      // job gets a fresh worker.
+      job.state->set_exception(std::make_exception_ptr(*worker->init_error()));
+      worker.reset();
+      continue;
+    }
+
+    // Run the job on our worker.
+    const Deadline deadline = Deadline::from(options_.task_timeout);
+    std::optional<Reply> reply;
+    bool died = false, timed_out = false, terminated = false;
+    try {
+      Request req;
+      req.id = job.id;
+      req.invoker = job.invoker;
+      req.fn = job.fn;
+      req.args = job.args;
+      worker->conn().send(req);
+      for (;;) {
+        Timeout slice = kPollSlice;
+        if (!deadline.is_never())
+          slice = std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(deadline.remaining()));
+        if (worker->conn().poll(slice)) {
+          reply = worker->conn().recv<Reply>();
+          break;
+        }
+        if (worker->process().exit_code()) {
+          died = true;
+          break;
+        }
+        if (deadline.expired()) {
+          timed_out = true;
+          break;
+        }
+        std::lock_guard lock(m_);
+        if (terminated_) {
+          terminated = true;
+          break;
+        }
+      }
+    } catch (const EofError&) {
+      died = true;
+    } catch (const std::system_error&) {
+      died = true;  // EPIPE: the worker went away while we sent
+    } catch (const SerializationError& e) {
+      job.state->set_exception(std::make_exception_ptr(
+          TaskError("mr::SerializationError", std::string("bad reply from worker: ") + e.what())));
+      worker->kill();
+      start_worker();
+      continue;
+    }
+
+    if (reply) {
+      if (reply->kind == Reply::kValue) {
+        try {
+          job.complete(reply->payload);
+        } catch (...) {
+          job.state->set_exception(std::make_exception_ptr(detail::task_error_from_current()));
+        }
+      } else {
+        job.state->set_exception(std::make_exception_ptr(TaskError(reply->type, reply->message)));
+      }
+      if (options_.max_tasks_per_child != 0 && ++tasks_done >= options_.max_tasks_per_child) {
+        worker->reap(kStopGrace);
+        worker.reset();
+        set_pid(0);
+      }
+      continue;
+    }
+
+    const pid_t pid = worker->pid();
+    if (terminated) {
+      worker->kill();
+      worker.reset();
+      set_pid(0);
+      job.state->abandon("mr::ProcessPool: pool terminated while the task ran");
+      break;
+    }
+    if (timed_out) {
+      worker->kill();
+      worker.reset();
+      set_pid(0);
+      job.state->set_exception(std::make_exception_ptr(TimeoutError(
+          "mr::ProcessPool: task " + std::to_string(job.id) + " ran past its timeout of " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             *options_.task_timeout)
+                             .count()) +
+          " ms; worker " + std::to_string(pid) + " was killed")));
+      continue;
+    }
+    if (died) {
+      const int status = worker->kill();  // reaps; the worker is already dead
+      worker.reset();
+      set_pid(0);
+      if (job.attempts < options_.retries) {
+        ++job.attempts;
+        {
+          std::lock_guard lock(m_);
+          if (!terminated_) {
+            queue_.push_front(std::move(job));
+            job.state = nullptr;
+          }
+        }
+        if (job.state) {
+          job.state->abandon("mr::ProcessPool: pool terminated before the task's retry");
+        } else {
+          work_cv_.notify_one();
+        }
+        continue;
+      }
+      job.state->set_exception(std::make_exception_ptr(WorkerDied(pid, status, job.id)));
+      continue;
+    }
+  }
+
+  if (worker) worker->reap(terminated_ ? Timeout::zero() : kStopGrace);
+  worker.reset();
+  set_pid(0);
+  {
+    std::lock_guard lock(m_);
+    --live_;
+    if (!first_start_done) ++first_starts_;
+  }
+  exit_cv_.notify_all();
+}
+
+void ProcessPool::close() {
+  {
+    std::lock_guard lock(m_);
+    closed_ = true;
+  }
+  work_cv_.notify_all();
+  space_cv_.notify_all();
+}
+
+void ProcessPool::terminate() {
+  std::deque<Job> dropped;
+  {
+    std::lock_guard lock(m_);
+    closed_ = true;
+    terminated_ = true;
+    dropped.swap(queue_);
+  }
+  work_cv_.notify_all();
+  space_cv_.notify_all();
+  for (auto& j : dropped) j.state->abandon("mr::ProcessPool: pool terminated before the task ran");
+}
+
+bool ProcessPool::join_for(Timeout timeout) {
+  const Deadline deadline = Deadline::after(timeout);
+  std::unique_lock lock(m_);
+  if (!closed_)
+    throw std::logic_error("mr::ProcessPool::join: call close() or terminate() first");
+  if (!exit_cv_.wait_for(lock, deadline.remaining(), [&] { return live_ == 0; })) return false;
+  std::vector<std::thread> threads;
+  threads.swap(handlers_);
+  lock.unlock();
+  for (auto& t : threads) t.join();
+  return true;
+}
+
+void ProcessPool::join() {
+  {
+    std::unique_lock lock(m_);
+    if (!closed_)
+      throw std::logic_error("mr::ProcessPool::join: call close() or terminate() first");
+    exit_cv_.wait(lock, [&] { return live_ == 0; });
+  }
+  join_for(Timeout::zero());
+}
+
+}  // namespace mr
