@@ -22,6 +22,12 @@ namespace detail {
 // read under it by the side that decides whether to wake: a sleeper
 // registers and reads the futex word under the lock, the waker bumps the
 // word under the lock and wakes after releasing it, so no wake-up is lost.
+// `*_signaled` counts sleepers already woken but not yet back under the
+// lock (signaled <= sleepers): a waker only wakes when sleepers > signaled,
+// so while a woken producer is on its way, the consumer's further gets make
+// no system call. A returning sleeper takes one off each count (it cannot
+// tell whether it was the one signaled; a wake that went to nobody is made
+// good by the baton passing below and by the re-check every sleeper does).
 //
 // `unfinished` (JoinableQueue) is lock-free: put increments it under the
 // lock before the item becomes visible, task_done() decrements it with a
@@ -37,8 +43,10 @@ struct QueueHeader {
   std::atomic<std::uint32_t> closed{0};
   alignas(64) std::atomic<std::uint32_t> not_empty_word{0};
   std::atomic<std::uint32_t> not_empty_sleepers{0};
+  std::atomic<std::uint32_t> not_empty_signaled{0};
   alignas(64) std::atomic<std::uint32_t> not_full_word{0};
   std::atomic<std::uint32_t> not_full_sleepers{0};
+  std::atomic<std::uint32_t> not_full_signaled{0};
   alignas(64) std::atomic<std::uint64_t> unfinished{0};
   std::atomic<std::uint32_t> all_done_word{0};
   std::atomic<std::uint32_t> join_sleepers{0};
@@ -84,6 +92,25 @@ bool room_for(const QueueHeader* h, std::uint64_t record) noexcept {
   const std::uint64_t count = h->count.load(kRelaxed);
   if (h->maxsize != 0 && count >= h->maxsize) return false;
   return h->capacity - (h->tail.load(kRelaxed) - h->head.load(kRelaxed)) >= record;
+}
+
+// Under the lock: registers a returning sleeper.
+void sleeper_back(std::atomic<std::uint32_t>& sleepers,
+                  std::atomic<std::uint32_t>& signaled) noexcept {
+  sleepers.store(sleepers.load(kRelaxed) - 1, kRelaxed);
+  const std::uint32_t sig = signaled.load(kRelaxed);
+  if (sig != 0) signaled.store(sig - 1, kRelaxed);
+}
+
+// Under the lock: decides to wake one sleeper not yet signaled (and bumps
+// the futex word); the caller wakes after unlocking when this is true.
+bool signal_one(std::atomic<std::uint32_t>& word, std::atomic<std::uint32_t>& sleepers,
+                std::atomic<std::uint32_t>& signaled) noexcept {
+  const std::uint32_t sig = signaled.load(kRelaxed);
+  if (sleepers.load(kRelaxed) <= sig) return false;
+  signaled.store(sig + 1, kRelaxed);
+  word.fetch_add(1, kRelaxed);
+  return true;
 }
 
 }  // namespace
@@ -178,7 +205,7 @@ bool QueueCore::put(std::string_view message, const Deadline& deadline) {
     g.unlock();
     futex_wait(&h_->not_full_word, word, deadline);
     g.lock();
-    h_->not_full_sleepers.fetch_sub(1, kRelaxed);
+    sleeper_back(h_->not_full_sleepers, h_->not_full_signaled);
   }
   const std::uint64_t mask = h_->capacity - 1;
   const std::uint64_t tail = h_->tail.load(kRelaxed);
@@ -188,13 +215,12 @@ bool QueueCore::put(std::string_view message, const Deadline& deadline) {
   h_->unfinished.fetch_add(1, std::memory_order_seq_cst);
   h_->tail.store(tail + record, kRelaxed);
   h_->count.store(h_->count.load(kRelaxed) + 1, kRelaxed);
-  const bool wake_getter = h_->not_empty_sleepers.load(kRelaxed) != 0;
-  if (wake_getter) h_->not_empty_word.fetch_add(1, kRelaxed);
-  // Pass the baton: a producer woken for room we did not use, or room left
-  // over, goes to the next sleeping producer.
+  const bool wake_getter =
+      signal_one(h_->not_empty_word, h_->not_empty_sleepers, h_->not_empty_signaled);
+  // Pass the baton: room left over goes to the next sleeping producer.
   const bool wake_putter =
-      h_->not_full_sleepers.load(kRelaxed) != 0 && room_for(h_, kRecordHeader + 1);
-  if (wake_putter) h_->not_full_word.fetch_add(1, kRelaxed);
+      room_for(h_, kRecordHeader + 1) &&
+      signal_one(h_->not_full_word, h_->not_full_sleepers, h_->not_full_signaled);
   g.unlock();
   if (wake_getter) futex_wake(&h_->not_empty_word, 1);
   if (wake_putter) futex_wake(&h_->not_full_word, 1);
@@ -216,7 +242,7 @@ std::optional<std::string> QueueCore::get(const Deadline& deadline) {
     g.unlock();
     futex_wait(&h_->not_empty_word, word, deadline);
     g.lock();
-    h_->not_empty_sleepers.fetch_sub(1, kRelaxed);
+    sleeper_back(h_->not_empty_sleepers, h_->not_empty_signaled);
   }
   const std::uint64_t mask = h_->capacity - 1;
   const std::uint64_t head = h_->head.load(kRelaxed);
@@ -227,10 +253,11 @@ std::optional<std::string> QueueCore::get(const Deadline& deadline) {
   h_->head.store(head + kRecordHeader + len, kRelaxed);
   const std::uint64_t left = h_->count.load(kRelaxed) - 1;
   h_->count.store(left, kRelaxed);
-  const bool wake_putter = h_->not_full_sleepers.load(kRelaxed) != 0;
-  if (wake_putter) h_->not_full_word.fetch_add(1, kRelaxed);
-  const bool wake_getter = left != 0 && h_->not_empty_sleepers.load(kRelaxed) != 0;
-  if (wake_getter) h_->not_empty_word.fetch_add(1, kRelaxed);
+  const bool wake_putter =
+      signal_one(h_->not_full_word, h_->not_full_sleepers, h_->not_full_signaled);
+  // Pass the baton: items left over go to the next sleeping consumer.
+  const bool wake_getter =
+      left != 0 && signal_one(h_->not_empty_word, h_->not_empty_sleepers, h_->not_empty_signaled);
   g.unlock();
   if (wake_putter) futex_wake(&h_->not_full_word, 1);
   if (wake_getter) futex_wake(&h_->not_empty_word, 1);

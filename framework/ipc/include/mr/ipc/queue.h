@@ -46,6 +46,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "mr/base/deadline.h"
 #include "mr/base/serialize.h"
@@ -72,8 +73,21 @@ struct QueueHeader;  // the shared state (queue.cc)
 class QueueCore {
  public:
   QueueCore(std::size_t maxsize, std::size_t capacity_bytes);
-  QueueCore(QueueCore&&) noexcept = default;
-  QueueCore& operator=(QueueCore&&) noexcept = default;
+  // A moved-from core must not be used (only destroyed or assigned to).
+  QueueCore(QueueCore&& other) noexcept
+      : region_(std::move(other.region_)),
+        lock_(std::move(other.lock_)),
+        h_(std::exchange(other.h_, nullptr)),
+        data_(std::exchange(other.data_, nullptr)) {}
+  QueueCore& operator=(QueueCore&& other) noexcept {
+    if (this != &other) {
+      region_ = std::move(other.region_);
+      lock_ = std::move(other.lock_);
+      h_ = std::exchange(other.h_, nullptr);
+      data_ = std::exchange(other.data_, nullptr);
+    }
+    return *this;
+  }
 
   // False when the deadline passed while the queue was full. Throws
   // QueueClosed, std::length_error for a message that can never fit.
