@@ -290,6 +290,54 @@ TEST(ByteMapTest, FullArenaThrowsAndLeavesTheMapUnchanged) {
   EXPECT_THROW(mr::detail::ByteMap::format(seg.data(), 64, 8), std::invalid_argument);
 }
 
+// White-box: the states a process killed inside a change leaves behind,
+// forged in the header (fields are uint64 at fixed offsets), then repaired.
+TEST(ByteMapTest, RepairsWhatADeadWriterLeftHalfDone) {
+  auto seg = mr::SharedMemory::anonymous(8192);
+  auto map = mr::detail::ByteMap::format(seg.data(), seg.size(), 16);
+  auto* header = static_cast<std::uint64_t*>(seg.data());
+  std::byte* arena = static_cast<std::byte*>(seg.data()) + header[3];
+  auto set_u32 = [&](std::size_t off, std::uint32_t v) { std::memcpy(arena + off, &v, 4); };
+  constexpr std::uint64_t kChanging = 1, kCompacting = 2;
+
+  // 1. Killed after appending the new entry of "a", before retiring the old
+  //    one: two live entries of one key. The newer wins.
+  map.put("a", "x");   // entry at 0, 24 bytes
+  map.put("a", "yy");  // entry at 24, 24 bytes; the one at 0 is dead
+  set_u32(8, 1);       // resurrect the old one
+  header[9] = kChanging;
+  map.repair_if_needed();
+  EXPECT_EQ(map.find("a"), "yy");
+  EXPECT_EQ(map.size(), 1u);
+  EXPECT_EQ(map.dead_bytes(), 24u);
+  int entries = 0;
+  map.for_each([&](std::string_view, std::string_view) { ++entries; });
+  EXPECT_EQ(entries, 1);
+
+  // 2. Killed with a half-written entry at the end of the arena: its length
+  //    runs past the used bytes, so the walk stops there.
+  map.put("b", "bbb");  // at 48
+  set_u32(48 + 4, 100000);
+  header[9] = kChanging;
+  map.repair_if_needed();
+  EXPECT_EQ(map.find("a"), "yy");
+  EXPECT_FALSE(map.find("b"));
+  EXPECT_EQ(map.size(), 1u);
+
+  // 3. Killed in the middle of a compaction that had moved nothing yet past
+  //    the first entry: [compact_to, compact_next) becomes one dead filler.
+  map.put("c", "c");  // at 48 again
+  header[9] = kCompacting;
+  header[10] = 0;   // compact_to
+  header[11] = 24;  // compact_next: the dead first entry
+  map.repair_if_needed();
+  EXPECT_EQ(map.find("a"), "yy");
+  EXPECT_EQ(map.find("c"), "c");
+  EXPECT_EQ(map.size(), 2u);
+  map.put("d", std::string(3000, 'd'));  // the map works on normally
+  EXPECT_EQ(map.size(), 3u);
+}
+
 // ---------------------------------------------------------------------------
 // Value / Array / RawValue / RawArray
 
