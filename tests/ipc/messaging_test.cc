@@ -352,8 +352,8 @@ TEST(QueueTest, FourProducersFourConsumersMoveOneMillionExactly) {
   // A tally plus one bit per message: a second delivery finds its bit set.
   auto shm = mr::SharedRegion::anonymous(sizeof(Tally) + kTotal / 8);
   auto* tally = new (shm.data()) Tally;
-  auto* bits = reinterpret_cast<std::atomic<std::uint8_t>*>(static_cast<char*>(shm.data()) +
-                                                             sizeof(Tally));
+  auto* bits =
+      reinterpret_cast<std::atomic<std::uint8_t>*>(static_cast<char*>(shm.data()) + sizeof(Tally));
   std::vector<pid_t> consumers, producers;
   for (std::uint32_t c = 0; c < kConsumers; ++c) {
     consumers.push_back(spawn([&] {
@@ -488,6 +488,35 @@ TEST(QueueTest, CloseDrainsThenThrowsAndWakesBlockedGetters) {
   EXPECT_EQ(reap(pid, 5s), 0);
 }
 
+TEST(QueueTest, AGetterKilledWhileAsleepDoesNotStallTheOthers) {
+  mr::Queue<int> q;
+  auto [r, w] = mr::Pipe(false);
+  pid_t doomed = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send(0);
+    q.get();  // sleeps until killed
+    return 1;
+  });
+  r.recv<int>();
+  // Give it time to fall asleep in the kernel; correctness does not depend
+  // on it, only what the test exercises does.
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(::kill(doomed, SIGKILL), 0);
+  EXPECT_EQ(reap(doomed), 128 + SIGKILL);
+  pid_t getter = spawn([&, &r = r, &w = w] {
+    r.close();
+    w.send(0);
+    return q.get() + q.get() == 3 ? 0 : 1;
+  });
+  w.close();
+  r.recv<int>();
+  q.put(1);
+  std::this_thread::sleep_for(20ms);
+  q.put(2);
+  EXPECT_EQ(reap(getter, 5s), 0);
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(QueueTest, FifoOfVariableSizesThroughATinyRing) {
   // 256 bytes of ring: records wrap constantly and the producer blocks on
   // bytes, not items.
@@ -495,7 +524,8 @@ TEST(QueueTest, FifoOfVariableSizesThroughATinyRing) {
   EXPECT_THROW(q.put(std::string(300, 'x')), std::length_error);
   constexpr int kCount = 20'000;
   pid_t pid = spawn([&] {
-    for (int i = 0; i < kCount; ++i) q.put(std::string(static_cast<std::size_t>(i % 97), 'a' + i % 26));
+    for (int i = 0; i < kCount; ++i)
+      q.put(std::string(static_cast<std::size_t>(i % 97), 'a' + i % 26));
     return 0;
   });
   for (int i = 0; i < kCount; ++i) {
@@ -570,7 +600,8 @@ TEST(SimpleQueueTest, PutGetAcrossProcesses) {
     for (int i = 0; i < 100; ++i) q.put(std::vector<int>(static_cast<std::size_t>(i), i));
     return 0;
   });
-  for (int i = 0; i < 100; ++i) ASSERT_EQ(q.get(), std::vector<int>(static_cast<std::size_t>(i), i));
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(q.get(), std::vector<int>(static_cast<std::size_t>(i), i));
   EXPECT_FALSE(q.get_for(10ms).has_value());
   q.close();
   EXPECT_THROW(q.get(), mr::QueueClosed);

@@ -33,8 +33,8 @@ namespace detail {
 // access involved seq_cst, no fences, which ThreadSanitizer cannot model): a
 // sleeper stores its flag, re-checks the position it waits on, and only then
 // sleeps; the other side stores its position and then reads the flag, so at
-// least one of them sees the other. The waker clears the flag with an exchange so one sleep costs one
-// byte on the doorbell.
+// least one of them sees the other. The waker clears the flag with an exchange so one sleep costs
+// one byte on the doorbell.
 struct alignas(64) RingHeader {
   alignas(64) std::atomic<std::uint64_t> tail{0};
   alignas(64) std::atomic<std::uint64_t> head{0};
@@ -52,10 +52,10 @@ namespace {
 
 using detail::RingHeader;
 
-constexpr std::size_t kHeaderSlot = 256;        // bytes reserved per RingHeader
-constexpr std::uint64_t kLengthBytes = 8;       // message length prefix
+constexpr std::size_t kHeaderSlot = 256;   // bytes reserved per RingHeader
+constexpr std::uint64_t kLengthBytes = 8;  // message length prefix
 constexpr std::size_t kMinRingBytes = 4096;
-constexpr int kSpins = 200;                     // checks before going to sleep
+constexpr int kSpins = 200;  // checks before going to sleep
 
 void ring_put(char* data, std::uint64_t mask, std::uint64_t pos, const void* src,
               std::size_t n) noexcept {
@@ -349,8 +349,8 @@ std::pair<Connection, Connection> Pipe(bool duplex, std::size_t ring_bytes) {
     throw std::invalid_argument("mr::Pipe: ring_bytes is absurdly large");
   const std::uint64_t capacity = std::bit_ceil(std::max(ring_bytes, kMinRingBytes));
   const int rings = duplex ? 2 : 1;
-  auto region = std::make_shared<SharedRegion>(
-      SharedRegion::anonymous(rings * (kHeaderSlot + capacity)));
+  auto region =
+      std::make_shared<SharedRegion>(SharedRegion::anonymous(rings * (kHeaderSlot + capacity)));
   char* base = static_cast<char*>(region->data());
 
   Connection first, second;

@@ -189,8 +189,7 @@ bool QueueCore::put(std::string_view message, const Deadline& deadline) {
   const std::uint64_t record = kRecordHeader + message.size();
   if (record > h_->capacity || message.size() > UINT32_MAX)
     throw std::length_error("mr::Queue::put: a message of " + std::to_string(message.size()) +
-                            " bytes can never fit in a queue of " +
-                            std::to_string(h_->capacity) +
+                            " bytes can never fit in a queue of " + std::to_string(h_->capacity) +
                             " bytes (create it with a larger capacity_bytes)");
   if (!room_for(h_, record) && !h_->closed.load(kRelaxed) && !deadline.expired()) {
     for (int i = 0; i < kSpins && !room_for(h_, record); ++i) cpu_relax();

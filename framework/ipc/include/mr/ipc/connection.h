@@ -144,9 +144,9 @@ class Connection {
   std::shared_ptr<SharedRegion> region_;  // both directions' rings
   detail::RingHeader* in_ = nullptr;      // ring this end reads from
   detail::RingHeader* out_ = nullptr;     // ring this end writes to
-  UniqueFd in_bell_;   // doorbell of `in_` (the writer of `in_` holds the peer)
-  UniqueFd out_bell_;  // doorbell of `out_`
-  char* in_data_ = nullptr;  // ring bytes of `in_` / `out_` in this process's mapping
+  UniqueFd in_bell_;                      // doorbell of `in_` (the writer of `in_` holds the peer)
+  UniqueFd out_bell_;                     // doorbell of `out_`
+  char* in_data_ = nullptr;               // ring bytes of `in_` / `out_` in this process's mapping
   char* out_data_ = nullptr;
   std::uint64_t in_mask_ = 0;  // capacity - 1 (capacities are powers of two)
   std::uint64_t out_mask_ = 0;
