@@ -119,6 +119,20 @@ TEST(WordCounterTest, SizeHintAvoidsGrowth) {
   EXPECT_EQ(counter.count("k9999"), 1u);
 }
 
+TEST(WordCounterTest, ResetGivesMemoryBack) {
+  mr::WordCounter counter(16);
+  for (int i = 0; i < 200'000; ++i) counter.add(std::to_string(i) + "-a-long-word-for-the-arena");
+  const std::size_t grown = counter.memory_bytes();
+  counter.clear();
+  EXPECT_TRUE(counter.empty());
+  EXPECT_EQ(counter.memory_bytes() > grown / 2, true);  // clear keeps the slots
+  counter.reset();
+  EXPECT_TRUE(counter.empty());
+  EXPECT_LT(counter.memory_bytes(), grown / 100);
+  counter.add("again", 2);
+  EXPECT_EQ(to_map(counter), (Reference{{"again", 2}}));
+}
+
 TEST(WordCounterTest, MergeAddsCounts) {
   std::mt19937_64 rng(2);
   mr::WordCounter a;

@@ -152,6 +152,12 @@ void WordCounter::clear() noexcept {
   long_words_.clear();
 }
 
+void WordCounter::reset(std::size_t expected_words) {
+  release();
+  std::vector<char>().swap(long_words_);
+  allocate(capacity_for(expected_words));
+}
+
 void WordCounter::add_long(std::string_view word, std::uint64_t hash, std::uint64_t n) {
   if (word.size() > std::numeric_limits<std::uint32_t>::max()) {
     throw std::length_error("WordCounter: word longer than 4 GiB");

@@ -19,6 +19,12 @@
 // that, unless keep_case is set, ASCII letters and valid UTF-8 code points
 // are lowercased with the same simple mapping (invalid bytes are copied).
 //
+// Speed: ASCII text never leaves a fast path: a 64-byte window of byte-class
+// bit masks (SSE2, part of x86-64; a 256-entry table elsewhere and for the
+// last 63 bytes) finds word starts and ends with shifts and bit counts, and a
+// word already in lowercase ASCII is handed out as a view into the input.
+// Bytes >= 0x80 go to a decoder and the two-stage tables of utf8.h.
+//
 // Thread-safety: tokenize() is reentrant; it reads only the process-wide
 // read-only Unicode tables (see utf8.h). Fork-safe.
 //
