@@ -8,7 +8,8 @@
 // the fork to the parent holding the (checked) sum; for JoinableQueue the
 // parent also join()s, which returns once the child task_done()d every item.
 //
-//   ipc_bench [--max-n N] [--repeat R]      (defaults 1000000 and 3; best of R)
+//   ipc_bench [--max-n N] [--repeat R] [--only MECHANISM]
+//   (defaults 1000000, 3 (best of R), all mechanisms)
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,14 +114,17 @@ double run_queue(std::uint64_t n) {
 int main(int argc, char** argv) {
   std::uint64_t max_n = 1'000'000;
   int repeat = 3;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--max-n" && i + 1 < argc) {
       max_n = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--repeat" && i + 1 < argc) {
       repeat = std::atoi(argv[++i]);
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--max-n N] [--repeat R]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--max-n N] [--repeat R] [--only MECHANISM]\n", argv[0]);
       return 2;
     }
   }
@@ -136,6 +140,7 @@ int main(int argc, char** argv) {
   std::printf("# C++ mr::ipc, best of %d\n", repeat);
   std::printf("%-14s %10s %12s %14s\n", "mechanism", "N", "seconds", "messages/s");
   for (const auto& m : mechanisms) {
+    if (!only.empty() && only != m.name) continue;
     for (std::uint64_t n = 10'000; n <= max_n; n *= 10) {
       double best = 1e300;
       for (int r = 0; r < repeat; ++r) best = std::min(best, m.run(n));

@@ -6,7 +6,8 @@ adds them up and sends the sum back over a pipe; timed from before starting
 the child until the parent holds the checked sum (and, for JoinableQueue,
 join() has returned).
 
-    ipc_bench.py [--max-n N] [--repeat R]     (defaults 1000000 and 1; best of R)
+    ipc_bench.py [--max-n N] [--repeat R] [--only MECHANISM]
+    (defaults 1000000, 1 (best of R), all mechanisms)
 """
 import argparse
 import multiprocessing as mp
@@ -66,6 +67,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-n", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--only", default="")
     args = ap.parse_args()
     mp.set_start_method("fork")
     mechanisms = [
@@ -77,6 +79,8 @@ def main():
           f"multiprocessing, best of {args.repeat}")
     print(f"{'mechanism':<14} {'N':>10} {'seconds':>12} {'messages/s':>14}")
     for name, run in mechanisms:
+        if args.only and args.only != name:
+            continue
         n = 10_000
         while n <= args.max_n:
             best = min(run(n) for _ in range(args.repeat))
