@@ -25,7 +25,9 @@ constexpr std::size_t kBlockSize = 1 << 20;
 
 bool is_ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-char to_lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char to_lower_ascii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Adds the words of `path` to `counts`; false if the file cannot be read.
 bool count_file(const char* path, std::unordered_map<std::string, std::uint64_t>& counts) {

@@ -132,6 +132,7 @@ programs=()
 for j in $workers; do programs+=("mapreduce-j$j"); done
 programs+=(tr-pipeline baseline)
 
+# shellcheck disable=SC2016  # the tr pipeline's $1 is expanded by the inner bash
 run_program() {  # run_program PROGRAM KEY FILE
   local prog=$1 key=$2 file=$3
   case $prog in
