@@ -270,11 +270,27 @@ TEST(WordCounterTest, MalformedBuffersAreRejected) {
   EXPECT_THROW(sink.merge_serialized(bad_offset), std::invalid_argument);
 }
 
+TEST(WordCounterTest, SwarAsciiLowercaseMatchesPerByte) {
+  for (unsigned b = 0; b < 256; ++b) {
+    for (unsigned pos = 0; pos < 8; ++pos) {
+      const std::uint64_t k = (std::uint64_t{b} << (8 * pos)) | 0x4100000000000000ULL >> (pos == 7 ? 8 : 0);
+      std::uint64_t expect = 0;
+      for (unsigned i = 0; i < 8; ++i) {
+        auto c = static_cast<unsigned char>(k >> (8 * i));
+        if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c + 32);
+        expect |= std::uint64_t{c} << (8 * i);
+      }
+      ASSERT_EQ(mr::detail::ascii_lower8(k), expect) << b << " at " << pos;
+    }
+  }
+}
+
 TEST(WordCounterTest, CountWordsMatchesTokenizeIntoUnorderedMap) {
   std::mt19937_64 rng(4);
   const std::vector<std::string> pieces = {
       "The", "quick", "BROWN", "fox", "don't", "don\u2019t", " ", "\n", ", ", "ПРИВЕТ", "мир", "中文",
-      "\xff", "a-very-long-word-indeed-more-than-sixteen", "Supercalifragilistic", "x", "42", "é"};
+      "\xff", "a-very-long-word-indeed-more-than-sixteen", "Supercalifragilistic", "x", "42", "é",
+      "MiXeD16ByTesWord", "ZZ", "O'NEILL", "AbCdEfGhIjKlMnOpQ"};
   std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
   std::string text;
   for (int i = 0; i < 50'000; ++i) text += pieces[pick(rng)];

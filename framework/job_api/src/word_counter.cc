@@ -333,41 +333,90 @@ std::string_view SerializedWords::word_of(const detail::WordSlot& s) const {
   return {keys_ + offset, s.len};
 }
 
-void count_words(std::string_view text, const TokenizerOptions& options, WordCounter& counter) {
-  // Each short word is hashed and its slot prefetched, then probed 16 words
-  // later, so that on large vocabularies the cache misses overlap.
+namespace {
+
+// The emit of count_words: each short word is hashed and its slot
+// prefetched, then probed kAhead words later, so that on large vocabularies
+// the cache misses overlap.
+class PrefetchingCounter {
+ public:
+  PrefetchingCounter(std::string_view text, WordCounter& counter)
+      : counter_(counter),
+        text_begin_(reinterpret_cast<std::uintptr_t>(text.data())),
+        text_end_(text_begin_ + text.size()) {}
+  // Adds the words still in the ring. Not a destructor: it may throw.
+  void flush() {
+    for (std::size_t i = n_ > kAhead ? n_ - kAhead : 0; i < n_; ++i) {
+      const Pending& p = ring_[i % kAhead];
+      counter_.add_short(p.key, p.len, p.hash, 1);
+    }
+    n_ = 0;
+  }
+
+  [[gnu::always_inline]] void operator()(std::string_view w) {
+    if (w.size() > WordCounter::kInlineWordBytes) {
+      counter_.add(w);
+      return;
+    }
+    push(pack(w), w.size());
+  }
+
+  // An ASCII word with capitals, not lowercased by the tokenizer: lowercase
+  // the packed key instead of copying the word.
+  [[gnu::always_inline]] void operator()(std::string_view w, detail::RawAsciiCapitals) {
+    if (w.size() > WordCounter::kInlineWordBytes) {
+      long_word_.resize(w.size());
+      for (std::size_t i = 0; i < w.size(); ++i) long_word_[i] = detail::ascii_lower(static_cast<unsigned char>(w[i]));
+      counter_.add(long_word_);
+      return;
+    }
+    detail::ShortKey k = pack(w);
+    k.k0 = detail::ascii_lower8(k.k0);
+    k.k1 = detail::ascii_lower8(k.k1);
+    push(k, w.size());
+  }
+
+ private:
+  static constexpr std::size_t kAhead = 16;
   struct Pending {
     detail::ShortKey key;
     std::uint64_t hash;
     std::uint32_t len;
   };
-  constexpr std::size_t kAhead = 16;
-  Pending ring[kAhead];
-  std::size_t n = 0;
-  const auto text_begin = reinterpret_cast<std::uintptr_t>(text.data());
-  const auto text_end = text_begin + text.size();
-  tokenize(text, options, [&](std::string_view w) __attribute__((always_inline)) {
-    if (w.size() > WordCounter::kInlineWordBytes) {
-      counter.add(w);
-      return;
-    }
-    Pending& slot = ring[n % kAhead];
-    if (n >= kAhead) counter.add_short(slot.key, slot.len, slot.hash, 1);
-    // Most words are views into the text: with 16 bytes readable there, the
-    // key is two masked loads (integer compares: the buffer of rewritten
-    // words is another object).
+
+  // Most words are views into the text: with 16 bytes readable there, the
+  // key is two masked loads (integer compares: the tokenizer's buffer of
+  // rewritten words is another object).
+  detail::ShortKey pack(std::string_view w) const noexcept {
     const auto at = reinterpret_cast<std::uintptr_t>(w.data());
-    slot.key = at >= text_begin && at + 16 <= text_end ? detail::pack_short_key_padded(w.data(), w.size())
-                                                       : detail::pack_short_key(w.data(), w.size());
-    slot.len = static_cast<std::uint32_t>(w.size());
-    slot.hash = detail::hash_short_key(slot.key, w.size());
-    counter.prefetch(slot.hash);
-    ++n;
-  });
-  for (std::size_t i = n > kAhead ? n - kAhead : 0; i < n; ++i) {
-    const Pending& p = ring[i % kAhead];
-    counter.add_short(p.key, p.len, p.hash, 1);
+    return at >= text_begin_ && at + 16 <= text_end_ ? detail::pack_short_key_padded(w.data(), w.size())
+                                                     : detail::pack_short_key(w.data(), w.size());
   }
+
+  void push(const detail::ShortKey& key, std::size_t len) {
+    Pending& slot = ring_[n_ % kAhead];
+    if (n_ >= kAhead) counter_.add_short(slot.key, slot.len, slot.hash, 1);
+    slot.key = key;
+    slot.len = static_cast<std::uint32_t>(len);
+    slot.hash = detail::hash_short_key(key, len);
+    counter_.prefetch(slot.hash);
+    ++n_;
+  }
+
+  WordCounter& counter_;
+  const std::uintptr_t text_begin_;
+  const std::uintptr_t text_end_;
+  Pending ring_[kAhead];
+  std::size_t n_ = 0;
+  std::string long_word_;
+};
+
+}  // namespace
+
+void count_words(std::string_view text, const TokenizerOptions& options, WordCounter& counter) {
+  PrefetchingCounter sink(text, counter);
+  tokenize(text, options, sink);
+  sink.flush();
 }
 
 }  // namespace mr

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "mr/job_api/utf8.h"
@@ -266,10 +267,21 @@ class MaskWindow {
   std::uint64_t word_ = 0, upper_ = 0, high_ = 0, space_ = 0;
 };
 
+// Opt-in hook for consumers that lowercase cheaper themselves (count_words):
+// when emit is also callable as emit(std::string_view, RawAsciiCapitals), an
+// all-ASCII word holding capitals is passed that way, unlowered.
+struct RawAsciiCapitals {};
+
 template <class Emit>
-[[gnu::always_inline]] inline void emit_ascii_word(const unsigned char* start, const unsigned char* end, bool lower, std::string& buf,
-                     Emit& emit) {
+[[gnu::always_inline]] inline void emit_ascii_word(const unsigned char* start, const unsigned char* end, bool lower,
+                                                   std::string& buf, Emit& emit) {
   const auto n = static_cast<std::size_t>(end - start);
+  if constexpr (std::is_invocable_v<Emit&, std::string_view, RawAsciiCapitals>) {
+    if (lower) {
+      emit(std::string_view(reinterpret_cast<const char*>(start), n), RawAsciiCapitals{});
+      return;
+    }
+  }
   if (!lower) {
     emit(std::string_view(reinterpret_cast<const char*>(start), n));
     return;
