@@ -436,8 +436,8 @@ TEST_F(ProcessPoolTest, SegfaultAndAbortFailWithWorkerDied) {
     seg.get();
     FAIL() << "no exception";
   } catch (const mr::WorkerDied& e) {
-#if defined(__SANITIZE_ADDRESS__)
-    // AddressSanitizer turns SIGSEGV into a report and exit code 1.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // Sanitizers turn SIGSEGV into a report and a non-zero exit code.
     EXPECT_TRUE(e.signal() == SIGSEGV || e.exit_code() != 0) << e.what();
 #else
     EXPECT_EQ(e.signal(), SIGSEGV) << e.what();
