@@ -39,10 +39,48 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-struct Chunk {
-  std::uint32_t input = 0;
-  std::uint64_t offset = 0;
-  std::uint64_t length = 0;
+using detail::ChunkTask;
+
+// Stream slots: buffers in one anonymous shared mapping that the master fills
+// from stream inputs (stdin, pipes, zstd) and the workers map in place. A
+// slot is reused only once the map output of its chunk is committed, so a
+// lost chunk can be mapped again. Each slot has a claim word: the master
+// publishes a chunk with a fresh ticket; a worker that got the task from the
+// queue claims it by CAS(ticket -> ticket | pid << 40) and skips it when the
+// CAS fails (the master re-issued the task under a new ticket). The master
+// re-issues a task only by winning a CAS on the unclaimed ticket, so no
+// chunk is ever mapped twice.
+struct alignas(64) SlotHeader {
+  std::atomic<std::uint64_t> claim;
+};
+constexpr int kClaimShift = 40;
+
+class StreamSlots {
+ public:
+  StreamSlots(std::size_t count, std::size_t slot_bytes)
+      : region_(SharedRegion::anonymous(count * (sizeof(SlotHeader) + slot_bytes))),
+        count_(count),
+        slot_bytes_(slot_bytes) {
+    for (std::size_t i = 0; i < count; ++i) new (header(i)) SlotHeader{};
+  }
+  std::size_t count() const { return count_; }
+  std::size_t slot_bytes() const { return slot_bytes_; }
+  SlotHeader* header(std::size_t i) const {
+    return static_cast<SlotHeader*>(region_.data()) + i;
+  }
+  char* data(std::size_t i) const {
+    return static_cast<char*>(region_.data()) + count_ * sizeof(SlotHeader) + i * slot_bytes_;
+  }
+  // Worker side: claims a queued task; false when it was re-issued.
+  bool claim(const ChunkTask& t) const {
+    std::uint64_t expected = t.ticket;
+    std::uint64_t mine = t.ticket | (static_cast<std::uint64_t>(::getpid()) << kClaimShift);
+    return header(static_cast<std::size_t>(t.slot))->claim.compare_exchange_strong(expected, mine);
+  }
+
+ private:
+  SharedRegion region_;
+  std::size_t count_, slot_bytes_;
 };
 
 // The shuffle arena: one anonymous shared mapping created by the master
@@ -90,7 +128,7 @@ std::size_t default_memory() {
   return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 4;
 }
 
-std::string byte_range(const Chunk& c) {
+std::string byte_range(const ChunkTask& c) {
   return "bytes " + std::to_string(c.offset) + "-" + std::to_string(c.offset + c.length);
 }
 
@@ -206,8 +244,8 @@ struct WorkerEnv {
   std::optional<FaultInjection> fault;
   const Job* job;
   const Inputs* inputs;
-  const std::vector<Chunk>* chunks;
-  Queue<std::uint32_t>* queue;
+  const StreamSlots* slots;  // null without stream inputs
+  Queue<ChunkTask>* queue;
   Arena* arena;
   unsigned partitions;
   std::size_t table_limit;  // a worker flushes its map table beyond this many bytes
@@ -225,14 +263,20 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
   TaskCounters reported{};
   std::string where;  // what the worker is doing, for error messages
 
-  auto run_chunk = [&](std::uint32_t c) {
-    const Chunk& ch = (*env.chunks)[c];
-    const Input& in = *(*env.inputs)[ch.input];
-    where = "map of '" + in.name() + "' " + byte_range(ch);
-    conn.send(WorkerMessage{Started{c}});
-    if (env.fault && env.fault->chunk == c && env.arena->fire_fault(env.fault->times)) env.fault->fire();
-    map->map(in.data().substr(ch.offset, ch.length), ChunkInfo{c, in.name(), ch.offset, ch.length});
-    done.push_back(c);
+  // Maps one task; returns false for a stale stream task (re-issued).
+  auto run_chunk = [&](const ChunkTask& t) {
+    if (t.slot >= 0 && t.ticket && !env.slots->claim(t)) return false;
+    const Input& in = *(*env.inputs)[t.input];
+    where = "map of '" + in.name() + "' " + byte_range(t);
+    conn.send(WorkerMessage{Started{t.chunk}});
+    if (env.fault && env.fault->chunk == t.chunk && env.arena->fire_fault(env.fault->times))
+      env.fault->fire();
+    std::string_view bytes = t.slot >= 0
+                                 ? std::string_view(env.slots->data(static_cast<std::size_t>(t.slot)), t.length)
+                                 : in.data().substr(t.offset, t.length);
+    map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length});
+    done.push_back(t.chunk);
+    return true;
   };
   std::vector<std::byte> private_buffer;  // for spills
   auto flush = [&](bool final) {
@@ -271,21 +315,22 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     reported = now;
     conn.send(WorkerMessage{std::move(msg)});
   };
-  auto after_chunk = [&] {
-    if (map->memory_bytes() > env.table_limit) flush(false);
+  // Commit when the table outgrows its share, and after every stream chunk
+  // so that its slot can be reused.
+  auto after_chunk = [&](const ChunkTask& t) {
+    if (t.slot >= 0 || map->memory_bytes() > env.table_limit) flush(false);
   };
 
   try {
     // Pull chunks from the shared work queue until the master closes it.
     for (;;) {
-      std::uint32_t c;
+      ChunkTask t;
       try {
-        c = env.queue->get();
+        t = env.queue->get();
       } catch (const QueueClosed&) {
         break;
       }
-      run_chunk(c);
-      after_chunk();
+      if (run_chunk(t)) after_chunk(t);
     }
     flush(true);
     // Then follow the master's orders.
@@ -293,10 +338,8 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
       MasterMessage m = conn.recv<MasterMessage>();
       if (std::holds_alternative<Exit>(m)) return 0;
       if (auto* mc = std::get_if<MapChunks>(&m)) {
-        for (auto c : mc->chunks) {
-          run_chunk(c);
-          after_chunk();
-        }
+        for (const auto& t : mc->chunks)
+          if (run_chunk(t)) after_chunk(t);
         flush(true);
       } else if (auto* rp = std::get_if<ReducePartition>(&m)) {
         where = "reduce of partition " + std::to_string(rp->partition);
@@ -350,10 +393,18 @@ class Master {
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
     std::string failure;                     // from a Failed message
-    bool alive = true;
+  };
+  // The master's record of one chunk.
+  struct ChunkState {
+    ChunkTask task;
+    bool committed = false;
+    unsigned attempts = 0;
   };
 
-  void split();
+  std::optional<ChunkTask> next_task();
+  std::uint32_t add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length, int slot);
+  void feed_queue();
+  void reissue_lost_stream_tasks(pid_t dead);
   void start_worker(std::size_t slot);
   bool drain(Worker& w);  // handles pending messages; false when the peer is gone
   void handle(Worker& w, detail::WorkerMessage& m);
@@ -369,20 +420,27 @@ class Master {
   std::FILE* out_;
   JobStats stats_;
 
-  std::vector<Chunk> chunks_;
+  std::vector<ChunkState> chunks_;
   std::string spill_dir_;
   std::unique_ptr<Arena> arena_;
-  std::unique_ptr<Queue<std::uint32_t>> queue_;
+  std::unique_ptr<StreamSlots> slots_;
+  std::unique_ptr<Queue<ChunkTask>> queue_;
   WorkerEnv env_{};
   std::vector<Worker> workers_;
 
+  // The producer: inputs in order, mapped ones cut up front, streams read
+  // into free slots as the job goes.
+  std::uint32_t input_cursor_ = 0;
+  std::uint64_t input_offset_ = 0;  // in the input at the cursor
+  std::string carry_;               // stream bytes read past the last cut
+  std::vector<int> free_slots_;
+  std::uint64_t next_ticket_ = 1;
+  std::optional<ChunkTask> unsent_;  // produced, waiting for room in the queue
+
   enum class Phase { kMap, kReduce, kDone } phase_ = Phase::kMap;
-  std::uint32_t next_to_queue_ = 0;
   bool queue_closed_ = false;
-  std::vector<bool> committed_;
-  std::uint64_t committed_count_ = 0, committed_bytes_ = 0;
-  std::vector<unsigned> chunk_attempts_;
-  std::vector<std::vector<detail::Run>> map_runs_;  // per partition
+  std::uint64_t committed_bytes_ = 0;
+  std::vector<std::vector<detail::Run>> map_runs_;         // per partition
   std::vector<std::vector<detail::SpillRun>> map_spills_;  // per partition
   std::deque<std::uint32_t> pending_partitions_;
   std::vector<std::optional<detail::Run>> reduce_out_;
@@ -392,18 +450,126 @@ class Master {
   Clock::time_point started_ = Clock::now(), last_progress_{};
 };
 
-void Master::split() {
-  for (std::uint32_t i = 0; i < inputs_.size(); ++i) {
-    std::string_view data = inputs_[i]->data();
-    stats_.input_bytes += data.size();
-    std::uint64_t pos = 0;
-    while (pos < data.size()) {
+std::uint32_t Master::add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length,
+                                int slot) {
+  auto c = static_cast<std::uint32_t>(chunks_.size());
+  ChunkState st;
+  st.task = ChunkTask{c, input, offset, length, slot, 0};
+  chunks_.push_back(st);
+  stats_.input_bytes += length;
+  return c;
+}
+
+// The next chunk to map, or nothing when the inputs are exhausted or a
+// stream is waiting for a free slot (then input_cursor_ < inputs_.size()).
+std::optional<ChunkTask> Master::next_task() {
+  while (input_cursor_ < inputs_.size()) {
+    const Input& in = *inputs_[input_cursor_];
+    if (!in.streamed()) {
+      std::string_view data = in.data();
+      std::uint64_t pos = input_offset_;
+      if (pos >= data.size()) {
+        ++input_cursor_;
+        input_offset_ = 0;
+        continue;
+      }
       std::uint64_t end = data.size();
       if (data.size() - pos > options_.chunk_size)
         end = std::max<std::uint64_t>(job_.split_point(data, pos + options_.chunk_size), pos + 1);
-      chunks_.push_back(Chunk{i, pos, end - pos});
-      pos = end;
+      input_offset_ = end;
+      return chunks_[add_chunk(input_cursor_, pos, end - pos, -1)].task;
     }
+    if (free_slots_.empty()) return std::nullopt;
+    // Fill a slot: the carried-over bytes, then as much of the stream as fits.
+    int slot = free_slots_.back();
+    char* buf = slots_->data(static_cast<std::size_t>(slot));
+    std::size_t cap = slots_->slot_bytes(), n = carry_.size();
+    std::memcpy(buf, carry_.data(), n);
+    carry_.clear();
+    bool eof = false;
+    while (n < cap) {
+      std::size_t r = inputs_[input_cursor_]->read(buf + n, cap - n);
+      if (r == 0) {
+        eof = true;
+        break;
+      }
+      n += r;
+    }
+    std::size_t cut = n;
+    if (!eof) {
+      // The last position in the slot where the job allows a cut.
+      std::string_view data(buf, n);
+      cut = n;
+      for (std::size_t back = 4096;; back *= 2) {
+        std::size_t from = back >= n ? 1 : n - back;
+        std::size_t p = job_.split_point(data, from);
+        if (p < n) {
+          for (std::size_t q = p; q < n; q = job_.split_point(data, q + 1)) p = q;
+          cut = p;
+          break;
+        }
+        if (from == 1)
+          throw JobError("'" + in.name() + "' has a record longer than --chunk-size (" +
+                         std::to_string(cap) + " bytes) near byte " +
+                         std::to_string(input_offset_ + n) + "; raise --chunk-size");
+      }
+      carry_.assign(buf + cut, n - cut);
+    }
+    std::uint64_t offset = input_offset_;
+    input_offset_ += cut;
+    if (eof) {
+      ++input_cursor_;
+      input_offset_ = 0;
+    }
+    if (cut == 0) continue;  // an empty stream
+    free_slots_.pop_back();
+    std::uint32_t c = add_chunk(input_cursor_ - (eof ? 1 : 0), offset, cut, slot);
+    ChunkTask& t = chunks_[c].task;
+    t.ticket = next_ticket_++;
+    slots_->header(static_cast<std::size_t>(slot))->claim.store(t.ticket);
+    return t;
+  }
+  return std::nullopt;
+}
+
+void Master::feed_queue() {
+  while (!queue_closed_) {
+    if (!unsent_) unsent_ = next_task();
+    if (!unsent_) {
+      if (input_cursor_ < inputs_.size()) return;  // a stream waits for a slot
+      queue_->close();
+      queue_closed_ = true;
+      return;
+    }
+    if (!queue_->try_put(*unsent_)) return;
+    unsent_.reset();
+  }
+}
+
+// Puts stream tasks that no live worker holds back on the queue under new
+// tickets: those claimed by the dead worker `dead` (0: none), and, when the
+// producer starves for slots while every worker waits on an empty queue,
+// those that vanished with a worker between its get() and its claim.
+void Master::reissue_lost_stream_tasks(pid_t dead) {
+  if (!slots_ || queue_closed_) return;
+  bool starving = free_slots_.empty() && queue_->empty() && !unsent_ &&
+                  std::all_of(workers_.begin(), workers_.end(), [](const Worker& w) {
+                    return w.state == Worker::State::kPulling && !w.chunk;
+                  });
+  if (!dead && !starving) return;
+  for (auto& cs : chunks_) {
+    ChunkTask& t = cs.task;
+    if (t.slot < 0 || cs.committed || !t.ticket) continue;
+    auto& claim = slots_->header(static_cast<std::size_t>(t.slot))->claim;
+    std::uint64_t now = claim.load();
+    std::uint64_t holder = now >> kClaimShift;
+    bool lost = (dead && holder == static_cast<std::uint64_t>(dead)) || (starving && holder == 0);
+    if (!lost) continue;
+    std::uint64_t fresh = next_ticket_++;
+    if (!claim.compare_exchange_strong(now, fresh)) continue;  // claimed meanwhile: not lost
+    t.ticket = fresh;
+    queue_->put(t);  // room: the queue holds at most the tasks of the slots
+    ++stats_.retries;
   }
 }
 
@@ -417,10 +583,9 @@ void Master::start_worker(std::size_t slot) {
   po.daemon = true;
   po.start_method = StartMethod::kFork;
   Connection* child_end = &theirs;
-  w.process = std::make_unique<Process>(po, [this, slot, child_end]() -> int {
+  w.process = std::make_unique<Process>(po, [this, child_end]() -> int {
     // Close the master's ends of every pipe: only the master reads them.
     for (auto& other : workers_) other.conn.close();
-    (void)slot;
     return worker_main(env_, *child_end);
   });
   w.process->start();
@@ -445,10 +610,14 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     w.chunk = s->chunk;
   } else if (auto* d = std::get_if<MapDone>(&m)) {
     for (auto c : d->chunks) {
-      if (committed_[c]) throw std::logic_error("mapreduce engine: chunk committed twice");
-      committed_[c] = true;
-      ++committed_count_;
-      committed_bytes_ += chunks_[c].length;
+      ChunkState& cs = chunks_[c];
+      if (cs.committed) throw std::logic_error("mapreduce engine: chunk committed twice");
+      cs.committed = true;
+      committed_bytes_ += cs.task.length;
+      if (cs.task.slot >= 0) {
+        slots_->header(static_cast<std::size_t>(cs.task.slot))->claim.store(0);
+        free_slots_.push_back(cs.task.slot);
+      }
     }
     for (std::size_t r = 0; r < d->runs.size(); ++r)
       if (d->runs[r].length) map_runs_[r].push_back(d->runs[r]);
@@ -460,8 +629,10 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     if (d->final) w.state = Worker::State::kIdle;
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
-    if (rd->spill) reduce_spills_[rd->partition] = std::move(rd->spill);
-    if (rd->spill) ++stats_.spills;
+    if (rd->spill) {
+      reduce_spills_[rd->partition] = std::move(rd->spill);
+      ++stats_.spills;
+    }
     stats_.distinct_keys += rd->keys;
     ++partitions_done_;
     w.partition.reset();
@@ -473,21 +644,21 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
 
 void Master::handle_death(std::size_t slot) {
   Worker& w = workers_[slot];
+  pid_t pid = w.process->pid();
   w.process->join_for(std::chrono::seconds(5));
   if (w.process->is_alive()) {
     w.process->kill();
     w.process->join();
   }
-  std::string why = w.failure.empty() ? "worker " + std::to_string(w.process->pid()) + " " +
+  std::string why = w.failure.empty() ? "worker " + std::to_string(pid) + " " +
                                             describe_exit_code(w.process->exit_code().value_or(-9))
                                       : w.failure;
   if (w.chunk) {
-    std::uint32_t c = *w.chunk;
-    const Chunk& ch = chunks_[c];
-    if (++chunk_attempts_[c] >= options_.max_attempts)
-      throw JobError("chunk " + std::to_string(c) + " of '" + inputs_[ch.input]->name() + "' (" +
-                     byte_range(ch) + ") failed " + std::to_string(chunk_attempts_[c]) +
-                     " times; last: " + why);
+    ChunkState& cs = chunks_[*w.chunk];
+    if (++cs.attempts >= options_.max_attempts)
+      throw JobError("chunk " + std::to_string(*w.chunk) + " of '" +
+                     inputs_[cs.task.input]->name() + "' (" + byte_range(cs.task) + ") failed " +
+                     std::to_string(cs.attempts) + " times; last: " + why);
   }
   if (w.partition) {
     std::uint32_t p = *w.partition;
@@ -500,25 +671,23 @@ void Master::handle_death(std::size_t slot) {
   if (!w.chunk && !w.partition && !w.failure.empty()) throw JobError(w.failure);
   ++stats_.workers_replaced;
   start_worker(slot);
+  reissue_lost_stream_tasks(pid);
 }
 
 void Master::schedule() {
   using State = Worker::State;
-  // Keep the work queue fed; close it after the last chunk so that pulling
-  // workers flush their map output.
-  while (!queue_closed_ && next_to_queue_ < chunks_.size() && queue_->try_put(next_to_queue_))
-    ++next_to_queue_;
-  if (!queue_closed_ && next_to_queue_ == chunks_.size()) {
-    queue_->close();
-    queue_closed_ = true;
-  }
+  feed_queue();
+  reissue_lost_stream_tasks(0);
   bool all_idle = std::all_of(workers_.begin(), workers_.end(),
                               [](const Worker& w) { return w.state == State::kIdle; });
   if (phase_ == Phase::kMap && queue_closed_ && all_idle) {
     // Everything that was pulled is either committed or died with a worker.
-    std::vector<std::uint32_t> lost;
-    for (std::uint32_t c = 0; c < chunks_.size(); ++c)
-      if (!committed_[c]) lost.push_back(c);
+    std::vector<ChunkTask> lost;
+    for (auto& cs : chunks_)
+      if (!cs.committed) {
+        cs.task.ticket = 0;  // assigned directly: nothing else can hold it now
+        lost.push_back(cs.task);
+      }
     if (lost.empty()) {
       phase_ = Phase::kReduce;
       stats_.seconds_map = seconds_since(started_);
@@ -588,26 +757,27 @@ void Master::report_progress(bool final) {
   last_progress_ = now;
   double secs = seconds_since(started_);
   double mb = committed_bytes_ / 1e6, total = stats_.input_bytes / 1e6;
+  bool streaming = input_cursor_ < inputs_.size();  // total still unknown
   double rate = secs > 0 ? mb / secs : 0;
-  double eta = rate > 0 ? (total - mb) / rate : 0;
-  int width = 30;
-  int filled = total > 0 ? static_cast<int>(width * mb / total) : width;
-  std::string bar(filled, '#');
-  bar.resize(width, '.');
-  std::fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs %s", bar.c_str(), mb, total, rate,
-               eta, final ? "\n" : "");
+  constexpr int kWidth = 30;
+  if (streaming) {
+    std::fprintf(stderr, "\r%.1f MB  %.1f MB/s%s", mb, rate, final ? "\n" : "   ");
+  } else {
+    double eta = rate > 0 ? (total - mb) / rate : 0;
+    int filled = total > 0 ? static_cast<int>(kWidth * mb / total) : kWidth;
+    std::string bar(static_cast<std::size_t>(std::clamp(filled, 0, kWidth)), '#');
+    bar.resize(kWidth, '.');
+    std::fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs %s", bar.c_str(), mb, total,
+                 rate, eta, final ? "\n" : "");
+  }
   std::fflush(stderr);
 }
 
 JobStats Master::run() {
-  auto t0 = Clock::now();
   unsigned workers = options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
   unsigned partitions = options_.reducers ? options_.reducers : workers;
   stats_.workers = workers;
   stats_.reducers = partitions;
-  split();
-  stats_.chunks = chunks_.size();
-  stats_.seconds_split = seconds_since(t0);
 
   // Half the memory budget is the shared arena, the other half the workers'
   // map tables (each flushes beyond its share).
@@ -616,11 +786,17 @@ JobStats Master::run() {
   std::size_t table_limit = std::max<std::size_t>(memory / 2 / workers, 1 << 20);
   sweep_stale_spill_dirs();
   spill_dir_ = spill_dir_for(::getpid());
-  queue_ = std::make_unique<Queue<std::uint32_t>>(std::max<std::size_t>(4 * workers, 16), 1 << 16);
-  env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, &chunks_, queue_.get(),
+  bool streams = std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
+  std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
+  if (streams) {
+    slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size);
+    for (std::size_t i = nslots; i-- > 0;) free_slots_.push_back(static_cast<int>(i));
+  }
+  // The queue holds at least every stream slot's task, so re-issuing a lost
+  // one never blocks.
+  queue_ = std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16);
+  env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, slots_.get(), queue_.get(),
                    arena_.get(), partitions, table_limit, spill_dir_};
-  committed_.assign(chunks_.size(), false);
-  chunk_attempts_.assign(chunks_.size(), 0);
   map_runs_.assign(partitions, {});
   map_spills_.assign(partitions, {});
   reduce_out_.assign(partitions, std::nullopt);
@@ -652,6 +828,7 @@ JobStats Master::run() {
     stop_workers(true);
     throw;
   }
+  stats_.chunks = chunks_.size();
 
   auto t_out = Clock::now();
   std::vector<std::string_view> runs;

@@ -10,8 +10,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
-#include "mr/base/shared_region.h"
+#include "mr/mapreduce/engine.h"
 #include "mr/base/unique_fd.h"
 
 namespace mr {
@@ -43,73 +44,80 @@ class MappedInput : public Input {
   std::size_t size_;
 };
 
-// Bytes held in anonymous shared memory (stdin, pipes, decompressed zstd).
-class BufferedInput : public Input {
- public:
-  explicit BufferedInput(std::string name) : Input(std::move(name)) {}
-
-  // Appends bytes, growing the region by doubling.
-  char* reserve(std::size_t n) {
-    if (used_ + n > region_.size() || !region_) {
-      std::size_t cap = std::max<std::size_t>(region_ ? region_.size() * 2 : 1 << 20, used_ + n);
-      auto bigger = SharedRegion::anonymous(cap);
-      if (used_) std::memcpy(bigger.data(), region_.data(), used_);
-      region_ = std::move(bigger);
-    }
-    return static_cast<char*>(region_.data()) + used_;
-  }
-  void commit(std::size_t n) {
-    used_ += n;
-    data_ = std::string_view(static_cast<const char*>(region_.data()), used_);
-  }
-
- private:
-  SharedRegion region_;
-  std::size_t used_ = 0;
-};
-
 std::size_t read_some(int fd, char* p, std::size_t n, const std::string& name) {
   for (;;) {
     ssize_t r = ::read(fd, p, n);
     if (r >= 0) return static_cast<std::size_t>(r);
     if (errno != EINTR) fail("cannot read", name, errno);
+    if (interrupted()) throw Interrupted();  // Ctrl-C while waiting for input
   }
 }
 
-// Reads all of `fd` (from its current position) after `prefix` bytes already read.
-void read_all(BufferedInput& in, int fd, const std::string& name) {
-  for (;;) {
-    char* p = in.reserve(1 << 20);
-    std::size_t r = read_some(fd, p, 1 << 20, name);
-    if (r == 0) return;
-    in.commit(r);
+// A stream read with read(): standard input, a pipe, or a compressed file.
+// Plain streams are passed through; zstd streams are decompressed (several
+// frames in a row are fine) and a stream that ends inside a frame is an
+// error.
+class StreamInput : public Input {
+ public:
+  StreamInput(std::string name, UniqueFd fd, std::string prefix, bool zstd)
+      : Input(std::move(name)), fd_(std::move(fd)), pending_(std::move(prefix)), zstd_(zstd) {
+    if (zstd_) ctx_.reset(ZSTD_createDCtx());
   }
-}
+  bool streamed() const noexcept override { return true; }
 
-// Decompresses `src` (whole zstd frames, possibly several) into `out`.
-void decompress_zstd(std::string_view src, BufferedInput& out, const std::string& name) {
-  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  ZSTD_inBuffer in{src.data(), src.size(), 0};
-  std::size_t last = 0;
-  while (in.pos < in.size) {
-    char* p = out.reserve(1 << 20);
-    ZSTD_outBuffer o{p, 1 << 20, 0};
-    last = ZSTD_decompressStream(ctx.get(), &o, &in);
-    if (ZSTD_isError(last))
-      throw InputError("corrupt zstd data in '" + name + "': " + ZSTD_getErrorName(last));
-    out.commit(o.pos);
+  std::size_t read(char* buffer, std::size_t n) override {
+    if (!zstd_) return read_plain(buffer, n);
+    ZSTD_outBuffer out{buffer, n, 0};
+    while (out.pos == 0) {
+      if (in_.pos == in_.size) {
+        if (!refill()) {
+          if (frame_open_) throw InputError("truncated zstd data in '" + name_ + "'");
+          return 0;
+        }
+      }
+      std::size_t r = ZSTD_decompressStream(ctx_.get(), &out, &in_);
+      if (ZSTD_isError(r))
+        throw InputError("corrupt zstd data in '" + name_ + "': " + ZSTD_getErrorName(r));
+      frame_open_ = r != 0;
+      if (out.pos == 0 && in_.pos == in_.size && !frame_open_ && eof_) return 0;
+    }
+    return out.pos;
   }
-  // Flush what the decoder still holds.
-  while (last != 0) {
-    char* p = out.reserve(1 << 20);
-    ZSTD_outBuffer o{p, 1 << 20, 0};
-    last = ZSTD_decompressStream(ctx.get(), &o, &in);
-    if (ZSTD_isError(last))
-      throw InputError("corrupt zstd data in '" + name + "': " + ZSTD_getErrorName(last));
-    if (o.pos == 0 && last != 0) throw InputError("truncated zstd data in '" + name + "'");
-    out.commit(o.pos);
+
+ private:
+  std::size_t read_plain(char* buffer, std::size_t n) {
+    if (!pending_.empty()) {
+      std::size_t k = std::min(n, pending_.size());
+      std::memcpy(buffer, pending_.data(), k);
+      pending_.erase(0, k);
+      return k;
+    }
+    return read_some(fd_.get(), buffer, n, name_);
   }
-}
+  bool refill() {
+    if (eof_) return false;
+    raw_.resize(1 << 17);
+    std::size_t got = read_plain(raw_.data(), raw_.size());
+    if (got == 0) {
+      eof_ = true;
+      return false;
+    }
+    in_ = ZSTD_inBuffer{raw_.data(), got, 0};
+    return true;
+  }
+
+  struct FreeDCtx {
+    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+  };
+  UniqueFd fd_;
+  std::string pending_;  // bytes read to sniff the format, not yet consumed
+  bool zstd_;
+  std::unique_ptr<ZSTD_DCtx, FreeDCtx> ctx_;
+  std::vector<char> raw_;
+  ZSTD_inBuffer in_{nullptr, 0, 0};
+  bool frame_open_ = false;
+  bool eof_ = false;
+};
 
 bool is_zstd(std::string_view data) {
   return data.size() >= 4 && std::memcmp(data.data(), kZstdMagic, 4) == 0;
@@ -130,16 +138,25 @@ void open_directory(const std::string& path, const InputOptions& options, Inputs
   for (const auto& n : names) open_one(path + (path.ends_with('/') ? "" : "/") + n, options, out);
 }
 
+// Opens a stream: sniffs the first bytes for the zstd magic.
+void open_stream(const std::string& name, UniqueFd fd, Inputs& out) {
+  std::string prefix(4, '\0');
+  std::size_t got = 0;
+  while (got < 4) {
+    std::size_t r = read_some(fd.get(), prefix.data() + got, 4 - got, name);
+    if (r == 0) break;
+    got += r;
+  }
+  prefix.resize(got);
+  bool zstd = is_zstd(prefix);
+  out.push_back(std::make_unique<StreamInput>(name, std::move(fd), std::move(prefix), zstd));
+}
+
 void open_one(const std::string& path, const InputOptions& options, Inputs& out) {
   if (path == "-") {
-    auto in = std::make_unique<BufferedInput>("-");
-    read_all(*in, STDIN_FILENO, "-");
-    if (is_zstd(in->data())) {
-      auto plain = std::make_unique<BufferedInput>("-");
-      decompress_zstd(in->data(), *plain, "-");
-      in = std::move(plain);
-    }
-    out.push_back(std::move(in));
+    int fd = ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) fail("cannot read", "-", errno);
+    open_stream("-", UniqueFd(fd), out);
     return;
   }
   struct stat st;
@@ -152,28 +169,24 @@ void open_one(const std::string& path, const InputOptions& options, Inputs& out)
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) fail("cannot open", path, errno);
   if (S_ISREG(st.st_mode)) {
-    auto mapped = std::make_unique<MappedInput>(path, fd.get(), static_cast<std::size_t>(st.st_size));
-    if (is_zstd(mapped->data())) {
-      auto plain = std::make_unique<BufferedInput>(path);
-      decompress_zstd(mapped->data(), *plain, path);
-      out.push_back(std::move(plain));
-    } else {
-      out.push_back(std::move(mapped));
+    char magic[4];
+    ssize_t got = ::pread(fd.get(), magic, 4, 0);
+    if (got < 0) fail("cannot read", path, errno);
+    if (is_zstd(std::string_view(magic, static_cast<std::size_t>(got)))) {
+      open_stream(path, std::move(fd), out);
+      return;
     }
+    out.push_back(std::make_unique<MappedInput>(path, fd.get(), static_cast<std::size_t>(st.st_size)));
     return;
   }
-  // A pipe, FIFO or character device: read it to the end.
-  auto in = std::make_unique<BufferedInput>(path);
-  read_all(*in, fd.get(), path);
-  if (is_zstd(in->data())) {
-    auto plain = std::make_unique<BufferedInput>(path);
-    decompress_zstd(in->data(), *plain, path);
-    in = std::move(plain);
-  }
-  out.push_back(std::move(in));
+  open_stream(path, std::move(fd), out);  // a FIFO or character device
 }
 
 }  // namespace
+
+std::size_t Input::read(char*, std::size_t) {
+  throw std::logic_error("Input::read on a mapped input");
+}
 
 Inputs open_inputs(const std::vector<std::string>& paths, const InputOptions& options) {
   Inputs inputs;

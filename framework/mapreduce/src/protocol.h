@@ -10,6 +10,21 @@
 
 namespace mr::detail {
 
+// One map task: a chunk of a mapped input (slot < 0: the worker reads the
+// input's mapping in place) or of a stream (the bytes are in stream slot
+// `slot`, which the worker claims with `ticket` before mapping, see
+// engine.cc). Travels through the work queue and in MapChunks.
+struct ChunkTask {
+  std::uint32_t chunk = 0;
+  std::uint32_t input = 0;
+  std::uint64_t offset = 0;  // in the input (for messages)
+  std::uint64_t length = 0;
+  std::int32_t slot = -1;
+  std::uint64_t ticket = 0;  // 0: assigned by the master, no claim needed
+  template <class Ar>
+  void serialize(Ar& ar) { ar(chunk, input, offset, length, slot, ticket); }
+};
+
 // A slice of the shuffle arena.
 struct Run {
   std::uint64_t offset = 0;
@@ -65,7 +80,7 @@ using WorkerMessage = std::variant<Started, MapDone, ReduceDone, Failed>;
 
 // master -> worker
 struct MapChunks {
-  std::vector<std::uint32_t> chunks;
+  std::vector<ChunkTask> chunks;
   template <class Ar>
   void serialize(Ar& ar) { ar(chunks); }
 };

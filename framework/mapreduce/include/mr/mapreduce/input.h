@@ -1,9 +1,10 @@
 // Inputs of a job, opened by the master before the workers are forked, so
 // every worker sees the same bytes at the same addresses.
 //
-// Regular files are memory-mapped read-only and read in place. Standard input
-// ("-"), pipes and zstd-compressed files (recognized by their magic bytes,
-// whatever their name) are read into anonymous shared memory.
+// Regular files are memory-mapped read-only and read in place by the
+// workers. Standard input ("-"), pipes and zstd-compressed files (recognized
+// by their magic bytes, whatever their name) are streams: the master reads
+// (decompresses) them piece by piece with read() while the job runs.
 //
 // Errors a user can cause (missing file, directory without recursion,
 // unreadable file, corrupt zstd) throw InputError with a message in the
@@ -32,7 +33,13 @@ class Input {
  public:
   virtual ~Input() = default;
   const std::string& name() const noexcept { return name_; }
+  // True for a stream, which has no data() but read().
+  virtual bool streamed() const noexcept { return false; }
+  // All bytes of a mapped input (empty for a stream).
   std::string_view data() const noexcept { return data_; }
+  // Reads (decompresses) up to `n` bytes of a stream into `buffer`; 0 at the
+  // end. Throws InputError (read errors, corrupt or truncated zstd data).
+  virtual std::size_t read(char* buffer, std::size_t n);
 
  protected:
   explicit Input(std::string name) : name_(std::move(name)) {}
