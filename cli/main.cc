@@ -142,7 +142,8 @@ int wordcount(const std::vector<std::string>& args) {
     ("recursive,r", "read the files in directory arguments, recursively")
     ("progress", "show a progress line on stderr (default when stderr is a terminal)")
     ("no-progress", "never show the progress line")
-    ("stats", "print phase times, counts and peak memory on stderr");
+    ("stats", "print phase times, counts and peak memory on stderr")
+    ("trace", po::value<std::string>(), "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)");
   po::options_description hidden;
   std::vector<std::string> files;
   hidden.add_options()("files", po::value(&files));
@@ -182,6 +183,7 @@ int wordcount(const std::vector<std::string>& args) {
     else if (format == "json") eo.output.format = mr::OutputOptions::Format::kJson;
     else throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
     eo.output.top = top;
+    if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
     eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
 
     mr::InputOptions io;

@@ -153,6 +153,12 @@ std::size_t WordCountJob::split_point(std::string_view data, std::size_t near) c
   return safe_split_point(data, near, options_.tokenizer);
 }
 
+WordCountJob::WordCountJob(WordCountOptions options) : options_(options) {
+  // Build the Unicode tables once in the master, before the workers are
+  // forked, instead of once per worker.
+  warm_up_unicode_tables();
+}
+
 std::unique_ptr<MapTask> WordCountJob::make_map_task() const {
   return std::make_unique<WordCountMap>(options_.tokenizer);
 }

@@ -19,7 +19,7 @@ struct WordCountOptions {
 
 class WordCountJob : public Job {
  public:
-  explicit WordCountJob(WordCountOptions options) : options_(options) {}
+  explicit WordCountJob(WordCountOptions options);
   std::string_view name() const override { return "wordcount"; }
   std::size_t split_point(std::string_view data, std::size_t near) const override;
   std::unique_ptr<MapTask> make_map_task() const override;

@@ -250,6 +250,41 @@ struct WorkerEnv {
   unsigned partitions;
   std::size_t table_limit;  // a worker flushes its map table beyond this many bytes
   std::string spill_dir;
+  bool trace;
+  Clock::time_point t0;     // the job's start, for trace timestamps
+};
+
+std::uint64_t micros_since(Clock::time_point t0, Clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(t - t0).count());
+}
+
+// Collects spans while tracing; a no-op otherwise.
+class Tracer {
+ public:
+  Tracer(bool on, Clock::time_point t0) : on_(on), t0_(t0) {}
+  template <class F>
+  auto span(std::string name, F&& f) {
+    if (!on_) return f();
+    auto start = Clock::now();
+    struct Record {
+      Tracer* self;
+      std::string name;
+      Clock::time_point start;
+      ~Record() {
+        self->spans_.push_back(detail::TraceSpan{std::move(name), micros_since(self->t0_, start),
+                                                 micros_since(start, Clock::now())});
+      }
+    } record{this, std::move(name), start};
+    return f();
+  }
+  std::vector<detail::TraceSpan> take() { return std::exchange(spans_, {}); }
+  bool on() const { return on_; }
+
+ private:
+  bool on_;
+  Clock::time_point t0_;
+  std::vector<detail::TraceSpan> spans_;
 };
 
 // DANGER: runs in the forked worker. Exceptions end in a Failed message and
@@ -262,6 +297,7 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
   std::vector<std::uint32_t> done;
   TaskCounters reported{};
   std::string where;  // what the worker is doing, for error messages
+  Tracer tracer(env.trace, env.t0);
 
   // Maps one task; returns false for a stale stream task (re-issued).
   auto run_chunk = [&](const ChunkTask& t) {
@@ -274,12 +310,15 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     std::string_view bytes = t.slot >= 0
                                  ? std::string_view(env.slots->data(static_cast<std::size_t>(t.slot)), t.length)
                                  : in.data().substr(t.offset, t.length);
-    map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length});
+    tracer.span(tracer.on() ? "map chunk " + std::to_string(t.chunk) + " (" + in.name() + " " +
+                                  byte_range(t) + ")"
+                            : std::string(),
+                [&] { map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length}); });
     done.push_back(t.chunk);
     return true;
   };
   std::vector<std::byte> private_buffer;  // for spills
-  auto flush = [&](bool final) {
+  auto flush = [&](bool final) { tracer.span("commit map output", [&] {
     where = "writing map output";
     auto sizes = map->partition_sizes(env.partitions);
     std::uint64_t total = 0;
@@ -313,8 +352,9 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     msg.records = now.records - reported.records;
     msg.emitted = now.emitted - reported.emitted;
     reported = now;
+    msg.spans = tracer.take();
     conn.send(WorkerMessage{std::move(msg)});
-  };
+  }); };
   // Commit when the table outgrows its share, and after every stream chunk
   // so that its slot can be reused.
   auto after_chunk = [&](const ChunkTask& t) {
@@ -343,6 +383,7 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
         flush(true);
       } else if (auto* rp = std::get_if<ReducePartition>(&m)) {
         where = "reduce of partition " + std::to_string(rp->partition);
+        auto reduce_start = Clock::now();
         auto reduce = env.job->make_reduce_task();
         for (const auto& run : rp->runs) {
           auto bytes = env.arena->at(run);
@@ -350,7 +391,7 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
         }
         for (const auto& spilled : rp->spills) reduce->add_run(unspill(spilled));
         std::string out = reduce->finish();
-        ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys()};
+        ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys(), {}};
         if (!out.empty()) {
           if (auto space = env.arena->reserve(out.size())) {
             std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
@@ -360,6 +401,10 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
             msg.spill = spill(env.spill_dir, std::span<const std::span<std::byte>>(&whole, 1)).front();
           }
         }
+        if (env.trace)
+          msg.spans.push_back(TraceSpan{"reduce partition " + std::to_string(rp->partition),
+                                        micros_since(env.t0, reduce_start),
+                                        micros_since(reduce_start, Clock::now())});
         conn.send(WorkerMessage{msg});
       }
     }
@@ -413,6 +458,8 @@ class Master {
   void wait_for_events();
   void stop_workers(bool kill) noexcept;
   void report_progress(bool final);
+  void record_spans(const Worker& w, const std::vector<detail::TraceSpan>& spans);
+  void write_trace() const;
 
   const Job& job_;
   const Inputs& inputs_;
@@ -448,7 +495,53 @@ class Master {
   std::vector<unsigned> partition_attempts_;
   std::uint32_t partitions_done_ = 0;
   Clock::time_point started_ = Clock::now(), last_progress_{};
+  Clock::time_point t0_ = Clock::now();
+  // --trace: (pid, row name, span)
+  struct TracedSpan {
+    pid_t pid;
+    detail::TraceSpan span;
+  };
+  std::vector<TracedSpan> trace_;
+  std::vector<std::pair<pid_t, std::string>> trace_rows_;
 };
+
+void Master::record_spans(const Worker& w, const std::vector<detail::TraceSpan>& spans) {
+  for (const auto& s : spans) trace_.push_back(TracedSpan{w.process->pid(), s});
+}
+
+void Master::write_trace() const {
+  std::FILE* f = std::fopen(options_.trace_path.c_str(), "w");
+  if (!f) throw std::system_error(errno, std::generic_category(), "cannot write trace '" + options_.trace_path + "'");
+  auto json_string = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      out += c;
+    }
+    return out + "\"";
+  };
+  std::fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
+  bool first = true;
+  auto sep = [&] {
+    if (!first) std::fputs(",\n", f);
+    first = false;
+  };
+  for (const auto& [pid, name] : trace_rows_) {
+    sep();
+    std::fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": 0, \"args\": {\"name\": %s}}",
+                 static_cast<int>(pid), json_string(name).c_str());
+  }
+  for (const auto& t : trace_) {
+    sep();
+    std::fprintf(f, "{\"name\": %s, \"ph\": \"X\", \"pid\": %d, \"tid\": 0, \"ts\": %llu, \"dur\": %llu}",
+                 json_string(t.span.name).c_str(), static_cast<int>(t.pid),
+                 static_cast<unsigned long long>(t.span.start_us),
+                 static_cast<unsigned long long>(t.span.duration_us));
+  }
+  std::fputs("\n]}\n", f);
+  if (std::fclose(f) != 0) throw std::system_error(errno, std::generic_category(), "cannot write trace '" + options_.trace_path + "'");
+}
 
 std::uint32_t Master::add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length,
                                 int slot) {
@@ -590,6 +683,7 @@ void Master::start_worker(std::size_t slot) {
   });
   w.process->start();
   theirs.close();
+  if (env_.trace) trace_rows_.emplace_back(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
 }
 
 bool Master::drain(Worker& w) {
@@ -625,6 +719,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     for (std::size_t r = 0; r < d->spills.size(); ++r)
       if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
     stats_.records += d->records;
+    record_spans(w, d->spans);
     w.chunk.reset();
     if (d->final) w.state = Worker::State::kIdle;
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
@@ -634,6 +729,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
       ++stats_.spills;
     }
     stats_.distinct_keys += rd->keys;
+    record_spans(w, rd->spans);
     ++partitions_done_;
     w.partition.reset();
     w.state = Worker::State::kIdle;
@@ -690,6 +786,8 @@ void Master::schedule() {
       }
     if (lost.empty()) {
       phase_ = Phase::kReduce;
+      trace_.push_back(TracedSpan{::getpid(), {"map phase", micros_since(t0_, started_),
+                                               micros_since(started_, Clock::now())}});
       stats_.seconds_map = seconds_since(started_);
       started_ = Clock::now();
       for (std::uint32_t r = 0; r < map_runs_.size(); ++r) pending_partitions_.push_back(r);
@@ -796,7 +894,9 @@ JobStats Master::run() {
   // one never blocks.
   queue_ = std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16);
   env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, slots_.get(), queue_.get(),
-                   arena_.get(), partitions, table_limit, spill_dir_};
+                   arena_.get(), partitions, table_limit, spill_dir_,
+                   !options_.trace_path.empty(), t0_};
+  if (env_.trace) trace_rows_.emplace_back(::getpid(), "master (pid " + std::to_string(::getpid()) + ")");
   map_runs_.assign(partitions, {});
   map_spills_.assign(partitions, {});
   reduce_out_.assign(partitions, std::nullopt);
@@ -822,6 +922,8 @@ JobStats Master::run() {
       wait_for_events();
     }
     report_progress(true);
+    trace_.push_back(TracedSpan{::getpid(), {"reduce phase", micros_since(t0_, started_),
+                                             micros_since(started_, Clock::now())}});
     stats_.seconds_reduce = seconds_since(started_);
     stop_workers(false);
   } catch (...) {
@@ -844,6 +946,11 @@ JobStats Master::run() {
   stats_.shuffle_bytes = arena_->used();
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
   stats_.seconds_output = seconds_since(t_out);
+  if (env_.trace) {
+    trace_.push_back(TracedSpan{::getpid(), {"write output", micros_since(t0_, t_out),
+                                             micros_since(t_out, Clock::now())}});
+    write_trace();
+  }
 
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);

@@ -43,6 +43,15 @@ struct SpillRun {
   void serialize(Ar& ar) { ar(path, offset, length, plain_length); }
 };
 
+// A span for --trace: microseconds since the job started.
+struct TraceSpan {
+  std::string name;
+  std::uint64_t start_us = 0;
+  std::uint64_t duration_us = 0;
+  template <class Ar>
+  void serialize(Ar& ar) { ar(name, start_us, duration_us); }
+};
+
 // worker -> master
 struct Started {            // about to map chunk `chunk`
   std::uint32_t chunk = 0;
@@ -60,16 +69,18 @@ struct MapDone {
   bool final = true;
   std::uint64_t records = 0;
   std::uint64_t emitted = 0;
+  std::vector<TraceSpan> spans;  // with --trace
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunks, runs, spills, final, records, emitted); }
+  void serialize(Ar& ar) { ar(chunks, runs, spills, final, records, emitted, spans); }
 };
 struct ReduceDone {         // partition `partition` reduced into `run` (or `spill`)
   std::uint32_t partition = 0;
   Run run;
   std::optional<SpillRun> spill;
   std::uint64_t keys = 0;
+  std::vector<TraceSpan> spans;  // with --trace
   template <class Ar>
-  void serialize(Ar& ar) { ar(partition, run, spill, keys); }
+  void serialize(Ar& ar) { ar(partition, run, spill, keys, spans); }
 };
 struct Failed {             // the task threw; the worker exits after sending this
   std::string message;

@@ -43,6 +43,10 @@ struct EngineOptions {
   unsigned max_attempts = 3;        // per chunk and per partition
   OutputOptions output;
   bool progress = false;            // progress line on stderr
+  // Non-empty: write a Chrome trace-event JSON timeline there (one row per
+  // process, a span per chunk and per phase; open it in Perfetto or
+  // chrome://tracing).
+  std::string trace_path;
 };
 
 // What a run did, for --stats.
