@@ -125,8 +125,8 @@ int wordcount(const std::vector<std::string>& args) {
   po::options_description opts("wordcount options");
   std::string tokenizer = "unicode", sort = "count", format = "tsv", output, chunk_size = "8M",
               memory;
-  unsigned workers = 0, reducers = 0;
-  std::uint64_t top = 0;
+  // Signed, so that "-3" is refused rather than wrapped around.
+  long long workers = 0, reducers = 0, top = 0;
   opts.add_options()
     ("help,h", "show this help and exit")
     ("workers,j", po::value(&workers), "worker processes (default: number of CPUs)")
@@ -170,19 +170,22 @@ int wordcount(const std::vector<std::string>& args) {
     if (sort == "count") wo.sort = mr::WordCountOptions::SortOrder::kCount;
     else if (sort == "word") wo.sort = mr::WordCountOptions::SortOrder::kWord;
     else throw po::error("invalid --sort '" + sort + "' (use count or word)");
-    wo.top = top;
+    if (vm.count("workers") && (workers < 1 || workers > 4096))
+      throw po::error("--workers must be between 1 and 4096");
+    if (vm.count("reducers") && (reducers < 1 || reducers > 65536))
+      throw po::error("--reducers must be between 1 and 65536");
+    if (top < 0) throw po::error("--top must not be negative");
+    wo.top = static_cast<std::uint64_t>(top);
     mr::EngineOptions eo;
-    eo.workers = workers;
-    eo.reducers = reducers;
-    if (vm.count("workers") && workers == 0) throw po::error("--workers must be at least 1");
-    if (vm.count("reducers") && reducers == 0) throw po::error("--reducers must be at least 1");
+    eo.workers = static_cast<unsigned>(workers);
+    eo.reducers = static_cast<unsigned>(reducers);
     eo.chunk_size = parse_size(chunk_size, "chunk-size");
     if (!memory.empty()) eo.memory = parse_size(memory, "memory");
     if (format == "tsv") eo.output.format = mr::OutputOptions::Format::kTsv;
     else if (format == "csv") eo.output.format = mr::OutputOptions::Format::kCsv;
     else if (format == "json") eo.output.format = mr::OutputOptions::Format::kJson;
     else throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
-    eo.output.top = top;
+    eo.output.top = wo.top;
     if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
     eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
 

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -51,6 +54,13 @@ std::vector<pid_t> child_pids() {
 
 namespace {
 
+bool created_here_or_orphaned(const std::string& name) {
+  long pid = std::strtol(name.c_str() + 3, nullptr, 10);
+  if (pid <= 0) return true;
+  if (pid == ::getpid()) return true;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
 class LeakListener : public ::testing::EmptyTestEventListener {
   void OnTestStart(const ::testing::TestInfo&) override {
     before_ = shm_entries();
@@ -58,9 +68,13 @@ class LeakListener : public ::testing::EmptyTestEventListener {
   }
 
   void OnTestEnd(const ::testing::TestInfo&) override {
+    // Named segments are "mr.<creator pid>.<label>". Test programs run in
+    // parallel, so an entry of another living program is not ours; what this
+    // program (or one of its children, now dead) left is.
     std::vector<std::string> leaked;
     for (const auto& n : shm_entries())
-      if (!before_.count(n) && n.rfind("mr.", 0) == 0) leaked.push_back(n);
+      if (!before_.count(n) && n.rfind("mr.", 0) == 0 && created_here_or_orphaned(n))
+        leaked.push_back(n);
     for (const auto& n : leaked) ADD_FAILURE() << "test left /dev/shm/" << n << " behind";
     // Children that outlive one test on purpose (a forkserver started once
     // per program) were there before the test began.
