@@ -1,0 +1,45 @@
+# Fails when the README section "Using the pool library on its own" does not
+# show tests/consumer/CMakeLists.txt and tests/consumer/main.cc verbatim (its
+# first ```cmake and first ```cpp blocks).
+# Usage: cmake -DROOT=<source dir> -P readme_example.cmake
+file(READ ${ROOT}/README.md readme)
+set(heading "## Using the pool library on its own\n")
+string(FIND "${readme}" "${heading}" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "README.md: no section \"${heading}\"")
+endif()
+string(SUBSTRING "${readme}" ${at} -1 section)
+
+# The body of the first block fenced as ```<lang> in the section.
+function(fenced_block lang out)
+  string(FIND "${section}" "\n```${lang}\n" start)
+  if(start EQUAL -1)
+    message(FATAL_ERROR "README.md: no ```${lang} block in the section")
+  endif()
+  string(LENGTH "\n```${lang}\n" skip)
+  math(EXPR start "${start} + ${skip}")
+  string(SUBSTRING "${section}" ${start} -1 rest)
+  string(FIND "${rest}" "\n```\n" end)
+  if(end EQUAL -1)
+    message(FATAL_ERROR "README.md: unterminated ```${lang} block")
+  endif()
+  math(EXPR end "${end} + 1")  # keep the body's last newline
+  string(SUBSTRING "${rest}" 0 ${end} body)
+  set(${out} "${body}" PARENT_SCOPE)
+endfunction()
+
+set(failed FALSE)
+foreach(pair "cmake;CMakeLists.txt" "cpp;main.cc")
+  list(GET pair 0 lang)
+  list(GET pair 1 name)
+  fenced_block(${lang} shown)
+  file(READ ${ROOT}/tests/consumer/${name} actual)
+  if(NOT shown STREQUAL actual)
+    message(SEND_ERROR "README.md's ```${lang} block differs from tests/consumer/${name}; "
+                       "copy the file into the README section")
+    set(failed TRUE)
+  endif()
+endforeach()
+if(NOT failed)
+  message(STATUS "README example matches tests/consumer/")
+endif()
