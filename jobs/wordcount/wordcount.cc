@@ -71,16 +71,39 @@ class WordCountMap : public MapTask {
 class WordCountReduce : public ReduceTask {
  public:
   explicit WordCountReduce(const WordCountOptions& o) : options_(o) {}
-  void add_run(std::string_view run) override {
-    counter_.merge_serialized(std::as_bytes(std::span(run.data(), run.size())));
-  }
+  void add_run(std::string_view run) override { runs_.push_back(run); }
   std::string finish() override {
-    std::vector<std::pair<std::string_view, std::uint64_t>> entries;
+    // Size the table for every entry first: merging runs that come out of
+    // another table in its slot order into a growing linear-probing table
+    // piles them into long clusters (quadratic time).
+    std::size_t total = 0;
+    for (auto run : runs_) total += SerializedWords(as_bytes(run)).size();
+    counter_.reserve(total);
+    for (auto run : runs_) counter_.merge_serialized(as_bytes(run));
+    // Sort keys: the count (descending, unless sorting by word) and the
+    // word's first 8 bytes as a big-endian integer, so most comparisons are
+    // two integer compares and only equal prefixes compare whole words.
+    struct Entry {
+      std::uint64_t rank;    // ~count for count order, 0 for word order
+      std::uint64_t prefix;  // first 8 bytes, big-endian, zero-padded
+      std::string_view word;
+      std::uint64_t count;
+    };
+    const bool by_count = options_.sort == WordCountOptions::SortOrder::kCount;
+    std::vector<Entry> entries;
     entries.reserve(counter_.size());
-    counter_.for_each([&](std::string_view w, std::uint64_t n) { entries.emplace_back(w, n); });
+    counter_.for_each([&](std::string_view w, std::uint64_t n) {
+      unsigned char b[8] = {};
+      std::memcpy(b, w.data(), std::min<std::size_t>(8, w.size()));
+      std::uint64_t prefix = 0;
+      for (unsigned char c : b) prefix = (prefix << 8) | c;
+      entries.push_back(Entry{by_count ? ~n : 0, prefix, w, n});
+    });
     keys_ = entries.size();
-    auto order = [this](const auto& a, const auto& b) {
-      return before(options_.sort, a.first, a.second, b.first, b.second);
+    auto order = [](const Entry& a, const Entry& b) {
+      if (a.rank != b.rank) return a.rank < b.rank;
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return a.word < b.word;
     };
     std::size_t keep = entries.size();
     if (options_.top && options_.top < keep) {
@@ -90,13 +113,17 @@ class WordCountReduce : public ReduceTask {
       std::sort(entries.begin(), entries.end(), order);
     }
     std::string out;
-    for (std::size_t i = 0; i < keep; ++i) append_record(out, entries[i].first, entries[i].second);
+    for (std::size_t i = 0; i < keep; ++i) append_record(out, entries[i].word, entries[i].count);
     return out;
   }
   std::uint64_t keys() const override { return keys_; }
 
  private:
+  static std::span<const std::byte> as_bytes(std::string_view run) {
+    return std::as_bytes(std::span(run.data(), run.size()));
+  }
   WordCountOptions options_;
+  std::vector<std::string_view> runs_;
   WordCounter counter_;
   std::uint64_t keys_ = 0;
 };

@@ -389,7 +389,9 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
           auto bytes = env.arena->at(run);
           reduce->add_run(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         }
-        for (const auto& spilled : rp->spills) reduce->add_run(unspill(spilled));
+        std::vector<std::string> unspilled;  // alive until finish()
+        unspilled.reserve(rp->spills.size());
+        for (const auto& spilled : rp->spills) reduce->add_run(unspilled.emplace_back(unspill(spilled)));
         std::string out = reduce->finish();
         ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys(), {}};
         if (!out.empty()) {

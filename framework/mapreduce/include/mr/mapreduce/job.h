@@ -60,7 +60,8 @@ class MapTask {
 class ReduceTask {
  public:
   virtual ~ReduceTask() = default;
-  // Adds one run that a MapTask produced for this task's partition.
+  // Adds one run that a MapTask produced for this task's partition. The
+  // bytes stay valid until finish() returns.
   virtual void add_run(std::string_view run) = 0;
   // Reduces everything added and returns the results as one run sorted in
   // the job's output order. Called once.
