@@ -4,6 +4,7 @@
 #include <cstring>
 #include <queue>
 #include <stdexcept>
+#include <utility>
 
 #include "mr/job_api/word_counter.h"
 
@@ -60,7 +61,7 @@ class WordCountMap : public MapTask {
     counter_ = WordCounter(kInitialWords);
   }
   std::size_t memory_bytes() const override { return counter_.memory_bytes(); }
-  TaskCounters counters() const override { return counters_; }
+  TaskCounters take_counters() override { return std::exchange(counters_, {}); }
 
  private:
   TokenizerOptions tokenizer_;

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "mr/job_api/tokenizer.h"
-#include "mr/mapreduce/job.h"
+#include "mr/job_api/job.h"
 
 namespace mr {
 

@@ -295,7 +295,6 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
   using namespace detail;
   auto map = env.job->make_map_task();
   std::vector<std::uint32_t> done;
-  TaskCounters reported{};
   std::string where;  // what the worker is doing, for error messages
   Tracer tracer(env.trace, env.t0);
 
@@ -348,10 +347,10 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
       private_buffer.clear();
       private_buffer.shrink_to_fit();
     }
-    TaskCounters now = map->counters();
-    msg.records = now.records - reported.records;
-    msg.emitted = now.emitted - reported.emitted;
-    reported = now;
+    TaskCounters now = map->take_counters();
+    msg.records = now.records;
+    msg.emitted = now.emitted;
+    msg.user_counters = std::move(now.user);
     msg.spans = tracer.take();
     conn.send(WorkerMessage{std::move(msg)});
   }); };
@@ -449,7 +448,8 @@ class Master {
   };
 
   std::optional<ChunkTask> next_task();
-  std::uint32_t add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length, int slot);
+  std::uint32_t add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length, int slot,
+                          std::string_view bytes);
   void feed_queue();
   void reissue_lost_stream_tasks(pid_t dead);
   void start_worker(std::size_t slot);
@@ -485,6 +485,8 @@ class Master {
   std::vector<int> free_slots_;
   std::uint64_t next_ticket_ = 1;
   std::optional<ChunkTask> unsent_;  // produced, waiting for room in the queue
+  bool line_numbers_ = false;        // the job wants ChunkInfo::first_line
+  std::uint64_t lines_before_ = 0;   // newlines before the next chunk of the current input
 
   enum class Phase { kMap, kReduce, kDone } phase_ = Phase::kMap;
   bool queue_closed_ = false;
@@ -546,10 +548,15 @@ void Master::write_trace() const {
 }
 
 std::uint32_t Master::add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length,
-                                int slot) {
+                                int slot, std::string_view bytes) {
   auto c = static_cast<std::uint32_t>(chunks_.size());
   ChunkState st;
-  st.task = ChunkTask{c, input, offset, length, slot, 0};
+  st.task = ChunkTask{c, input, offset, length, slot, 0, 0};
+  if (line_numbers_) {
+    if (offset == 0) lines_before_ = 0;  // a new input
+    st.task.first_line = lines_before_ + 1;
+    lines_before_ += static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+  }
   chunks_.push_back(st);
   stats_.input_bytes += length;
   return c;
@@ -572,7 +579,7 @@ std::optional<ChunkTask> Master::next_task() {
       if (data.size() - pos > options_.chunk_size)
         end = std::max<std::uint64_t>(job_.split_point(data, pos + options_.chunk_size), pos + 1);
       input_offset_ = end;
-      return chunks_[add_chunk(input_cursor_, pos, end - pos, -1)].task;
+      return chunks_[add_chunk(input_cursor_, pos, end - pos, -1, data.substr(pos, end - pos))].task;
     }
     if (free_slots_.empty()) return std::nullopt;
     // Fill a slot: the carried-over bytes, then as much of the stream as fits.
@@ -618,7 +625,7 @@ std::optional<ChunkTask> Master::next_task() {
     }
     if (cut == 0) continue;  // an empty stream
     free_slots_.pop_back();
-    std::uint32_t c = add_chunk(input_cursor_ - (eof ? 1 : 0), offset, cut, slot);
+    std::uint32_t c = add_chunk(input_cursor_ - (eof ? 1 : 0), offset, cut, slot, std::string_view(buf, cut));
     ChunkTask& t = chunks_[c].task;
     t.ticket = next_ticket_++;
     slots_->header(static_cast<std::size_t>(slot))->claim.store(t.ticket);
@@ -721,6 +728,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     for (std::size_t r = 0; r < d->spills.size(); ++r)
       if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
     stats_.records += d->records;
+    for (const auto& [name, n] : d->user_counters) stats_.user_counters[name] += n;
     record_spans(w, d->spans);
     w.chunk.reset();
     if (d->final) w.state = Worker::State::kIdle;
@@ -875,7 +883,10 @@ void Master::report_progress(bool final) {
 
 JobStats Master::run() {
   unsigned workers = options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
-  unsigned partitions = options_.reducers ? options_.reducers : workers;
+  unsigned partitions = options_.reducers       ? options_.reducers
+                        : job_.preferred_reducers() ? job_.preferred_reducers()
+                                                    : workers;
+  line_numbers_ = job_.wants_line_numbers();
   stats_.workers = workers;
   stats_.reducers = partitions;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,8 +22,9 @@ struct ChunkTask {
   std::uint64_t length = 0;
   std::int32_t slot = -1;
   std::uint64_t ticket = 0;  // 0: assigned by the master, no claim needed
+  std::uint64_t first_line = 0;  // see ChunkInfo::first_line
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunk, input, offset, length, slot, ticket); }
+  void serialize(Ar& ar) { ar(chunk, input, offset, length, slot, ticket, first_line); }
 };
 
 // A slice of the shuffle arena.
@@ -69,9 +71,10 @@ struct MapDone {
   bool final = true;
   std::uint64_t records = 0;
   std::uint64_t emitted = 0;
+  std::map<std::string, std::int64_t> user_counters;
   std::vector<TraceSpan> spans;  // with --trace
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunks, runs, spills, final, records, emitted, spans); }
+  void serialize(Ar& ar) { ar(chunks, runs, spills, final, records, emitted, user_counters, spans); }
 };
 struct ReduceDone {         // partition `partition` reduced into `run` (or `spill`)
   std::uint32_t partition = 0;

@@ -26,12 +26,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "mr/mapreduce/input.h"
-#include "mr/mapreduce/job.h"
+#include "mr/job_api/job.h"
 
 namespace mr {
 
@@ -62,6 +63,7 @@ struct JobStats {
   std::uint64_t workers_replaced = 0;
   std::uint64_t spills = 0;
   long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
+  std::map<std::string, std::int64_t> user_counters;  // the job's own counters
   unsigned workers = 0, reducers = 0;
 };
 

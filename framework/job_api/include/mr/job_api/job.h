@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,12 +32,15 @@ struct ChunkInfo {
   std::string_view file;       // input name as given ("-" for standard input)
   std::uint64_t offset = 0;    // byte offset of the chunk in that input
   std::uint64_t length = 0;
+  std::uint64_t first_line = 0;  // 1-based number of the chunk's first line, when the job
+                                 // asked for line numbers (Job::wants_line_numbers), else 0
 };
 
 // Counters a task reports; summed over the job by the master.
 struct TaskCounters {
   std::uint64_t records = 0;   // words, lines, ... whatever the job counts as input records
   std::uint64_t emitted = 0;   // key/value pairs emitted by map (before combining)
+  std::map<std::string, std::int64_t> user;  // the job's own counters, by name
 };
 
 class MapTask {
@@ -54,7 +58,8 @@ class MapTask {
   virtual void write_partitions(unsigned partitions, std::span<const std::span<std::byte>> out) = 0;
   // Approximate bytes held in memory (for the memory budget).
   virtual std::size_t memory_bytes() const = 0;
-  virtual TaskCounters counters() const = 0;
+  // The counters since the last call (the engine sums them).
+  virtual TaskCounters take_counters() = 0;
 };
 
 class ReduceTask {
@@ -84,6 +89,12 @@ class Job {
   // input may be cut (see mr::safe_split_point for words, a newline for
   // line-oriented jobs). Returns data.size() when there is none.
   virtual std::size_t split_point(std::string_view data, std::size_t near) const = 0;
+  // True when map needs ChunkInfo::first_line (the master then counts the
+  // newlines before each chunk).
+  virtual bool wants_line_numbers() const { return false; }
+  // The number of reduce partitions the job prefers (0: the engine's
+  // default, one per worker; --reducers overrides it).
+  virtual unsigned preferred_reducers() const { return 0; }
   virtual std::unique_ptr<MapTask> make_map_task() const = 0;
   virtual std::unique_ptr<ReduceTask> make_reduce_task() const = 0;
   // Merges the reducers' sorted runs and writes the results to `out`.
