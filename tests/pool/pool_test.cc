@@ -147,8 +147,8 @@ TYPED_TEST(PoolTest, ImapReadsEndlessInputLazily) {
                  });
   for (bool ordered : {true, false}) {
     produced = 0;
-    auto results = ordered ? pool.imap(square, endless, kChunk)
-                           : pool.imap_unordered(square, endless, kChunk);
+    auto results =
+        ordered ? pool.imap(square, endless, kChunk) : pool.imap_unordered(square, endless, kChunk);
     int taken = 0;
     for (auto it = results.begin(); it != results.end() && taken < 10; ++it) {
       ++taken;
@@ -202,14 +202,14 @@ TYPED_TEST(PoolTest, ApplyAndApplyAsyncCallbacks) {
   EXPECT_EQ(errors.load(), 0);
 
   std::string error_type;
-  auto g = pool.apply_async(throw_out_of_range, std::make_tuple(3), nullptr,
-                            [&](std::exception_ptr e) {
-                              try {
-                                std::rethrow_exception(e);
-                              } catch (const mr::TaskError& t) {
-                                error_type = t.type_name();
-                              }
-                            });
+  auto g =
+      pool.apply_async(throw_out_of_range, std::make_tuple(3), nullptr, [&](std::exception_ptr e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const mr::TaskError& t) {
+          error_type = t.type_name();
+        }
+      });
   ASSERT_TRUE(g.wait_for(20s));
   EXPECT_THROW(g.get(), mr::TaskError);
   EXPECT_EQ(error_type, "std::out_of_range");
@@ -561,6 +561,42 @@ TEST(FutureTest, WorkerDiedNamesTheSignal) {
   mr::WorkerDied x(7, 3, 1);
   EXPECT_STREQ(x.what(), "worker 7 exited with code 3 while running task 1");
   EXPECT_EQ(x.exit_code(), 3);
+}
+
+TEST(FutureTest, ErrorsAreKeptAsValuesAndThrownFresh) {
+  // A promise's exception keeps its kind but not its object: each get()
+  // throws a new one (so no exception object is shared between threads).
+  mr::Promise<int> died;
+  died.set_exception(std::make_exception_ptr(mr::WorkerDied(99, -SIGKILL, 5)));
+  bool caught = false;
+  try {
+    died.future().get();
+  } catch (const mr::WorkerDied& e) {
+    EXPECT_EQ(e.pid(), 99);
+    EXPECT_EQ(e.signal(), SIGKILL);
+    EXPECT_EQ(e.task_id(), 5u);
+    caught = true;
+  }
+  ASSERT_TRUE(caught);
+  std::exception_ptr a = died.future().exception();
+  std::exception_ptr b = died.future().exception();
+  EXPECT_NE(a, b);  // two fresh objects
+  EXPECT_THROW(std::rethrow_exception(a), mr::WorkerDied);
+
+  mr::Promise<int> timed_out;
+  timed_out.set_exception(std::make_exception_ptr(mr::TimeoutError("late")));
+  EXPECT_THROW(timed_out.future().get(), mr::TimeoutError);
+
+  // Anything else becomes a TaskError naming the type.
+  mr::Promise<void> other;
+  other.set_exception(std::make_exception_ptr(std::logic_error("wrong")));
+  try {
+    other.future().get();
+    ADD_FAILURE() << "get() did not throw";
+  } catch (const mr::TaskError& e) {
+    EXPECT_EQ(e.type_name(), "std::logic_error");
+    EXPECT_EQ(e.message(), "wrong");
+  }
 }
 
 TEST(ThreadPoolTest, TimeoutFailsTheFuture) {

@@ -65,6 +65,96 @@ TaskError task_error_from_current() noexcept {
   }
 }
 
+ErrorValue ErrorValue::task(std::string type_name, std::string message) {
+  ErrorValue e;
+  e.kind = Kind::kTask;
+  e.type_name = std::move(type_name);
+  e.message = std::move(message);
+  return e;
+}
+
+ErrorValue ErrorValue::worker_died(pid_t pid, int status, std::uint64_t task_id) {
+  ErrorValue e;
+  e.kind = Kind::kWorkerDied;
+  e.pid = pid;
+  e.status = status;
+  e.task_id = task_id;
+  return e;
+}
+
+ErrorValue ErrorValue::timeout(std::string message) {
+  ErrorValue e;
+  e.kind = Kind::kTimeout;
+  e.message = std::move(message);
+  return e;
+}
+
+ErrorValue ErrorValue::cancelled(std::string message) {
+  ErrorValue e;
+  e.kind = Kind::kCancelled;
+  e.message = std::move(message);
+  return e;
+}
+
+ErrorValue ErrorValue::runtime(std::string message) {
+  ErrorValue e;
+  e.kind = Kind::kRuntime;
+  e.message = std::move(message);
+  return e;
+}
+
+ErrorValue ErrorValue::current() noexcept {
+  try {
+    TaskError t = task_error_from_current();
+    return task(t.type_name(), t.message());
+  } catch (...) {
+    return ErrorValue{};  // out of memory copying the strings
+  }
+}
+
+ErrorValue ErrorValue::from(std::exception_ptr e) noexcept {
+  try {
+    if (!e) return task("unknown exception", "(null exception_ptr)");
+    try {
+      std::rethrow_exception(e);
+    } catch (const WorkerDied& w) {
+      return worker_died(w.pid(), w.signal() != 0 ? -w.signal() : w.exit_code(), w.task_id());
+    } catch (const TimeoutError& t) {
+      return timeout(t.what());
+    } catch (const CancelledError& c) {
+      return cancelled(c.what());
+    } catch (...) {
+      return current();
+    }
+  } catch (...) {
+    return ErrorValue{};
+  }
+}
+
+void ErrorValue::raise() const {
+  switch (kind) {
+    case Kind::kWorkerDied:
+      throw WorkerDied(pid, status, task_id);
+    case Kind::kTimeout:
+      throw TimeoutError(message);
+    case Kind::kCancelled:
+      throw CancelledError(message);
+    case Kind::kRuntime:
+      throw std::runtime_error(message);
+    case Kind::kTask:
+      break;
+  }
+  throw TaskError(type_name, message);
+}
+
+std::exception_ptr ErrorValue::to_exception_ptr() const noexcept {
+  try {
+    raise();
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
 bool StateBase::try_start() {
   std::lock_guard lock(m_);
   if (status_ != Status::kPending) return false;
@@ -78,7 +168,7 @@ bool StateBase::cancel() {
     std::lock_guard lock(m_);
     if (status_ != Status::kPending) return status_ == Status::kCancelled;
     status_ = Status::kCancelled;
-    error_ = std::make_exception_ptr(CancelledError("mr::Future: task was cancelled"));
+    error_ = ErrorValue::cancelled("mr::Future: task was cancelled");
     cbs.swap(callbacks_);
   }
   cv_.notify_all();
@@ -86,13 +176,16 @@ bool StateBase::cancel() {
   return true;
 }
 
-bool StateBase::set_exception(std::exception_ptr error) {
+bool StateBase::set_error(ErrorValue error) {
   return complete([&] { error_ = std::move(error); });
 }
 
+bool StateBase::set_exception(std::exception_ptr error) {
+  return set_error(ErrorValue::from(std::move(error)));
+}
+
 bool StateBase::abandon(const std::string& why) {
-  return complete([&] { error_ = std::make_exception_ptr(CancelledError(why)); },
-                  Status::kCancelled);
+  return complete([&] { error_ = ErrorValue::cancelled(why); }, Status::kCancelled);
 }
 
 void StateBase::wait() const {
@@ -122,10 +215,10 @@ bool StateBase::done() const {
 
 bool StateBase::failed() const {
   std::lock_guard lock(m_);
-  return status_ == Status::kFinished && error_ != nullptr;
+  return status_ == Status::kFinished && error_.has_value();
 }
 
-std::exception_ptr StateBase::error() const {
+std::optional<ErrorValue> StateBase::error() const {
   std::lock_guard lock(m_);
   return error_;
 }

@@ -142,16 +142,15 @@ class Worker {
           Reply r = conn_.recv<Reply>();
           if (r.kind == Reply::kInitFailed) init_error_ = TaskError(r.type, r.message);
         } catch (const EofError&) {
-          init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) +
-                                                        " died while starting");
+          init_error_ = TaskError("mr::WorkerDied",
+                                  "worker " + std::to_string(pid()) + " died while starting");
         }
         break;
       }
       if (process_->exit_code()) {
-        init_error_ = TaskError("mr::WorkerDied",
-                                "worker " + std::to_string(pid()) + " " +
-                                    describe_exit_code(*process_->exit_code()) +
-                                    " while starting");
+        init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) + " " +
+                                                      describe_exit_code(*process_->exit_code()) +
+                                                      " while starting");
         break;
       }
     }
@@ -313,14 +312,15 @@ void ProcessPool::handler_loop(std::size_t slot) {
     if (job.attempts == 0 && !job.state->try_start()) continue;  // cancelled while queued
 
     if (!worker) {
-      job.state->set_exception(std::make_exception_ptr(
-          std::runtime_error("mr::ProcessPool: no worker process could be started")));
+      job.state->set_error(
+          detail::ErrorValue::runtime("mr::ProcessPool: no worker process could be started"));
       continue;
     }
     if (worker->init_error()) {
       // The initializer failed: this job fails with its error, and the next
       // job gets a fresh worker.
-      job.state->set_exception(std::make_exception_ptr(*worker->init_error()));
+      job.state->set_error(detail::ErrorValue::task(worker->init_error()->type_name(),
+                                                    worker->init_error()->message()));
       worker.reset();
       continue;
     }
@@ -339,7 +339,8 @@ void ProcessPool::handler_loop(std::size_t slot) {
       for (;;) {
         Timeout slice = kPollSlice;
         if (!deadline.is_never())
-          slice = std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(deadline.remaining()));
+          slice =
+              std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(deadline.remaining()));
         if (worker->conn().poll(slice)) {
           reply = worker->conn().recv<Reply>();
           break;
@@ -363,8 +364,8 @@ void ProcessPool::handler_loop(std::size_t slot) {
     } catch (const std::system_error&) {
       died = true;  // EPIPE: the worker went away while we sent
     } catch (const SerializationError& e) {
-      job.state->set_exception(std::make_exception_ptr(
-          TaskError("mr::SerializationError", std::string("bad reply from worker: ") + e.what())));
+      job.state->set_error(detail::ErrorValue::task(
+          "mr::SerializationError", std::string("bad reply from worker: ") + e.what()));
       worker->kill();
       start_worker();
       continue;
@@ -375,10 +376,11 @@ void ProcessPool::handler_loop(std::size_t slot) {
         try {
           job.complete(reply->payload);
         } catch (...) {
-          job.state->set_exception(std::make_exception_ptr(detail::task_error_from_current()));
+          job.state->set_error(detail::ErrorValue::current());
         }
       } else {
-        job.state->set_exception(std::make_exception_ptr(TaskError(reply->type, reply->message)));
+        job.state->set_error(
+            detail::ErrorValue::task(std::move(reply->type), std::move(reply->message)));
       }
       if (options_.max_tasks_per_child != 0 && ++tasks_done >= options_.max_tasks_per_child) {
         worker->reap(kStopGrace);
@@ -400,12 +402,12 @@ void ProcessPool::handler_loop(std::size_t slot) {
       worker->kill();
       worker.reset();
       set_pid(0);
-      job.state->set_exception(std::make_exception_ptr(TimeoutError(
+      job.state->set_error(detail::ErrorValue::timeout(
           "mr::ProcessPool: task " + std::to_string(job.id) + " ran past its timeout of " +
-          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             *options_.task_timeout)
-                             .count()) +
-          " ms; worker " + std::to_string(pid) + " was killed")));
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::milliseconds>(*options_.task_timeout)
+                  .count()) +
+          " ms; worker " + std::to_string(pid) + " was killed"));
       continue;
     }
     if (died) {
@@ -428,7 +430,7 @@ void ProcessPool::handler_loop(std::size_t slot) {
         }
         continue;
       }
-      job.state->set_exception(std::make_exception_ptr(WorkerDied(pid, status, job.id)));
+      job.state->set_error(detail::ErrorValue::worker_died(pid, status, job.id));
       continue;
     }
   }
@@ -469,8 +471,7 @@ void ProcessPool::terminate() {
 bool ProcessPool::join_for(Timeout timeout) {
   const Deadline deadline = Deadline::after(timeout);
   std::unique_lock lock(m_);
-  if (!closed_)
-    throw std::logic_error("mr::ProcessPool::join: call close() or terminate() first");
+  if (!closed_) throw std::logic_error("mr::ProcessPool::join: call close() or terminate() first");
   if (!exit_cv_.wait_for(lock, deadline.remaining(), [&] { return live_ == 0; })) return false;
   std::vector<std::thread> threads;
   threads.swap(handlers_);

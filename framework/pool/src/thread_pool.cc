@@ -79,8 +79,7 @@ void ThreadPool::worker_loop() {
                            [&](const Running& r) { return r.state == task.state; });
     if (it != running_.end()) running_.erase(it);
     task = {};
-    if (options_.max_tasks_per_child != 0 && ++done >= options_.max_tasks_per_child &&
-        !closed_) {
+    if (options_.max_tasks_per_child != 0 && ++done >= options_.max_tasks_per_child && !closed_) {
       start_thread_locked();  // this thread retires; join() reaps it
       break;
     }
@@ -96,9 +95,9 @@ void ThreadPool::watchdog_loop() {
     auto next = Deadline::Clock::time_point::max();
     for (auto it = running_.begin(); it != running_.end();) {
       if (it->deadline != Deadline::Clock::time_point::max() && it->deadline <= now) {
-        it->state->set_exception(std::make_exception_ptr(
-            TimeoutError("mr::ThreadPool: task ran past its timeout of " +
-                         std::to_string(options_.task_timeout->count() / 1000000) + " ms")));
+        it->state->set_error(detail::ErrorValue::timeout(
+            "mr::ThreadPool: task ran past its timeout of " +
+            std::to_string(options_.task_timeout->count() / 1000000) + " ms"));
         it = running_.erase(it);
       } else {
         next = std::min(next, it->deadline);

@@ -24,6 +24,11 @@
 // empty optional / false when the wait times out; they never throw
 // TimeoutError for that.
 //
+// A state keeps an error as plain values (detail::ErrorValue: kind, type
+// name, message), never as a shared exception object: each get() throws a
+// fresh exception built from them on the calling thread, and exception()
+// returns a fresh std::exception_ptr owned by its caller.
+//
 // Thread-safety: every member is safe to call from any thread. Done
 // callbacks run on the thread that completes the state (a pool's worker
 // thread or its dispatcher thread), or at once on the caller's thread when
@@ -108,6 +113,36 @@ TaskError task_error_from_current() noexcept;
 // The demangled name of a type_info name.
 std::string demangle(const char* mangled);
 
+// Why a state has no value, kept as values so that no exception object is
+// shared between the completing thread and the waiting ones.
+struct ErrorValue {
+  enum class Kind : std::uint8_t { kTask, kWorkerDied, kTimeout, kCancelled, kRuntime };
+  Kind kind = Kind::kTask;
+  std::string type_name;  // kTask: the demangled type of what the task threw
+  std::string message;    // kTask: its what() text; otherwise the error's what()
+  pid_t pid = 0;          // kWorkerDied: the worker, its exit status, the task
+  int status = 0;
+  std::uint64_t task_id = 0;
+
+  static ErrorValue task(std::string type_name, std::string message);
+  static ErrorValue worker_died(pid_t pid, int status, std::uint64_t task_id);
+  static ErrorValue timeout(std::string message);
+  static ErrorValue cancelled(std::string message);
+  static ErrorValue runtime(std::string message);
+  // The exception being handled, as a task error (TaskError kept as is);
+  // call only inside a catch block.
+  static ErrorValue current() noexcept;
+  // Classifies `e`: TaskError, WorkerDied, TimeoutError and CancelledError
+  // keep their kind; anything else becomes a task error (type name + what()).
+  static ErrorValue from(std::exception_ptr e) noexcept;
+
+  // Throws a fresh TaskError, WorkerDied, TimeoutError, CancelledError or
+  // std::runtime_error built from the values.
+  [[noreturn]] void raise() const;
+  // A fresh exception_ptr to that same exception.
+  std::exception_ptr to_exception_ptr() const noexcept;
+};
+
 // The part of a future's shared state that does not depend on R.
 class StateBase {
  public:
@@ -125,6 +160,8 @@ class StateBase {
   bool cancel();
   // Finishes with an error (from pending or running). False (and nothing
   // happens) when the state is already finished or cancelled.
+  bool set_error(ErrorValue error);
+  // set_error(ErrorValue::from(error)).
   bool set_exception(std::exception_ptr error);
   // Like set_exception, but marks the state cancelled (terminate()).
   bool abandon(const std::string& why);
@@ -135,7 +172,8 @@ class StateBase {
   bool done() const;
   // Finished with an error that is not a cancellation.
   bool failed() const;
-  std::exception_ptr error() const;
+  // A copy of the error; empty while pending or running, or after a value.
+  std::optional<ErrorValue> error() const;
 
   // Runs `cb` once the state is finished or cancelled: at once (on this
   // thread) if it already is.
@@ -162,7 +200,7 @@ class StateBase {
   mutable std::mutex m_;
   mutable std::condition_variable cv_;
   Status status_ = Status::kPending;
-  std::exception_ptr error_;
+  std::optional<ErrorValue> error_;
   std::vector<std::function<void()>> callbacks_;
 };
 
@@ -239,7 +277,7 @@ class Future {
   typename detail::GetResult<R>::type get() const {
     check();
     state_->wait();
-    if (auto e = state_->error()) std::rethrow_exception(e);
+    if (auto e = state_->error()) e->raise();
     if constexpr (!std::is_void_v<R>) return state_->value();
   }
 
@@ -248,7 +286,7 @@ class Future {
   typename detail::GetForResult<R>::type get_for(Timeout timeout) const {
     check();
     if (!state_->wait_until(Deadline::after(timeout))) return {};
-    if (auto e = state_->error()) std::rethrow_exception(e);
+    if (auto e = state_->error()) e->raise();
     if constexpr (std::is_void_v<R>) {
       return true;
     } else {
@@ -286,11 +324,13 @@ class Future {
     check();
     return state_->status() == detail::StateBase::Status::kCancelled;
   }
-  // Waits, then returns the error get() would throw, or null for a value.
+  // Waits, then returns the error get() would throw (a fresh exception
+  // object, owned by the returned pointer), or null for a value.
   std::exception_ptr exception() const {
     check();
     state_->wait();
-    return state_->error();
+    auto e = state_->error();
+    return e ? e->to_exception_ptr() : nullptr;
   }
 
   // Calls `f(future)` with a copy of this future once it is done: at once on
@@ -319,7 +359,7 @@ class Future {
     next->try_start();
     state_->on_done([src = state_, next, f = std::move(f)]() mutable {
       if (auto e = src->error()) {
-        next->set_exception(e);
+        next->set_error(std::move(*e));
         return;
       }
       try {
@@ -335,7 +375,7 @@ class Future {
           next->set_value(f(src->value()));
         }
       } catch (...) {
-        next->set_exception(std::make_exception_ptr(detail::task_error_from_current()));
+        next->set_error(detail::ErrorValue::current());
       }
     });
     return Future<U>(std::move(next));
@@ -344,9 +384,7 @@ class Future {
   // Internal: the shared state (executors use it to start/complete tasks).
   const std::shared_ptr<detail::State<R>>& state() const noexcept { return state_; }
 
-  friend bool operator==(const Future& a, const Future& b) noexcept {
-    return a.state_ == b.state_;
-  }
+  friend bool operator==(const Future& a, const Future& b) noexcept { return a.state_ == b.state_; }
 
  private:
   void check() const {
@@ -372,7 +410,12 @@ class Promise {
   bool set_value(V&&... v) {
     return state_->set_value(std::forward<V>(v)...);
   }
+  // Completes with an error: a TaskError, WorkerDied, TimeoutError or
+  // CancelledError keeps its kind, anything else becomes a TaskError (type
+  // name + what()); the exception object itself is not kept.
   bool set_exception(std::exception_ptr e) { return state_->set_exception(std::move(e)); }
+  // Internal: completes with an error given as values.
+  bool set_error(detail::ErrorValue e) { return state_->set_error(std::move(e)); }
 
  private:
   std::shared_ptr<detail::State<R>> state_;

@@ -247,8 +247,7 @@ class PoolBase {
   // on_error(std::exception_ptr) runs on the completing thread, and only
   // after that does the returned future become ready. Pass nullptr to skip
   // a callback. Exceptions from the callbacks are swallowed.
-  template <class F, class... Args, class OnResult = std::nullptr_t,
-            class OnError = std::nullptr_t>
+  template <class F, class... Args, class OnResult = std::nullptr_t, class OnError = std::nullptr_t>
   auto apply_async(F f, std::tuple<Args...> args, OnResult on_result = nullptr,
                    OnError on_error = nullptr) {
     auto inner = std::apply(
@@ -262,11 +261,11 @@ class PoolBase {
       if (auto e = done.state()->error()) {
         if constexpr (!std::is_null_pointer_v<OnError>) {
           try {
-            on_error(e);
+            on_error(e->to_exception_ptr());
           } catch (...) {
           }
         }
-        outer.set_exception(e);
+        outer.set_error(std::move(*e));
         return;
       }
       if constexpr (std::is_void_v<R>) {
@@ -347,7 +346,7 @@ class PoolBase {
         std::vector<R> all;
         for (auto& part : j->chunks) {
           if (auto e = part.state()->error()) {
-            j->out.set_exception(e);
+            j->out.set_error(std::move(*e));
             j->chunks.clear();
             return;
           }
@@ -376,8 +375,8 @@ class PoolBase {
     auto src = std::make_shared<Source>(std::views::all(std::forward<Range>(inputs)));
     if (chunksize == 0) chunksize = 1;
     Derived* pool = &self();
-    typename ImapRange<R>::Feeder feeder =
-        [pool, src, f = std::move(f), chunksize]() -> std::optional<Future<std::vector<R>>> {
+    typename ImapRange<R>::Feeder feeder = [pool, src, f = std::move(f),
+                                            chunksize]() -> std::optional<Future<std::vector<R>>> {
       if (!src->it) src->it.emplace(std::ranges::begin(src->view));
       auto& it = *src->it;
       std::vector<In> chunk;

@@ -130,7 +130,9 @@ struct CallSignature<R (C::*)(A...) noexcept> {
 };
 
 template <class F>
-concept HasPlainCallOperator = requires { &F::operator(); };
+concept HasPlainCallOperator = requires {
+  &F::operator();
+};
 
 }  // namespace detail
 
@@ -174,13 +176,13 @@ inline constexpr bool kIsBound<BoundTask<Sig>> = true;
 
 template <class F>
 inline constexpr bool kIsFunctionPointer =
-    std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+    std::is_pointer_v<F>&& std::is_function_v<std::remove_pointer_t<F>>;
 
 // Stateless class callables (captureless lambdas) are rebuilt in the worker
 // from their type alone.
 template <class F>
 inline constexpr bool kIsStateless =
-    std::is_class_v<F> && std::is_empty_v<F> && std::is_default_constructible_v<F>;
+    std::is_class_v<F>&& std::is_empty_v<F>&& std::is_default_constructible_v<F>;
 
 template <class F>
 inline constexpr bool kCanTravel = kIsFunctionPointer<F> || kIsStateless<F> || kIsBound<F>;
@@ -367,7 +369,7 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
   bool terminated_ = false;
-  std::size_t live_ = 0;  // handlers that have not ended
+  std::size_t live_ = 0;          // handlers that have not ended
   std::size_t first_starts_ = 0;  // handlers past their first worker start
   std::vector<pid_t> pids_;
   std::vector<std::thread> handlers_;

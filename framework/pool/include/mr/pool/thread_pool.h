@@ -68,7 +68,7 @@ class ThreadPool : public detail::PoolBase<ThreadPool> {
                   p.set_value(std::apply(f, tup));
                 }
               } catch (...) {
-                p.set_exception(std::make_exception_ptr(detail::task_error_from_current()));
+                p.set_error(detail::ErrorValue::current());
               }
             });
     return fut;
