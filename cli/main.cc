@@ -1,6 +1,8 @@
 // mapreduce: the command-line program.
 //
 //   mapreduce wordcount [options] FILE...
+//   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
+//   mapreduce jobs
 //
 // Exit status: 0 success, 1 job failure, 2 usage or input error, 130
 // interrupted (SIGINT or SIGTERM).
@@ -18,6 +20,7 @@
 
 #include "mr/mapreduce/engine.h"
 #include "mr/mapreduce/input.h"
+#include "mr/mapreduce/plugin_loader.h"
 #include "mr/process/process.h"
 #include "wordcount.h"
 
@@ -100,61 +103,116 @@ class OutputFile {
   bool committed_ = false;
 };
 
-void print_stats(const mr::JobStats& s) {
+void print_stats(const mr::JobStats& s, const char* records) {
   double total = s.seconds_split + s.seconds_map + s.seconds_reduce + s.seconds_output;
   std::fprintf(stderr,
                "mapreduce: stats\n"
                "  workers            %u (reducers %u)\n"
                "  input              %llu bytes in %llu chunks\n"
-               "  words              %llu (%llu distinct)\n"
+               "  %-18s %llu (%llu distinct keys)\n"
                "  output lines       %llu\n"
                "  time split/map/reduce/output  %.3f / %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
                "  shuffle            %llu bytes\n"
                "  retries            %llu (workers replaced %llu, spills %llu)\n"
                "  peak memory        master %ld KiB, largest worker %ld KiB\n",
                s.workers, s.reducers, (unsigned long long)s.input_bytes,
-               (unsigned long long)s.chunks, (unsigned long long)s.records,
+               (unsigned long long)s.chunks, records, (unsigned long long)s.records,
                (unsigned long long)s.distinct_keys, (unsigned long long)s.output_lines,
                s.seconds_split, s.seconds_map, s.seconds_reduce, s.seconds_output, total,
                total > 0 ? s.input_bytes / 1e6 / total : 0.0, (unsigned long long)s.shuffle_bytes,
                (unsigned long long)s.retries, (unsigned long long)s.workers_replaced,
                (unsigned long long)s.spills, s.peak_rss_kb_master, s.peak_rss_kb_workers);
+  for (const auto& [name, n] : s.user_counters)
+    std::fprintf(stderr, "  counter %-10s %lld\n", name.c_str(), static_cast<long long>(n));
 }
 
-int wordcount(const std::vector<std::string>& args) {
-  po::options_description opts("wordcount options");
-  std::string tokenizer = "unicode", sort = "count", format = "tsv", output, chunk_size = "8M",
-              memory;
-  // Signed, so that "-3" is refused rather than wrapped around.
-  long long workers = 0, reducers = 0, top = 0;
-  opts.add_options()
-    ("help,h", "show this help and exit")
-    ("workers,j", po::value(&workers), "worker processes (default: number of CPUs)")
-    ("reducers", po::value(&reducers), "reduce partitions (default: number of workers)")
-    ("chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")
-    ("memory", po::value(&memory), "shuffle memory budget, with K/M/G (default: a quarter of RAM)")
-    ("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")
-    ("keep-case", "do not lowercase words")
-    ("top", po::value(&top), "print only the N most frequent words")
-    ("sort", po::value(&sort), "count (default: by count descending, then word) or word")
-    ("format", po::value(&format), "tsv (default), csv or json")
-    ("output,o", po::value(&output), "write to FILE (atomically) instead of standard output")
-    ("recursive,r", "read the files in directory arguments, recursively")
-    ("progress", "show a progress line on stderr (default when stderr is a terminal)")
-    ("no-progress", "never show the progress line")
-    ("stats", "print phase times, counts and peak memory on stderr")
-    ("trace", po::value<std::string>(), "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)");
-  po::options_description hidden;
+// The options every command that runs a job takes, and the files.
+struct CommonOptions {
+  std::string output, chunk_size = "8M", memory, task_timeout = "600";
+  long long workers = 0, reducers = 0, top = 0;  // signed: "-3" is refused, not wrapped
   std::vector<std::string> files;
+
+  void add_to(po::options_description& opts) {
+    opts.add_options()
+      ("workers,j", po::value(&workers), "worker processes (default: number of CPUs)")
+      ("reducers", po::value(&reducers), "reduce partitions (default: number of workers)")
+      ("chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")
+      ("memory", po::value(&memory), "shuffle memory budget, with K/M/G (default: a quarter of RAM)")
+      ("task-timeout", po::value(&task_timeout),
+       "seconds a chunk or partition may take before its worker is killed and it is retried (default 600)")
+      ("top", po::value(&top), "print only the first N results")
+      ("output,o", po::value(&output), "write to FILE (atomically) instead of standard output")
+      ("recursive,r", "read the files in directory arguments, recursively")
+      ("progress", "show a progress line on stderr (default when stderr is a terminal)")
+      ("no-progress", "never show the progress line")
+      ("stats", "print phase times, counts and peak memory on stderr")
+      ("trace", po::value<std::string>(), "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)");
+  }
+
+  mr::EngineOptions engine(const po::variables_map& vm) const {
+    if (vm.count("workers") && (workers < 1 || workers > 4096))
+      throw po::error("--workers must be between 1 and 4096");
+    if (vm.count("reducers") && (reducers < 1 || reducers > 65536))
+      throw po::error("--reducers must be between 1 and 65536");
+    if (top < 0) throw po::error("--top must not be negative");
+    mr::EngineOptions eo;
+    eo.workers = static_cast<unsigned>(workers);
+    eo.reducers = static_cast<unsigned>(reducers);
+    eo.chunk_size = parse_size(chunk_size, "chunk-size");
+    if (!memory.empty()) eo.memory = parse_size(memory, "memory");
+    char* end = nullptr;
+    double timeout = std::strtod(task_timeout.c_str(), &end);
+    if (task_timeout.empty() || *end != '\0' || !(timeout > 0))
+      throw po::error("invalid --task-timeout '" + task_timeout + "' (seconds, more than 0)");
+    eo.task_timeout = std::chrono::duration<double>(timeout);
+    eo.output.top = static_cast<std::uint64_t>(top);
+    if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
+    eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
+    return eo;
+  }
+
+  // Opens the inputs, runs the job and writes the output; returns the exit status.
+  int run(const mr::Job& job, const po::variables_map& vm, mr::EngineOptions eo, const char* records) const {
+    if (files.empty()) throw po::error("no input files (use '-' for standard input)");
+    mr::InputOptions io;
+    io.recursive = vm.count("recursive") > 0;
+    mr::Inputs inputs = mr::open_inputs(files, io);
+    OutputFile out(output);
+    mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
+    out.commit();
+    if (vm.count("stats")) print_stats(stats, records);
+    return kExitOk;
+  }
+};
+
+// Parses `args` with `opts` plus the positional FILE arguments.
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& opts,
+                        std::vector<std::string>& files) {
+  po::options_description hidden;
   hidden.add_options()("files", po::value(&files));
   po::options_description all;
   all.add(opts).add(hidden);
   po::positional_options_description pos;
   pos.add("files", -1);
   po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+int wordcount(const std::vector<std::string>& args) {
+  po::options_description opts("wordcount options");
+  std::string tokenizer = "unicode", sort = "count", format = "tsv";
+  CommonOptions common;
+  opts.add_options()("help,h", "show this help and exit");
+  common.add_to(opts);
+  opts.add_options()
+    ("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")
+    ("keep-case", "do not lowercase words")
+    ("sort", po::value(&sort), "count (default: by count descending, then word) or word")
+    ("format", po::value(&format), "tsv (default), csv or json");
   try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
+    po::variables_map vm = parse(args, opts, common.files);
     if (vm.count("help")) {
       std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
                    "Count the words of the FILEs ('-' for standard input; .zst files are\n"
@@ -163,41 +221,20 @@ int wordcount(const std::vector<std::string>& args) {
                 << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
       return kExitOk;
     }
-    if (files.empty()) throw po::error("no input files (use '-' for standard input)");
+    mr::EngineOptions eo = common.engine(vm);
     mr::WordCountOptions wo;
     wo.tokenizer.kind = mr::parse_tokenizer_kind(tokenizer);
     wo.tokenizer.keep_case = vm.count("keep-case") > 0;
     if (sort == "count") wo.sort = mr::WordCountOptions::SortOrder::kCount;
     else if (sort == "word") wo.sort = mr::WordCountOptions::SortOrder::kWord;
     else throw po::error("invalid --sort '" + sort + "' (use count or word)");
-    if (vm.count("workers") && (workers < 1 || workers > 4096))
-      throw po::error("--workers must be between 1 and 4096");
-    if (vm.count("reducers") && (reducers < 1 || reducers > 65536))
-      throw po::error("--reducers must be between 1 and 65536");
-    if (top < 0) throw po::error("--top must not be negative");
-    wo.top = static_cast<std::uint64_t>(top);
-    mr::EngineOptions eo;
-    eo.workers = static_cast<unsigned>(workers);
-    eo.reducers = static_cast<unsigned>(reducers);
-    eo.chunk_size = parse_size(chunk_size, "chunk-size");
-    if (!memory.empty()) eo.memory = parse_size(memory, "memory");
+    wo.top = eo.output.top;
     if (format == "tsv") eo.output.format = mr::OutputOptions::Format::kTsv;
     else if (format == "csv") eo.output.format = mr::OutputOptions::Format::kCsv;
     else if (format == "json") eo.output.format = mr::OutputOptions::Format::kJson;
     else throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
-    eo.output.top = wo.top;
-    if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
-    eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
-
-    mr::InputOptions io;
-    io.recursive = vm.count("recursive") > 0;
-    mr::Inputs inputs = mr::open_inputs(files, io);
-    OutputFile out(output);
     mr::WordCountJob job(wo);
-    mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
-    out.commit();
-    if (vm.count("stats")) print_stats(stats);
-    return kExitOk;
+    return common.run(job, vm, eo, "words");
   } catch (const po::error& e) {
     usage_error(e.what());
     return kExitUsage;
@@ -205,6 +242,68 @@ int wordcount(const std::vector<std::string>& args) {
     usage_error(e.what());
     return kExitUsage;
   }
+}
+
+int run_plugin(const std::vector<std::string>& args) {
+  po::options_description opts("run options");
+  std::string job_name;
+  std::vector<std::string> job_opts;
+  CommonOptions common;
+  opts.add_options()
+    ("help,h", "show this help (with --job: the job's options) and exit")
+    ("job", po::value(&job_name), "the job: a name from 'mapreduce jobs' or the path of a plugin (.so)")
+    ("opt", po::value(&job_opts), "a job option KEY=VALUE (repeatable)");
+  common.add_to(opts);
+  try {
+    po::variables_map vm = parse(args, opts, common.files);
+    if (job_name.empty()) {
+      if (vm.count("help")) {
+        std::cout << "Usage: mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...\n"
+                     "Run a job plugin over the FILEs.\n\n"
+                  << opts;
+        return kExitOk;
+      }
+      throw po::error("--job is required ('mapreduce jobs' lists the jobs)");
+    }
+    if (job_name == "wordcount") throw po::error("wordcount is built in: use 'mapreduce wordcount'");
+    const mr::PluginInfo& plugin = mr::load_plugin(mr::resolve_plugin(job_name));
+    if (vm.count("help")) {
+      std::cout << "Usage: mapreduce run --job " << job_name << " [--opt KEY=VALUE]... [options] FILE...\n"
+                << plugin.name << ": " << plugin.description << "\n\nJob options (--opt KEY=VALUE):\n";
+      auto specs = plugin.options();
+      if (specs.empty()) std::cout << "  (none)\n";
+      for (const auto& o : specs)
+        std::cout << "  " << o.name << (o.default_value.empty() ? "" : " (default " + o.default_value + ")")
+                  << "\n      " << o.help << "\n";
+      std::cout << "\n" << opts;
+      return kExitOk;
+    }
+    mr::EngineOptions eo = common.engine(vm);
+    mr::JobOptions jo;
+    for (const auto& kv : job_opts) jo.add(kv);
+    std::unique_ptr<mr::Job> job = mr::create_plugin_job(plugin, jo);
+    return common.run(*job, vm, eo, "records");
+  } catch (const po::error& e) {
+    usage_error(e.what());
+    return kExitUsage;
+  } catch (const std::invalid_argument& e) {
+    usage_error(e.what());
+    return kExitUsage;
+  } catch (const mr::PluginError& e) {
+    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    return kExitUsage;
+  }
+}
+
+int list_jobs() {
+  std::printf("%-14s %s\n", "wordcount", "count words (built in; 'mapreduce wordcount --help')");
+  for (const auto& p : mr::list_plugins()) {
+    if (p.loadable)
+      std::printf("%-14s %s\n    %s\n", p.name.c_str(), p.description.c_str(), p.path.c_str());
+    else
+      std::printf("%-14s (cannot be loaded: %s)\n", p.name.c_str(), p.description.c_str());
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -216,7 +315,9 @@ int main(int argc, char** argv) {
     std::printf(
         "Usage: mapreduce COMMAND [options] [FILE...]\n\n"
         "Commands:\n"
-        "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n\n"
+        "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n"
+        "  run         run a job plugin ('mapreduce run --job NAME --help')\n"
+        "  jobs        list the jobs: built in, and plugins on the search path\n\n"
         "Options:\n"
         "  -h, --help  show this help\n"
         "  --version   show the version\n");
@@ -231,6 +332,8 @@ int main(int argc, char** argv) {
   mr::install_interrupt_handlers();
   try {
     if (command == "wordcount") return wordcount(args);
+    if (command == "run") return run_plugin(args);
+    if (command == "jobs") return list_jobs();
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {

@@ -97,3 +97,19 @@ function(mr_add_examples_in_folder)
     endif()
   endforeach()
 endfunction()
+
+# mr_add_plugin(NAME SOURCES src...)
+# A job plugin: libmr_job_<NAME>.so in <build>/lib/mapreduce/jobs (where the
+# mapreduce program looks, ../lib/mapreduce/jobs from its bin/), installed
+# to lib/mapreduce/jobs. It links only the job API.
+function(mr_add_plugin name)
+  cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
+  set(target mr_job_${name})
+  add_library(${target} MODULE ${ARG_SOURCES})
+  target_link_libraries(${target} PRIVATE mr::job_api mr_warnings)
+  set_target_properties(${target} PROPERTIES
+    PREFIX "lib" OUTPUT_NAME mr_job_${name}
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib/mapreduce/jobs)
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/mapreduce/jobs)
+  set_property(GLOBAL APPEND PROPERTY MR_PLUGINS ${target})
+endfunction()

@@ -439,6 +439,8 @@ class Master {
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
     std::string failure;                     // from a Failed message
+    Clock::time_point task_started{};        // of the chunk or partition
+    bool timed_out = false;
   };
   // The master's record of one chunk.
   struct ChunkState {
@@ -711,6 +713,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
   using namespace detail;
   if (auto* s = std::get_if<Started>(&m)) {
     w.chunk = s->chunk;
+    w.task_started = Clock::now();
   } else if (auto* d = std::get_if<MapDone>(&m)) {
     for (auto c : d->chunks) {
       ChunkState& cs = chunks_[c];
@@ -820,6 +823,7 @@ void Master::schedule() {
       pending_partitions_.pop_front();
       w.state = State::kReducing;
       w.partition = p;
+      w.task_started = Clock::now();
       w.conn.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p], map_spills_[p]}});
     }
     if (partitions_done_ == map_runs_.size()) phase_ = Phase::kDone;
@@ -925,6 +929,17 @@ JobStats Master::run() {
       schedule();
       if (phase_ == Phase::kDone) break;
       for (std::size_t i = 0; i < workers_.size(); ++i) {
+        Worker& w = workers_[i];
+        if ((w.chunk || w.partition) && !w.timed_out &&
+            Clock::now() - w.task_started > options_.task_timeout) {
+          // A hung task: kill its worker; the death is handled below like a crash.
+          w.timed_out = true;
+          char secs[32];
+          std::snprintf(secs, sizeof secs, "%g", options_.task_timeout.count());
+          w.failure = "worker " + std::to_string(w.process->pid()) + " timed out after " + secs +
+                      " s (--task-timeout)";
+          w.process->kill();
+        }
         bool peer_alive = drain(workers_[i]);
         if (!peer_alive || !workers_[i].process->is_alive()) {
           if (peer_alive) drain(workers_[i]);  // what it sent before dying

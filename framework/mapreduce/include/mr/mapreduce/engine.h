@@ -42,6 +42,9 @@ struct EngineOptions {
   std::size_t chunk_size = 8u << 20;
   std::size_t memory = 0;           // shuffle arena bytes; 0: a quarter of RAM
   unsigned max_attempts = 3;        // per chunk and per partition
+  // A worker that spends longer than this on one chunk or partition is
+  // killed (a hung task) and the task is retried like a crashed one.
+  std::chrono::duration<double> task_timeout{600};
   OutputOptions output;
   bool progress = false;            // progress line on stderr
   // Non-empty: write a Chrome trace-event JSON timeline there (one row per

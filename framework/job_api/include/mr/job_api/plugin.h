@@ -1,0 +1,91 @@
+// Plugins: a job in a shared library, loaded by `mapreduce run --job`.
+//
+//   // myjob.cc, built as libmr_job_myjob.so against the installed package
+//   #include "mr/job_api/plugin.h"
+//   struct MyJob : mr::MapReduceJob<std::string, std::uint64_t> { ... };
+//   MR_PLUGIN(MyJob, "myjob", "what it does")
+//
+// MR_PLUGIN defines the one C symbol the loader looks for, mr_plugin_v1,
+// which returns a PluginInfo. The loader refuses a plugin whose ABI
+// version, compiler or C++ standard library differs from its own (the Job
+// objects cross the library boundary as C++ objects), with a message saying
+// what to rebuild. No exception crosses the C symbol: create() reports
+// errors through its `error` argument.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "mr/job_api/job.h"
+#include "mr/job_api/job_options.h"
+#include "mr/job_api/typed_job.h"
+
+// Bumped whenever Job, MapTask, ReduceTask, PluginInfo or the types they use
+// change shape.
+#define MR_PLUGIN_ABI_VERSION 1
+
+#define MR_PLUGIN_STRINGIFY2(x) #x
+#define MR_PLUGIN_STRINGIFY(x) MR_PLUGIN_STRINGIFY2(x)
+// The compiler and standard library a plugin must share with the program.
+#define MR_PLUGIN_COMPILER "g++ " __VERSION__
+#define MR_PLUGIN_STDLIB                                    \
+  "libstdc++ " MR_PLUGIN_STRINGIFY(_GLIBCXX_RELEASE) " cxx11-abi=" \
+      MR_PLUGIN_STRINGIFY(_GLIBCXX_USE_CXX11_ABI) " c++" MR_PLUGIN_STRINGIFY(__cplusplus)
+
+namespace mr {
+
+struct PluginInfo {
+  unsigned abi_version;
+  const char* compiler;
+  const char* stdlib;
+  const char* name;
+  const char* description;
+  // The options the job declares (may be empty).
+  std::vector<OptionSpec> (*options)();
+  // A new job for these options, or nullptr with `error` filled in.
+  Job* (*create)(const JobOptions& options, std::string* error);
+};
+
+namespace detail {
+template <class J>
+std::vector<OptionSpec> plugin_options() {
+  if constexpr (DeclaresOptions<J>) {
+    return J::options();
+  } else {
+    return {};
+  }
+}
+template <class J>
+Job* plugin_create(const char* name, const JobOptions& options, std::string* error) {
+  try {
+    return make_job<J>(name, options).release();
+  } catch (const std::exception& e) {
+    *error = e.what();
+  } catch (...) {
+    *error = "unknown exception while creating the job";
+  }
+  return nullptr;
+}
+}  // namespace detail
+
+}  // namespace mr
+
+// Declares the plugin's job: JobType (a MapReduceJob), its name as
+// `mapreduce jobs` lists it, and a one-line description.
+#define MR_PLUGIN(JobType, job_name, job_description)                                        \
+  extern "C" __attribute__((visibility("default"))) const ::mr::PluginInfo* mr_plugin_v1() { \
+    static const ::mr::PluginInfo info{                                                      \
+        MR_PLUGIN_ABI_VERSION,                                                               \
+        MR_PLUGIN_COMPILER,                                                                  \
+        MR_PLUGIN_STDLIB,                                                                    \
+        job_name,                                                                            \
+        job_description,                                                                     \
+        &::mr::detail::plugin_options<JobType>,                                              \
+        [](const ::mr::JobOptions& o, std::string* e) -> ::mr::Job* {                        \
+          return ::mr::detail::plugin_create<JobType>(job_name, o, e);                       \
+        }};                                                                                  \
+    return &info;                                                                            \
+  }

@@ -1,0 +1,500 @@
+// The typed job API: what users write map/reduce jobs against.
+//
+//   struct LineLengths : mr::MapReduceJob<std::uint64_t, std::uint64_t> {
+//     void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+//       ctx.emit(line.size(), 1);
+//     }
+//     std::uint64_t combine(std::uint64_t a, std::uint64_t b) const { return a + b; }
+//     void reduce(const std::uint64_t& len, std::span<const std::uint64_t> counts,
+//                 ReduceContext& ctx) {
+//       std::uint64_t n = 0;
+//       for (auto c : counts) n += c;
+//       ctx.emit(len, n);
+//     }
+//   };
+//
+// A job derives from MapReduceJob<K, V, OutK = K, OutV = V> and defines some
+// of these members (found at compile time; the ones marked * are required):
+//   map(std::string_view chunk, Context&)             * one of map / map_line:
+//   map_line(std::string_view line, std::uint64_t line_number, Context&)
+//                          line_number is 1-based when the job sets
+//                          kLineNumbers = true, else 0
+//   V combine(const V&, const V&) const               values of one key merged in the
+//                                                     mapper (a combiner); without it
+//                                                     every emitted pair is shuffled
+//   reduce(const K&, std::span<const V>, ReduceContext&)   without it the job is map-only:
+//                                                     map's pairs are the output
+//   setup(const JobOptions&) / teardown()             once per worker process
+//   unsigned partition(const K&, unsigned partitions) const
+//   bool before(const OutK&, const OutV&, const OutK&, const OutV&) const
+//                                                     output order (default: by key, then value)
+//   std::string format(const OutK&, const OutV&) const    one output line (default: key TAB value)
+//   static std::vector<OptionSpec> options()          the --opt keys the job takes
+//   static constexpr unsigned kReducers               preferred number of partitions
+// K, V, OutK and OutV are any types mr::Serializable knows (strings,
+// integers, floats, containers, pairs, user types with a serialize member).
+// A Context gives emit(key, value), count("counter", n) (user counters,
+// summed over the job and shown by --stats), options() and chunk().
+//
+// make_job<J>(options) wraps a job into the engine's byte-level mr::Job:
+// one copy of J per worker (copied by fork), a hash-map combiner (or a
+// buffer of pairs), partitions by hash of the key, runs serialized with
+// mr/base/serialize.h, reducers grouping by key.
+//
+// Thread-safety: each copy of a job is used by one thread of one process.
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mr/base/serialize.h"
+#include "mr/job_api/job.h"
+#include "mr/job_api/job_options.h"
+#include "mr/job_api/word_counter.h"
+
+namespace mr {
+
+// What a map or reduce hook receives.
+template <class K, class V>
+class Context {
+ public:
+  using Sink = std::function<void(K&&, V&&)>;
+  Context(Sink sink, const JobOptions& options, TaskCounters& counters)
+      : sink_(std::move(sink)), options_(&options), counters_(&counters) {}
+
+  void emit(K key, V value) { sink_(std::move(key), std::move(value)); }
+  // Adds n to the user counter `name` (summed over all workers).
+  void count(std::string_view name, std::int64_t n = 1) { counters_->user[std::string(name)] += n; }
+  const JobOptions& options() const { return *options_; }
+  // The chunk being mapped (file name, byte range, first line number).
+  const ChunkInfo& chunk() const { return chunk_; }
+  void set_chunk(const ChunkInfo& c) { chunk_ = c; }
+
+ private:
+  Sink sink_;
+  const JobOptions* options_;
+  TaskCounters* counters_;
+  ChunkInfo chunk_;
+};
+
+template <class K, class V, class OutK = K, class OutV = V>
+struct MapReduceJob {
+  using Key = K;
+  using Value = V;
+  using OutKey = OutK;
+  using OutValue = OutV;
+  using Context = mr::Context<K, V>;
+  using ReduceContext = mr::Context<OutK, OutV>;
+  static_assert(Serializable<K> && Serializable<V> && Serializable<OutK> && Serializable<OutV>,
+                "mr::MapReduceJob<K, V, OutK, OutV>: every type must be serializable "
+                "(see mr/base/serialize.h)");
+};
+
+namespace detail {
+
+template <class J>
+concept MapsChunks = requires(J& j, std::string_view s, typename J::Context& c) { j.map(s, c); };
+template <class J>
+concept MapsLines =
+    requires(J& j, std::string_view s, std::uint64_t n, typename J::Context& c) { j.map_line(s, n, c); };
+template <class J>
+concept Combines = requires(const J& j, const typename J::Value& a, const typename J::Value& b) {
+  { j.combine(a, b) } -> std::convertible_to<typename J::Value>;
+};
+template <class J>
+concept Reduces = requires(J& j, const typename J::Key& k, std::span<const typename J::Value> vs,
+                           typename J::ReduceContext& c) { j.reduce(k, vs, c); };
+template <class J>
+concept HasSetup = requires(J& j, const JobOptions& o) { j.setup(o); };
+template <class J>
+concept HasTeardown = requires(J& j) { j.teardown(); };
+template <class J>
+concept Partitions = requires(const J& j, const typename J::Key& k, unsigned n) {
+  { j.partition(k, n) } -> std::convertible_to<unsigned>;
+};
+template <class J>
+concept Orders = requires(const J& j, const typename J::OutKey& k, const typename J::OutValue& v) {
+  { j.before(k, v, k, v) } -> std::convertible_to<bool>;
+};
+template <class J>
+concept Formats = requires(const J& j, const typename J::OutKey& k, const typename J::OutValue& v) {
+  { j.format(k, v) } -> std::convertible_to<std::string>;
+};
+template <class J>
+concept DeclaresOptions = requires {
+  { J::options() } -> std::convertible_to<std::vector<OptionSpec>>;
+};
+template <class J>
+concept WantsLineNumbers = requires { requires J::kLineNumbers; };
+template <class J>
+concept PrefersReducers = requires {
+  { J::kReducers } -> std::convertible_to<unsigned>;
+};
+
+template <class T>
+concept LessComparable = requires(const T& a, const T& b) {
+  { a < b } -> std::convertible_to<bool>;
+};
+template <class T>
+concept StdHashable = requires(const T& t) {
+  { std::hash<T>{}(t) } -> std::convertible_to<std::size_t>;
+};
+
+// Hash of a key, the same in every process of a job (it depends only on the
+// key's serialized bytes or its std::hash, both deterministic for one build).
+template <class K>
+struct KeyHash {
+  std::size_t operator()(const K& k) const {
+    if constexpr (std::is_same_v<K, std::string>) {
+      return WordCounter::hash(k);
+    } else if constexpr (std::is_integral_v<K>) {
+      return static_cast<std::size_t>(static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ull);
+    } else if constexpr (StdHashable<K>) {
+      return std::hash<K>{}(k) * 0x9E3779B97F4A7C15ull;
+    } else {
+      return WordCounter::hash(to_bytes(k));
+    }
+  }
+};
+
+// Default text of a value for output lines.
+template <class T>
+void append_text(std::string& out, const T& v) {
+  if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    out += std::string_view(v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out += v ? "true" : "false";
+  } else if constexpr (std::is_integral_v<T>) {
+    out += std::to_string(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(v));
+    out += buf;
+  } else if constexpr (requires { v.first; v.second; }) {
+    append_text(out, v.first);
+    out += ' ';
+    append_text(out, v.second);
+  } else if constexpr (requires { v.begin(); v.end(); }) {
+    bool first = true;
+    for (const auto& e : v) {
+      if (!first) out += ',';
+      first = false;
+      append_text(out, e);
+    }
+  } else {
+    std::ostringstream os;
+    os << v;
+    out += os.str();
+  }
+}
+
+template <class J>
+class TypedMapTask : public MapTask {
+  using K = typename J::Key;
+  using V = typename J::Value;
+
+ public:
+  TypedMapTask(const J& prototype, const JobOptions& options)
+      : job_(prototype),
+        options_(options),
+        ctx_([this](K&& k, V&& v) { add(std::move(k), std::move(v)); }, options_, counters_) {
+    if constexpr (HasSetup<J>) job_.setup(options_);
+  }
+  ~TypedMapTask() override {
+    if constexpr (HasTeardown<J>) job_.teardown();
+  }
+
+  void map(std::string_view chunk, const ChunkInfo& info) override {
+    ctx_.set_chunk(info);
+    if constexpr (MapsLines<J>) {
+      std::uint64_t line = info.first_line;
+      while (!chunk.empty()) {
+        std::size_t nl = chunk.find('\n');
+        std::string_view text = chunk.substr(0, nl);
+        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+        job_.map_line(text, line, ctx_);
+        ++counters_.records;
+        if (line) ++line;
+        if (nl == std::string_view::npos) break;
+        chunk.remove_prefix(nl + 1);
+      }
+    } else {
+      static_assert(MapsChunks<J>,
+                    "a job needs map(std::string_view, Context&) or "
+                    "map_line(std::string_view, std::uint64_t, Context&)");
+      job_.map(chunk, ctx_);
+      ++counters_.records;
+    }
+  }
+
+  std::vector<std::size_t> partition_sizes(unsigned partitions) const override {
+    parts_.assign(partitions, std::string());
+    std::vector<Writer> writers(partitions);
+    auto put = [&](const K& k, const V& v) {
+      unsigned p = partition_of(k, partitions);
+      save(writers[p], k);
+      save(writers[p], v);
+    };
+    if constexpr (Combines<J>) {
+      for (const auto& [k, v] : combined_) put(k, v);
+    } else {
+      for (const auto& [k, v] : pairs_) put(k, v);
+    }
+    std::vector<std::size_t> sizes;
+    for (unsigned p = 0; p < partitions; ++p) {
+      parts_[p] = std::move(writers[p].buffer());
+      sizes.push_back(parts_[p].size());
+    }
+    return sizes;
+  }
+
+  void write_partitions(unsigned partitions, std::span<const std::span<std::byte>> out) override {
+    if (parts_.size() != partitions) partition_sizes(partitions);
+    for (unsigned p = 0; p < partitions; ++p) std::memcpy(out[p].data(), parts_[p].data(), parts_[p].size());
+    parts_ = {};
+    combined_ = {};
+    pairs_ = {};
+    bytes_ = 0;
+  }
+
+  std::size_t memory_bytes() const override { return bytes_; }
+  TaskCounters take_counters() override { return std::exchange(counters_, {}); }
+
+ private:
+  unsigned partition_of(const K& k, unsigned partitions) const {
+    if constexpr (Partitions<J>) {
+      unsigned p = job_.partition(k, partitions);
+      return p < partitions ? p : p % partitions;
+    } else {
+      return WordCounter::partition_of(KeyHash<K>{}(k), partitions);
+    }
+  }
+  static std::size_t weight(const K& k, const V& v) {
+    std::size_t w = sizeof(K) + sizeof(V) + 32;
+    if constexpr (requires { k.size(); }) w += k.size();
+    if constexpr (requires { v.size(); }) w += v.size() * 8;
+    return w;
+  }
+  void add(K&& k, V&& v) {
+    ++counters_.emitted;
+    if constexpr (Combines<J>) {
+      auto it = combined_.find(k);
+      if (it == combined_.end()) {
+        bytes_ += weight(k, v);
+        combined_.emplace(std::move(k), std::move(v));
+      } else {
+        it->second = job_.combine(it->second, v);
+      }
+    } else {
+      bytes_ += weight(k, v);
+      pairs_.emplace_back(std::move(k), std::move(v));
+    }
+  }
+
+  J job_;
+  JobOptions options_;
+  TaskCounters counters_;
+  typename J::Context ctx_;
+  std::unordered_map<K, V, KeyHash<K>> combined_;
+  std::vector<std::pair<K, V>> pairs_;
+  std::size_t bytes_ = 0;
+  mutable std::vector<std::string> parts_;
+};
+
+// Output order of (key, value) pairs.
+template <class J>
+bool output_before(const J& job, const typename J::OutKey& ka, const typename J::OutValue& va,
+                   const typename J::OutKey& kb, const typename J::OutValue& vb) {
+  if constexpr (Orders<J>) {
+    return job.before(ka, va, kb, vb);
+  } else {
+    if constexpr (LessComparable<typename J::OutKey>) {
+      if (ka < kb) return true;
+      if (kb < ka) return false;
+    }
+    if constexpr (LessComparable<typename J::OutValue>) return va < vb;
+    return false;
+  }
+}
+
+template <class J>
+class TypedReduceTask : public ReduceTask {
+  using K = typename J::Key;
+  using V = typename J::Value;
+  using OK = typename J::OutKey;
+  using OV = typename J::OutValue;
+
+ public:
+  TypedReduceTask(const J& prototype, const JobOptions& options)
+      : job_(prototype), options_(options) {
+    if constexpr (HasSetup<J>) job_.setup(options_);
+  }
+  ~TypedReduceTask() override {
+    if constexpr (HasTeardown<J>) job_.teardown();
+  }
+  void add_run(std::string_view run) override {
+    Reader r(run);
+    while (!r.at_end()) {
+      K k;
+      V v;
+      load(r, k);
+      load(r, v);
+      if constexpr (LessComparable<K>) {
+        ordered_[std::move(k)].push_back(std::move(v));
+      } else {
+        hashed_[std::move(k)].push_back(std::move(v));
+      }
+    }
+  }
+  std::string finish() override {
+    std::vector<std::pair<OK, OV>> out;
+    TaskCounters ignored;
+    typename J::ReduceContext ctx([&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); },
+                                  options_, ignored);
+    auto each = [&](const K& k, std::vector<V>& vs) {
+      ++keys_;
+      if constexpr (Reduces<J>) {
+        job_.reduce(k, std::span<const V>(vs.data(), vs.size()), ctx);
+      } else {
+        static_assert(std::is_same_v<K, OK> && std::is_same_v<V, OV>,
+                      "a map-only job (no reduce) has OutKey = Key and OutValue = Value");
+        for (auto& v : vs) out.emplace_back(k, std::move(v));
+      }
+    };
+    if constexpr (LessComparable<K>) {
+      for (auto& [k, vs] : ordered_) each(k, vs);
+    } else {
+      for (auto& [k, vs] : hashed_) each(k, vs);
+    }
+    auto order = [this](const auto& a, const auto& b) {
+      return output_before(job_, a.first, a.second, b.first, b.second);
+    };
+    std::stable_sort(out.begin(), out.end(), order);
+    Writer w;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      save(w, out[i].first);
+      save(w, out[i].second);
+    }
+    return std::move(w.buffer());
+  }
+  std::uint64_t keys() const override { return keys_; }
+
+ private:
+  J job_;
+  JobOptions options_;
+  std::map<K, std::vector<V>> ordered_;
+  std::unordered_map<K, std::vector<V>, KeyHash<K>> hashed_;
+  std::uint64_t keys_ = 0;
+};
+
+template <class J>
+class TypedJob : public Job {
+  using OK = typename J::OutKey;
+  using OV = typename J::OutValue;
+
+ public:
+  TypedJob(std::string name, J job, JobOptions options)
+      : name_(std::move(name)), job_(std::move(job)), options_(std::move(options)) {
+    if constexpr (DeclaresOptions<J>) options_.check_known(J::options());
+  }
+  std::string_view name() const override { return name_; }
+  std::size_t split_point(std::string_view data, std::size_t near) const override {
+    if constexpr (MapsLines<J>) {
+      std::size_t nl = data.find('\n', near == 0 ? 0 : near - 1);
+      return nl == std::string_view::npos ? data.size() : nl + 1;
+    } else {
+      // A cut right after ASCII whitespace never splits a token.
+      for (std::size_t p = near; p < data.size(); ++p) {
+        char c = data[p - 1];
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') return p;
+      }
+      return data.size();
+    }
+  }
+  bool wants_line_numbers() const override { return WantsLineNumbers<J>; }
+  unsigned preferred_reducers() const override {
+    if constexpr (PrefersReducers<J>) return J::kReducers;
+    return 0;
+  }
+  std::unique_ptr<MapTask> make_map_task() const override {
+    return std::make_unique<TypedMapTask<J>>(job_, options_);
+  }
+  std::unique_ptr<ReduceTask> make_reduce_task() const override {
+    return std::make_unique<TypedReduceTask<J>>(job_, options_);
+  }
+
+  std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& output,
+                             std::FILE* out) const override {
+    struct Head {
+      Reader reader;
+      OK key{};
+      OV value{};
+      bool next() {
+        if (reader.at_end()) return false;
+        load(reader, key);
+        load(reader, value);
+        return true;
+      }
+    };
+    std::vector<Head> heads;
+    for (auto r : runs) {
+      Head h{Reader(r)};
+      if (h.next()) heads.push_back(std::move(h));
+    }
+    auto later = [&](std::size_t a, std::size_t b) {
+      return output_before(job_, heads[b].key, heads[b].value, heads[a].key, heads[a].value);
+    };
+    std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
+    for (std::size_t i = 0; i < heads.size(); ++i) heap.push(i);
+    std::uint64_t lines = 0;
+    std::string line;
+    while (!heap.empty() && (!output.top || lines < output.top)) {
+      std::size_t i = heap.top();
+      heap.pop();
+      line.clear();
+      if constexpr (Formats<J>) {
+        line = job_.format(heads[i].key, heads[i].value);
+      } else {
+        append_text(line, heads[i].key);
+        line += '\t';
+        append_text(line, heads[i].value);
+      }
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), out);
+      ++lines;
+      if (heads[i].next()) heap.push(i);
+    }
+    return lines;
+  }
+
+ private:
+  std::string name_;
+  J job_;
+  JobOptions options_;
+};
+
+}  // namespace detail
+
+// Wraps job type J into the engine's byte-level interface. Throws
+// std::invalid_argument for --opt keys J does not declare (when it declares
+// options()).
+template <class J>
+std::unique_ptr<detail::TypedJob<J>> make_job(std::string name, JobOptions options = {}, J job = J{}) {
+  return std::make_unique<detail::TypedJob<J>>(std::move(name), std::move(job), std::move(options));
+}
+
+}  // namespace mr
