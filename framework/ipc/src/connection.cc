@@ -222,6 +222,36 @@ Connection::WaitResult Connection::wait_readable(std::size_t n, const Deadline& 
   }
 }
 
+bool Connection::has_message() noexcept {
+  const std::uint64_t head = in_->head.load(std::memory_order_relaxed);
+  if (in_tail_hint_ != head) return true;
+  in_tail_hint_ = in_->tail.load(std::memory_order_seq_cst);
+  return in_tail_hint_ != head;
+}
+
+void Connection::announce_sleep() noexcept {
+  in_->reader_waiting.store(1, std::memory_order_seq_cst);
+}
+
+void Connection::unannounce_sleep() noexcept {
+  // A byte the writer sends after seeing the flag may still be on its way;
+  // it stays in the socket and costs the next sleeper one spurious wake-up.
+  in_->reader_waiting.store(0, std::memory_order_relaxed);
+}
+
+bool Connection::drain_bell() {
+  for (;;) {
+    char buf[64];
+    ssize_t n = ::recv(in_bell_.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n > 0) continue;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    if (errno == ECONNRESET) return true;
+    throw_errno("mr::wait: recv on doorbell");
+  }
+}
+
 void Connection::wait_writable(std::size_t n) {
   const std::uint64_t tail = out_->tail.load(std::memory_order_relaxed);
   const std::uint64_t capacity = out_mask_ + 1;

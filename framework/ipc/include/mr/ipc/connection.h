@@ -64,7 +64,8 @@ class EofError : public std::runtime_error {
 
 namespace detail {
 struct RingHeader;  // the shared state of one direction (connection.cc)
-}
+struct MultiWait;   // mr::wait's access to the reader side (wait.cc)
+}  // namespace detail
 
 class Connection;
 
@@ -124,6 +125,7 @@ class Connection {
 
  private:
   friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t ring_bytes);
+  friend struct detail::MultiWait;
 
   // Which way a wait goes: for data to read, or for room to write.
   enum class WaitResult { kReady, kTimeout, kHangup };
@@ -140,6 +142,19 @@ class Connection {
   // Publishes the new write/read position and rings the peer if it sleeps.
   void publish_tail(std::uint64_t tail);
   void publish_head(std::uint64_t head) noexcept;
+
+  // The reader side of wait_readable() in pieces, for mr::wait (wait.h),
+  // which sleeps on many doorbells at once. Same contract as recv: only the
+  // one reader of this end calls them. has_message(): a message has begun to
+  // arrive (a seq_cst look at the writer's position). announce_sleep():
+  // raises the "reader sleeps" flag, after which the caller must re-check
+  // has_message() before it sleeps on in_bell_ (the Dekker handshake);
+  // unannounce_sleep() lowers it. drain_bell(): eats the wake-up bytes of a
+  // doorbell that poll(2) reported; true when the writer is gone.
+  bool has_message() noexcept;
+  void announce_sleep() noexcept;
+  void unannounce_sleep() noexcept;
+  bool drain_bell();
 
   std::shared_ptr<SharedRegion> region_;  // both directions' rings
   detail::RingHeader* in_ = nullptr;      // ring this end reads from
