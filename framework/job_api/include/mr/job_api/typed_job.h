@@ -24,7 +24,10 @@
 //                                                     every emitted pair is shuffled
 //   reduce(const K&, std::span<const V>, ReduceContext&)   without it the job is map-only:
 //                                                     map's pairs are the output
-//   setup(const JobOptions&) / teardown()             once per worker process
+//   setup(const JobOptions&) / teardown()             called on the master's copy when the
+//                                                     job is created (format() and before()
+//                                                     run there) and on each map and reduce
+//                                                     task's copy in the workers
 //   unsigned partition(const K&, unsigned partitions) const
 //   bool before(const OutK&, const OutV&, const OutK&, const OutV&) const
 //                                                     output order (default: by key, then value)
@@ -410,6 +413,10 @@ class TypedJob : public Job {
   TypedJob(std::string name, J job, JobOptions options)
       : name_(std::move(name)), job_(std::move(job)), options_(std::move(options)) {
     if constexpr (DeclaresOptions<J>) options_.check_known(J::options());
+    if constexpr (HasSetup<J>) job_.setup(options_);
+  }
+  ~TypedJob() override {
+    if constexpr (HasTeardown<J>) job_.teardown();
   }
   std::string_view name() const override { return name_; }
   std::size_t split_point(std::string_view data, std::size_t near) const override {
