@@ -1,0 +1,95 @@
+// Test helpers for end-to-end tests of plugin jobs: run the mapreduce
+// program with arguments, capture its output, with a hard timeout.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace mr::testing {
+
+struct RunResult {
+  int exit_code = -1;  // or 128 + signal
+  std::string out, err;
+  bool timed_out = false;
+};
+
+// Runs MAPREDUCE_BIN with `args`; kills it after `timeout`.
+inline RunResult run_mapreduce(const std::vector<std::string>& args,
+                               std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/mr-jobs-run-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string out_path = dir + "/out", err_path = dir + "/err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    std::vector<char*> argv;
+    std::string bin = MAPREDUCE_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  RunResult r;
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      r.timed_out = true;
+      break;
+    }
+    ::poll(nullptr, 0, 5);  // bounded polling of the child's state, not a sync
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  fs::remove_all(dir);
+  return r;
+}
+
+// A temporary folder removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/mr-jobs-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& bytes) const {
+    std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace mr::testing
