@@ -870,17 +870,20 @@ void Master::report_progress(bool final) {
   double secs = seconds_since(started_);
   double mb = committed_bytes_ / 1e6, total = stats_.input_bytes / 1e6;
   bool streaming = input_cursor_ < inputs_.size();  // total still unknown
+  std::string counters;  // the job's own counters, as committed so far
+  for (const auto& [name, n] : stats_.user_counters)
+    counters += "  " + name + "=" + std::to_string(n);
   double rate = secs > 0 ? mb / secs : 0;
   constexpr int kWidth = 30;
   if (streaming) {
-    std::fprintf(stderr, "\r%.1f MB  %.1f MB/s%s", mb, rate, final ? "\n" : "   ");
+    std::fprintf(stderr, "\r%.1f MB  %.1f MB/s%s%s", mb, rate, counters.c_str(), final ? "\n" : "   ");
   } else {
     double eta = rate > 0 ? (total - mb) / rate : 0;
     int filled = total > 0 ? static_cast<int>(kWidth * mb / total) : kWidth;
     std::string bar(static_cast<std::size_t>(std::clamp(filled, 0, kWidth)), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs %s", bar.c_str(), mb, total,
-                 rate, eta, final ? "\n" : "");
+    std::fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs%s %s", bar.c_str(), mb, total,
+                 rate, eta, counters.c_str(), final ? "\n" : "");
   }
   std::fflush(stderr);
 }
