@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -176,6 +177,12 @@ class Workers {
 
 std::chrono::nanoseconds since(Clock::time_point t0) { return Clock::now() - t0; }
 
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
 TEST(WaitTest, ReadyAtOnceWhenDataIsAlreadyThere) {
   Workers w(3);
   w.command(2, {kSendAck, 42});
@@ -206,11 +213,15 @@ TEST(WaitTest, ReadyAtOnceWhenDataIsAlreadyThere) {
 TEST(WaitTest, TimesOutWhenNothingIsReady) {
   Workers w(3);
   auto t0 = Clock::now();
+  const auto cpu0 = thread_cpu_time();
   auto r = mr::wait_for(w.conns(), w.sentinels(), 200ms);
+  const auto cpu = thread_cpu_time() - cpu0;
   auto took = since(t0);
   EXPECT_TRUE(r.empty());
   EXPECT_GE(took, 200ms);
   EXPECT_LT(took, 5s);
+  // It slept in poll(2): a spinning wait would burn ~200 ms of CPU.
+  EXPECT_LT(cpu, 50ms);
   t0 = Clock::now();
   EXPECT_TRUE(mr::wait_for(w.conns(), w.sentinels(), 0s).empty());
   EXPECT_LT(since(t0), 1s);
