@@ -16,7 +16,9 @@
 // throw EofError); a sentinel is ready when its descriptor is readable
 // (Process::sentinel(): the child has ended). Ready objects stay ready until
 // they are consumed (recv, join), so a caller that handles only some of them
-// sees the others again at the next call.
+// sees the others again at the next call. An end whose peer is gone and a
+// sentinel of an ended child stay ready for good: take them out of the lists
+// (after the EofError, after join) or every later call returns at once.
 //
 // How it works. Without a system call it first looks for a connection that
 // already holds a message. Otherwise it raises each connection's "reader
