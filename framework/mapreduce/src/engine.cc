@@ -24,6 +24,7 @@
 #include "mr/base/unique_fd.h"
 #include "mr/ipc/pipe.h"
 #include "mr/ipc/queue.h"
+#include "mr/ipc/wait.h"
 #include "mr/process/process.h"
 #include "protocol.h"
 
@@ -492,6 +493,7 @@ class Master {
 
   enum class Phase { kMap, kReduce, kDone } phase_ = Phase::kMap;
   bool queue_closed_ = false;
+  bool handled_ = false;  // a message or a death was handled since the last wait
   std::uint64_t committed_bytes_ = 0;
   std::vector<std::vector<detail::Run>> map_runs_;         // per partition
   std::vector<std::vector<detail::SpillRun>> map_spills_;  // per partition
@@ -702,6 +704,7 @@ bool Master::drain(Worker& w) {
     while (w.conn.poll()) {
       auto m = w.conn.recv<detail::WorkerMessage>();
       handle(w, m);
+      handled_ = true;
     }
     return true;
   } catch (const EofError&) {
@@ -831,11 +834,16 @@ void Master::schedule() {
 }
 
 void Master::wait_for_events() {
-  // Wake on a worker's death at once (its sentinel), otherwise every 2 ms to
-  // look at the pipes, whose doorbells are private to the ipc layer.
-  std::vector<pollfd> fds;
-  for (auto& w : workers_) fds.push_back(pollfd{w.process->sentinel(), POLLIN, 0});
-  ::poll(fds.data(), fds.size(), 2);
+  // Sleep until a worker sends something (every chunk a worker takes is
+  // announced by Started, which is also when the queue has room again) or
+  // dies; wake at least every 50 ms for task timeouts and the progress line.
+  std::vector<Connection*> conns;
+  std::vector<int> sentinels;
+  for (auto& w : workers_) {
+    conns.push_back(&w.conn);
+    sentinels.push_back(w.process->sentinel());
+  }
+  mr::wait_for(conns, sentinels, std::chrono::milliseconds(50));
 }
 
 void Master::stop_workers(bool kill) noexcept {
@@ -947,10 +955,13 @@ JobStats Master::run() {
         if (!peer_alive || !workers_[i].process->is_alive()) {
           if (peer_alive) drain(workers_[i]);  // what it sent before dying
           handle_death(i);
+          handled_ = true;
         }
       }
       report_progress(false);
-      wait_for_events();
+      // Sleep only when nothing happened: what was just handled may have
+      // given schedule() work (a phase change, a free slot).
+      if (!std::exchange(handled_, false)) wait_for_events();
     }
     report_progress(true);
     trace_.push_back(TracedSpan{::getpid(), {"reduce phase", micros_since(t0_, started_),
