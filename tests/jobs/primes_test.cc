@@ -141,11 +141,7 @@ TEST(PrimesJobTest, MalformedLinesFailTheJobOrAreSkipped) {
   EXPECT_NE(r.err.find("option 'bad'"), std::string::npos) << r.err;
 }
 
-// KNOWN FAILING (engine bug, reported): the master numbers each chunk's first
-// line (Master::add_chunk sets ChunkTask::first_line), but worker_main in
-// framework/mapreduce/src/engine.cc builds ChunkInfo{t.chunk, in.name(),
-// t.offset, t.length} without t.first_line, so map_line always gets line
-// number 0 even for a job with kLineNumbers = true, and the message lacks it.
+// Line numbers survive chunking: the master numbers each chunk's first line.
 TEST(PrimesJobTest, MalformedLineMessageNamesFileAndLine) {
   TempDir dir;
   auto f = dir.write("ranges.txt", "# header\n3-10\n\n11-20\n5:9\n21-30\n");
