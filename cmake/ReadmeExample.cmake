@@ -1,9 +1,10 @@
-# Fails when the README section "Using the pool library on its own" does not
-# show tests/consumer/CMakeLists.txt and tests/consumer/main.cc verbatim (its
-# first ```cmake and first ```cpp blocks).
-# Usage: cmake -DROOT=<source dir> -P readme_example.cmake
+# Fails when a README section does not show a project's files verbatim: its
+# first ```cmake block must equal DIR/CMakeLists.txt and its first ```cpp
+# block DIR/SOURCE. Keeps the README's examples the code CI builds.
+# Usage: cmake -DROOT=<source dir> "-DHEADING=<section title>" -DDIR=<folder>
+#              -DSOURCE=<file> -P ReadmeExample.cmake
 file(READ ${ROOT}/README.md readme)
-set(heading "## Using the pool library on its own\n")
+set(heading "## ${HEADING}\n")
 string(FIND "${readme}" "${heading}" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "README.md: no section \"${heading}\"")
@@ -29,17 +30,17 @@ function(fenced_block lang out)
 endfunction()
 
 set(failed FALSE)
-foreach(pair "cmake;CMakeLists.txt" "cpp;main.cc")
+foreach(pair "cmake;CMakeLists.txt" "cpp;${SOURCE}")
   list(GET pair 0 lang)
   list(GET pair 1 name)
   fenced_block(${lang} shown)
-  file(READ ${ROOT}/tests/consumer/${name} actual)
+  file(READ ${ROOT}/${DIR}/${name} actual)
   if(NOT shown STREQUAL actual)
-    message(SEND_ERROR "README.md's ```${lang} block differs from tests/consumer/${name}; "
-                       "copy the file into the README section")
+    message(SEND_ERROR "README.md's ```${lang} block differs from ${DIR}/${name}; "
+                       "copy the file into the README section \"${HEADING}\"")
     set(failed TRUE)
   endif()
 endforeach()
 if(NOT failed)
-  message(STATUS "README example matches tests/consumer/")
+  message(STATUS "README example matches ${DIR}/")
 endif()
