@@ -454,6 +454,36 @@ TEST_F(ProcessPoolTest, SegfaultAndAbortFailWithWorkerDied) {
   EXPECT_EQ(pool.apply(square, 6), 36);
 }
 
+// With a deep queue a handler sends tasks ahead to its worker; a death or a
+// timeout must still fail only the task that ran, and the tasks sent behind
+// it must run on the next worker.
+TEST_F(ProcessPoolTest, DeathAndTimeoutInADeepQueueFailOnlyTheRunningTask) {
+  mr::ProcessPool pool({.workers = 1, .task_timeout = 2s});
+  auto first = pool.submit(gated, 0);  // holds the worker while the queue fills
+  std::vector<mr::Future<int>> fs;
+  for (int i = 0; i < 200; ++i) {
+    if (i == 40) {
+      fs.push_back(pool.submit(raise_signal, SIGKILL));
+    } else if (i == 120) {
+      fs.push_back(pool.submit(gated, 1));  // never opened: times out
+    } else {
+      fs.push_back(pool.submit(square, i));
+    }
+  }
+  open_gate(0);
+  EXPECT_EQ(first.get(), 0);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(fs[i].wait_for(20s)) << i;
+    if (i == 40) {
+      EXPECT_THROW(fs[i].get(), mr::WorkerDied);
+    } else if (i == 120) {
+      EXPECT_THROW(fs[i].get(), mr::TimeoutError);
+    } else {
+      EXPECT_EQ(fs[i].get(), i * i) << i;
+    }
+  }
+}
+
 TEST_F(ProcessPoolTest, RetryRunsTaskAgainAfterWorkerDeath) {
   {
     mr::ProcessPool pool({.workers = 1, .retries = 1});

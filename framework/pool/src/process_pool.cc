@@ -30,6 +30,8 @@ using namespace std::chrono_literals;
 constexpr Timeout kPollSlice = 20ms;
 // How long a worker asked to stop may take before it is killed.
 constexpr Timeout kStopGrace = 5s;
+// Bytes a request takes beyond its arguments (id, invoker, fn, framing).
+constexpr std::size_t kRequestOverhead = 64;
 
 // Every fork of a pool, process-wide: a worker must never inherit the child
 // end of another worker's connection (it would keep that stream open after
@@ -161,7 +163,9 @@ class Worker {
   ~Worker() { reap(Timeout::zero()); }
 
   pid_t pid() const noexcept { return process_->pid(); }
-  Connection& conn() noexcept { return conn_; }
+  void send(const Request& req) { conn_.send(req); }
+  bool poll(Timeout timeout) { return conn_.poll(timeout); }
+  Reply recv() { return conn_.recv<Reply>(); }
   Process& process() noexcept { return *process_; }
   const std::optional<TaskError>& init_error() const noexcept { return init_error_; }
 
@@ -245,7 +249,11 @@ void ProcessPool::enqueue(std::shared_ptr<detail::StateBase> state, std::uint64_
                           std::uint64_t fn, std::string args,
                           std::function<void(std::string_view)> complete) {
   std::unique_lock lock(m_);
-  space_cv_.wait(lock, [&] { return closed_ || queue_.size() < options_.max_queued; });
+  if (!closed_ && queue_.size() >= options_.max_queued) {
+    ++space_waiters_;
+    space_cv_.wait(lock, [&] { return closed_ || queue_.size() < options_.max_queued; });
+    --space_waiters_;
+  }
   if (closed_) throw std::logic_error("mr::ProcessPool: submit after close() or terminate()");
   Job job;
   job.id = next_id_++;
@@ -259,10 +267,41 @@ void ProcessPool::enqueue(std::shared_ptr<detail::StateBase> state, std::uint64_
   work_cv_.notify_one();
 }
 
+std::size_t ProcessPool::take_jobs_locked(std::size_t in_flight, std::size_t in_flight_bytes,
+                                          std::size_t limit, std::deque<Job>& out) {
+  // How many tasks this worker should have in its pipe: one while the queue
+  // is shallow (a queued task stays cancellable), more while it is deep, so
+  // the worker always finds its next task waiting and nobody sleeps between
+  // two tasks.
+  std::size_t ahead = 1;
+  if (queue_.size() >= kAheadMinQueuedPerWorker * workers_)
+    ahead = std::min(kMaxAhead, 1 + queue_.size() / (2 * workers_));
+  ahead = std::min(ahead, limit);
+  std::size_t taken = 0;
+  while (in_flight + taken < ahead && !queue_.empty()) {
+    // Never more request bytes in flight than the channel holds: a send
+    // must not wait for a worker that itself waits for us to read replies.
+    const std::size_t bytes = queue_.front().args.size() + kRequestOverhead;
+    if (in_flight + taken > 0 && in_flight_bytes + bytes > kMaxAheadBytes) break;
+    in_flight_bytes += bytes;
+    out.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    ++taken;
+  }
+  if (taken != 0 && space_waiters_ != 0 && queue_.size() <= options_.max_queued / 2)
+    space_cv_.notify_all();
+  return taken;
+}
+
 void ProcessPool::handler_loop(std::size_t slot) {
   std::optional<Worker> worker;
   std::size_t tasks_done = 0;
   bool first_start_done = false;
+  // Sent to the worker, in order, not answered yet: the front one runs.
+  std::deque<Job> sent;
+  std::size_t sent_bytes = 0;
+  Deadline front_deadline = Deadline::never();
+
   auto set_pid = [&](pid_t pid) {
     std::lock_guard lock(m_);
     pids_[slot] = pid;
@@ -279,9 +318,71 @@ void ProcessPool::handler_loop(std::size_t slot) {
     }
     tasks_done = 0;
   };
+  auto drop_worker = [&] {
+    worker.reset();
+    set_pid(0);
+  };
+  auto pop_front = [&]() -> Job {
+    Job job = std::move(sent.front());
+    sent.pop_front();
+    sent_bytes -= job.args.size() + kRequestOverhead;
+    front_deadline = Deadline::from(options_.task_timeout);
+    return job;
+  };
+  // Puts the tasks sent but never started back at the head of the queue
+  // (they keep their place), or cancels them when the pool is terminated.
+  auto requeue_unstarted = [&] {
+    if (sent.empty()) return;
+    bool requeued = false;
+    {
+      std::lock_guard lock(m_);
+      if (!terminated_) {
+        while (!sent.empty()) {
+          queue_.push_front(std::move(sent.back()));
+          sent.pop_back();
+        }
+        requeued = true;
+      }
+    }
+    for (auto& j : sent) j.state->abandon("mr::ProcessPool: pool terminated before the task ran");
+    sent.clear();
+    sent_bytes = 0;
+    if (requeued) work_cv_.notify_all();
+  };
+  auto finish = [&](Job& job, Reply& reply) {
+    if (reply.kind == Reply::kValue) {
+      try {
+        job.complete(reply.payload);
+      } catch (...) {
+        job.state->set_error(detail::ErrorValue::current());
+      }
+    } else {
+      job.state->set_error(
+          detail::ErrorValue::task(std::move(reply.type), std::move(reply.message)));
+    }
+    ++tasks_done;
+  };
+  // Handles one reply, which must answer the front task.
+  auto take_reply = [&](Reply& reply) {
+    if (sent.empty() || reply.id != sent.front().id)
+      throw SerializationError("reply for task " + std::to_string(reply.id) + " out of order");
+    Job job = pop_front();
+    finish(job, reply);
+  };
+  // After the worker died or was killed: reads the replies it left in the
+  // channel, up to the end of stream.
+  auto drain_replies = [&] {
+    try {
+      while (!sent.empty() && worker->poll(Timeout::zero())) {
+        Reply r = worker->recv();
+        take_reply(r);
+      }
+    } catch (...) {
+    }
+  };
 
   for (;;) {
-    if (!worker || worker->init_error()) {
+    if (sent.empty() && (!worker || worker->init_error())) {
       // Start one before taking a job, so that a fresh worker is ready.
       bool stop;
       {
@@ -300,56 +401,89 @@ void ProcessPool::handler_loop(std::size_t slot) {
       }
     }
 
-    Job job;
+    // Take work: block for the first task when the worker is idle; top its
+    // pipe up when the queue is deep.
+    std::deque<Job> taken;
     {
       std::unique_lock lock(m_);
-      work_cv_.wait(lock, [&] { return terminated_ || closed_ || !queue_.empty(); });
-      if (terminated_ || queue_.empty()) break;  // terminated, or closed and drained
-      job = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    space_cv_.notify_one();
-    if (job.attempts == 0 && !job.state->try_start()) continue;  // cancelled while queued
-
-    if (!worker) {
-      job.state->set_error(
-          detail::ErrorValue::runtime("mr::ProcessPool: no worker process could be started"));
-      continue;
-    }
-    if (worker->init_error()) {
-      // The initializer failed: this job fails with its error, and the next
-      // job gets a fresh worker.
-      job.state->set_error(detail::ErrorValue::task(worker->init_error()->type_name(),
-                                                    worker->init_error()->message()));
-      worker.reset();
-      continue;
+      if (sent.empty()) {
+        work_cv_.wait(lock, [&] { return terminated_ || closed_ || !queue_.empty(); });
+        if (terminated_ || queue_.empty()) break;  // terminated, or closed and drained
+      }
+      if (!terminated_) {
+        std::size_t limit = kMaxAhead;
+        if (!worker || worker->init_error()) {
+          limit = 1;
+        } else if (options_.max_tasks_per_child != 0) {
+          const std::size_t used = tasks_done + sent.size();
+          limit = used < options_.max_tasks_per_child ? options_.max_tasks_per_child - used : 0;
+        }
+        take_jobs_locked(sent.size(), sent_bytes, limit, taken);
+      }
     }
 
-    // Run the job on our worker.
-    const Deadline deadline = Deadline::from(options_.task_timeout);
-    std::optional<Reply> reply;
+    bool send_failed = false;
+    for (auto& job : taken) {
+      if (!job.started) {
+        if (!job.state->try_start()) continue;  // cancelled while queued
+        job.started = true;
+      }
+      if (!worker) {
+        job.state->set_error(
+            detail::ErrorValue::runtime("mr::ProcessPool: no worker process could be started"));
+        continue;
+      }
+      if (worker->init_error()) {
+        // The initializer failed: this job fails with its error, and the next
+        // job gets a fresh worker.
+        job.state->set_error(detail::ErrorValue::task(worker->init_error()->type_name(),
+                                                      worker->init_error()->message()));
+        drop_worker();
+        continue;
+      }
+      if (send_failed) {
+        sent.push_back(std::move(job));  // requeued below, unstarted
+        continue;
+      }
+      try {
+        Request req;
+        req.id = job.id;
+        req.invoker = job.invoker;
+        req.fn = job.fn;
+        req.args = job.args;
+        worker->send(req);
+      } catch (const std::system_error&) {
+        send_failed = true;  // EPIPE: the worker went away; found dead below
+      }
+      if (sent.empty()) front_deadline = Deadline::from(options_.task_timeout);
+      sent_bytes += job.args.size() + kRequestOverhead;
+      sent.push_back(std::move(job));
+    }
+    if (sent.empty()) continue;
+
+    // Wait for the front task's reply, its worker's death, its deadline or
+    // terminate(); then read every reply already there.
     bool died = false, timed_out = false, terminated = false;
     try {
-      Request req;
-      req.id = job.id;
-      req.invoker = job.invoker;
-      req.fn = job.fn;
-      req.args = job.args;
-      worker->conn().send(req);
       for (;;) {
         Timeout slice = kPollSlice;
-        if (!deadline.is_never())
-          slice =
-              std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(deadline.remaining()));
-        if (worker->conn().poll(slice)) {
-          reply = worker->conn().recv<Reply>();
+        if (!front_deadline.is_never())
+          slice = std::min<Timeout>(
+              slice, std::chrono::duration_cast<Timeout>(front_deadline.remaining()));
+        if (worker->poll(slice)) {
+          Reply r = worker->recv();
+          take_reply(r);
+          while (!sent.empty() && worker->poll(Timeout::zero())) {
+            r = worker->recv();
+            take_reply(r);
+          }
           break;
         }
         if (worker->process().exit_code()) {
           died = true;
           break;
         }
-        if (deadline.expired()) {
+        if (front_deadline.expired()) {
           timed_out = true;
           break;
         }
@@ -362,30 +496,24 @@ void ProcessPool::handler_loop(std::size_t slot) {
     } catch (const EofError&) {
       died = true;
     } catch (const std::system_error&) {
-      died = true;  // EPIPE: the worker went away while we sent
+      died = true;
     } catch (const SerializationError& e) {
-      job.state->set_error(detail::ErrorValue::task(
-          "mr::SerializationError", std::string("bad reply from worker: ") + e.what()));
       worker->kill();
-      start_worker();
+      drop_worker();
+      if (!sent.empty()) {
+        Job job = pop_front();
+        job.state->set_error(detail::ErrorValue::task(
+            "mr::SerializationError", std::string("bad reply from worker: ") + e.what()));
+      }
+      requeue_unstarted();
       continue;
     }
 
-    if (reply) {
-      if (reply->kind == Reply::kValue) {
-        try {
-          job.complete(reply->payload);
-        } catch (...) {
-          job.state->set_error(detail::ErrorValue::current());
-        }
-      } else {
-        job.state->set_error(
-            detail::ErrorValue::task(std::move(reply->type), std::move(reply->message)));
-      }
-      if (options_.max_tasks_per_child != 0 && ++tasks_done >= options_.max_tasks_per_child) {
+    if (!died && !timed_out && !terminated) {
+      if (sent.empty() && options_.max_tasks_per_child != 0 &&
+          tasks_done >= options_.max_tasks_per_child) {
         worker->reap(kStopGrace);
-        worker.reset();
-        set_pid(0);
+        drop_worker();
       }
       continue;
     }
@@ -393,15 +521,20 @@ void ProcessPool::handler_loop(std::size_t slot) {
     const pid_t pid = worker->pid();
     if (terminated) {
       worker->kill();
-      worker.reset();
-      set_pid(0);
-      job.state->abandon("mr::ProcessPool: pool terminated while the task ran");
+      drop_worker();
+      for (auto& j : sent) j.state->abandon("mr::ProcessPool: pool terminated while the task ran");
+      sent.clear();
+      sent_bytes = 0;
       break;
     }
+    // Dead or killed: its last replies still count.
+    const int status = worker->kill();  // reaps
+    drain_replies();
+    drop_worker();
+    if (sent.empty()) continue;  // it died after answering everything
+    Job job = pop_front();
+    requeue_unstarted();
     if (timed_out) {
-      worker->kill();
-      worker.reset();
-      set_pid(0);
       job.state->set_error(detail::ErrorValue::timeout(
           "mr::ProcessPool: task " + std::to_string(job.id) + " ran past its timeout of " +
           std::to_string(
@@ -410,34 +543,27 @@ void ProcessPool::handler_loop(std::size_t slot) {
           " ms; worker " + std::to_string(pid) + " was killed"));
       continue;
     }
-    if (died) {
-      const int status = worker->kill();  // reaps; the worker is already dead
-      worker.reset();
-      set_pid(0);
-      if (job.attempts < options_.retries) {
-        ++job.attempts;
-        {
-          std::lock_guard lock(m_);
-          if (!terminated_) {
-            queue_.push_front(std::move(job));
-            job.state = nullptr;
-          }
+    if (job.attempts < options_.retries) {
+      ++job.attempts;
+      {
+        std::lock_guard lock(m_);
+        if (!terminated_) {
+          queue_.push_front(std::move(job));
+          job.state = nullptr;
         }
-        if (job.state) {
-          job.state->abandon("mr::ProcessPool: pool terminated before the task's retry");
-        } else {
-          work_cv_.notify_one();
-        }
-        continue;
       }
-      job.state->set_error(detail::ErrorValue::worker_died(pid, status, job.id));
+      if (job.state) {
+        job.state->abandon("mr::ProcessPool: pool terminated before the task's retry");
+      } else {
+        work_cv_.notify_one();
+      }
       continue;
     }
+    job.state->set_error(detail::ErrorValue::worker_died(pid, status, job.id));
   }
 
   if (worker) worker->reap(terminated_ ? Timeout::zero() : kStopGrace);
-  worker.reset();
-  set_pid(0);
+  drop_worker();
   {
     std::lock_guard lock(m_);
     --live_;

@@ -25,10 +25,16 @@
 //
 // How it works. The pool owns one handler thread per worker slot. A handler
 // forks its worker (mr::Process, start method fork), keeps a duplex
-// mr::Connection to it, takes tasks from the pool's bounded queue one at a
-// time, sends each to its worker and waits for the reply, the worker's
-// death (pidfd sentinel or end of stream) or the task's deadline. It
-// therefore knows exactly which task a dead worker was running:
+// mr::Connection to it, takes tasks from the pool's bounded queue, sends
+// them to its worker and waits for the replies, the worker's death (pidfd
+// sentinel or end of stream) or the running task's deadline. While the
+// queue is shallow a handler sends one task at a time; while it is deep
+// (at least 4 queued tasks per worker) it keeps up to 32 tasks (64 KiB of
+// arguments) in the worker's channel, so that trivial tasks do not cost a
+// wake-up each. A task sent ahead counts as running (cancel() fails), as in
+// Python's ProcessPoolExecutor. The worker runs the tasks in order and
+// answers each, so the handler still knows exactly which task a dead worker
+// was running; the tasks sent behind it go back to the head of the queue:
 //  - a worker that dies mid-task (signal, abort, exit, OOM kill) is reaped
 //    at once and replaced; the task is retried up to options.retries times,
 //    then its future fails with mr::WorkerDied naming the pid, the signal or
@@ -340,7 +346,20 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
     std::string args;
     std::function<void(std::string_view)> complete;  // sets the typed value
     int attempts = 0;
+    bool started = false;  // pending -> running done (a requeued task keeps it)
   };
+
+  // A handler keeps up to kMaxAhead tasks (and kMaxAheadBytes of arguments)
+  // in its worker's channel while at least kAheadMinQueuedPerWorker tasks
+  // per worker are queued.
+  static constexpr std::size_t kMaxAhead = 32;
+  static constexpr std::size_t kMaxAheadBytes = 64 * 1024;
+  static constexpr std::size_t kAheadMinQueuedPerWorker = 4;
+  // Moves the jobs a handler with `in_flight` tasks (of `in_flight_bytes`)
+  // in its worker's channel should send now, at most `limit` in all, from
+  // the queue to `out`.
+  std::size_t take_jobs_locked(std::size_t in_flight, std::size_t in_flight_bytes,
+                               std::size_t limit, std::deque<Job>& out);
 
   template <class F>
   void check_bound(const F& f) const {
@@ -366,6 +385,7 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   std::condition_variable space_cv_;  // queue not full
   std::condition_variable exit_cv_;   // a handler ended or started its first worker
   std::deque<Job> queue_;
+  std::size_t space_waiters_ = 0;  // submitters blocked on a full queue
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
   bool terminated_ = false;
