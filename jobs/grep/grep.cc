@@ -62,8 +62,8 @@ struct Grep : mr::MapReduceJob<FileLine, std::string> {
   static constexpr bool kLineNumbers = true;
 
   std::regex regex_;
-  std::string file_;                    // the current chunk's file name
-  std::int64_t marked_chunk_ = -1;      // the last chunk that emitted a count marker
+  std::string file_;                // the current chunk's file name
+  std::int64_t marked_chunk_ = -1;  // the last chunk that emitted a count marker
   // format() state (master only): match lines written so far, per file.
   mutable std::map<std::string, std::uint64_t, std::less<>> written_;
 
@@ -118,4 +118,5 @@ struct Grep : mr::MapReduceJob<FileLine, std::string> {
 
 }  // namespace
 
-MR_PLUGIN(Grep, "grep", "lines matching a regular expression (file:line:text), then match counts per file")
+MR_PLUGIN(Grep, "grep",
+          "lines matching a regular expression (file:line:text), then match counts per file")

@@ -48,7 +48,7 @@ struct InvertedIndex : mr::MapReduceJob<std::string, Position, std::string, std:
   static constexpr bool kLineNumbers = true;
 
   std::vector<std::string> words_;  // the words of the current line (reused)
-  std::string file_;                 // the current chunk's file name
+  std::string file_;                // the current chunk's file name
 
   static std::vector<mr::OptionSpec> options() { return {}; }
 
@@ -59,7 +59,8 @@ struct InvertedIndex : mr::MapReduceJob<std::string, Position, std::string, std:
     std::sort(words_.begin(), words_.end());
     auto last = std::unique(words_.begin(), words_.end());
     if (file_ != ctx.chunk().file) file_ = ctx.chunk().file;
-    for (auto it = words_.begin(); it != last; ++it) ctx.emit(std::move(*it), Position{file_, line_number});
+    for (auto it = words_.begin(); it != last; ++it)
+      ctx.emit(std::move(*it), Position{file_, line_number});
   }
 
   void reduce(const std::string& word, std::span<const Position> positions, ReduceContext& ctx) {
@@ -67,7 +68,8 @@ struct InvertedIndex : mr::MapReduceJob<std::string, Position, std::string, std:
     std::vector<const Position*> order;
     order.reserve(positions.size());
     for (const auto& p : positions) order.push_back(&p);
-    std::sort(order.begin(), order.end(), [](const Position* a, const Position* b) { return *a < *b; });
+    std::sort(order.begin(), order.end(),
+              [](const Position* a, const Position* b) { return *a < *b; });
     std::string text;
     const Position* previous = nullptr;
     for (const Position* p : order) {

@@ -61,7 +61,8 @@ std::string expected(const std::vector<std::string>& texts, std::size_t top = 0)
       for (std::size_t i = 1; i < words.size(); ++i) ++counts[words[i - 1] + " " + words[i]];
     }
   std::vector<std::pair<std::string, std::uint64_t>> sorted(counts.begin(), counts.end());
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   if (top && sorted.size() > top) sorted.resize(top);
   std::string out;
   for (const auto& [pair, n] : sorted) out += pair + "\t" + std::to_string(n) + "\n";
@@ -69,8 +70,8 @@ std::string expected(const std::vector<std::string>& texts, std::size_t top = 0)
 }
 
 std::string random_text(std::mt19937& rng, int lines, bool final_newline) {
-  static const char* const kWords[] = {"the", "The", "THE", "cat", "dog", "sat", "on", "mat",
-                                       "a", "b", "ab", "a1", "x", "7", "Zed", "zed"};
+  static const char* const kWords[] = {"the", "The", "THE", "cat", "dog", "sat", "on",  "mat",
+                                       "a",   "b",   "ab",  "a1",  "x",   "7",   "Zed", "zed"};
   static const char* const kSeparators[] = {" ", " ", ", ", ". ", "\t", "-", "  ", ";"};
   std::string text;
   for (int i = 0; i < lines; ++i) {
@@ -87,7 +88,8 @@ std::string random_text(std::mt19937& rng, int lines, bool final_newline) {
 TEST(BigramsJobTest, MatchesReferenceOverSeveralFilesAndChunkings) {
   std::mt19937 rng(23);
   TempDir dir;
-  std::vector<std::string> texts, args = {"run", "--job", "bigrams", "--chunk-size", "64", "--no-progress"};
+  std::vector<std::string> texts,
+      args = {"run", "--job", "bigrams", "--chunk-size", "64", "--no-progress"};
   for (const char* name : {"one.txt", "two.txt", "three.txt"}) {
     texts.push_back(random_text(rng, 200, std::string(name) != "two.txt"));
     args.push_back(dir.write(name, texts.back()));

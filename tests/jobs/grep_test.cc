@@ -63,8 +63,8 @@ std::string expected(const Files& files, const std::function<bool(const std::str
 }
 
 std::string random_text(std::mt19937& rng, int lines, bool final_newline) {
-  static const char* const kWords[] = {"cat", "Cat", "CAT", "dog", "concat", "ca", "t", "12",
-                                       "7", "x", "scatter", "the", "a.b", "(", "ok", "cAt"};
+  static const char* const kWords[] = {"cat", "Cat", "CAT",     "dog", "concat", "ca", "t",  "12",
+                                       "7",   "x",   "scatter", "the", "a.b",    "(",  "ok", "cAt"};
   std::string text;
   for (int i = 0; i < lines; ++i) {
     int words = static_cast<int>(rng() % 6);
@@ -91,7 +91,8 @@ class GrepJobTest : public ::testing::Test {
   // both outputs to equal `want`.
   void expect_grep(const std::vector<std::string>& opts, const std::string& want) {
     for (const char* j : {"1", "3"}) {
-      std::vector<std::string> args = {"run", "--job", "grep", "-j", j, "--chunk-size", "64", "--no-progress"};
+      std::vector<std::string> args = {"run", "--job",        "grep", "-j",
+                                       j,     "--chunk-size", "64",   "--no-progress"};
       for (const auto& o : opts) args.insert(args.end(), {"--opt", o});
       for (const auto& [path, text] : files_) args.push_back(path);
       std::reverse(args.end() - static_cast<long>(files_.size()), args.end());
@@ -158,7 +159,8 @@ TEST(GrepJobSmallTest, BadPatternsAreUsageErrors) {
   auto r = run_mapreduce({"run", "--job", "grep", f});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("option 'pattern' is required"), std::string::npos) << r.err;
-  r = run_mapreduce({"run", "--job", "grep", "--opt", "pattern=a", "--opt", "ignore_case=maybe", f});
+  r = run_mapreduce(
+      {"run", "--job", "grep", "--opt", "pattern=a", "--opt", "ignore_case=maybe", f});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("ignore_case"), std::string::npos) << r.err;
   r = run_mapreduce({"run", "--job", "grep", "--opt", "pattern=a", "--opt", "invert=true", f});

@@ -77,8 +77,9 @@ std::string expected(const std::vector<std::pair<std::string, std::string>>& fil
 }
 
 std::string random_text(std::mt19937& rng, int lines, bool final_newline) {
-  static const char* const kWords[] = {"alpha", "Beta", "GAMMA", "the", "The", "delta", "x1", "42",
-                                       "epsilon", "zeta", "eta", "Theta", "iota", "kappa", "a", "b"};
+  static const char* const kWords[] = {"alpha", "Beta",  "GAMMA",   "the",  "The", "delta",
+                                       "x1",    "42",    "epsilon", "zeta", "eta", "Theta",
+                                       "iota",  "kappa", "a",       "b"};
   static const char* const kSeparators[] = {" ", " ", ", ", ". ", "\t", "-", "  ", ";"};
   std::string text;
   for (int i = 0; i < lines; ++i) {
@@ -101,7 +102,8 @@ TEST(InvertedIndexJobTest, MatchesReferenceOverSeveralFilesAndChunkings) {
     std::string text = random_text(rng, 150, std::string(name) != "b.txt");
     files.emplace_back(dir.write(name, text), text);
   }
-  std::vector<std::string> args = {"run", "--job", "invertedindex", "--chunk-size", "64", "--no-progress"};
+  std::vector<std::string> args = {"run",          "--job", "invertedindex",
+                                   "--chunk-size", "64",    "--no-progress"};
   for (const auto& f : files) args.push_back(f.first);
   const std::string want = expected(files);
   ASSERT_NE(want.find("the\t"), std::string::npos);
@@ -120,11 +122,8 @@ TEST(InvertedIndexJobTest, LowercasesAndListsALineOnce) {
   auto b = dir.write("b.txt", "a dog\n");
   auto r = run_mapreduce({"run", "--job", "invertedindex", "-j", "2", "--no-progress", b, a});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "a\t" + b + ":1\n" +
-                       "cat\t" + a + ":1\n" +
-                       "dog\t" + b + ":1\n" +
-                       "end\t" + a + ":3\n" +
-                       "the\t" + a + ":1," + a + ":3\n");
+  EXPECT_EQ(r.out, "a\t" + b + ":1\n" + "cat\t" + a + ":1\n" + "dog\t" + b + ":1\n" + "end\t" + a +
+                       ":3\n" + "the\t" + a + ":1," + a + ":3\n");
 }
 
 TEST(InvertedIndexJobTest, RefusesUnknownOptions) {
