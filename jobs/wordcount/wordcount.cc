@@ -74,12 +74,14 @@ class WordCountReduce : public ReduceTask {
   explicit WordCountReduce(const WordCountOptions& o) : options_(o) {}
   void add_run(std::string_view run) override { runs_.push_back(run); }
   std::string finish() override {
-    // Size the table for every entry first: merging runs that come out of
-    // another table in its slot order into a growing linear-probing table
-    // piles them into long clusters (quadratic time).
-    std::size_t total = 0;
-    for (auto run : runs_) total += SerializedWords(as_bytes(run)).size();
-    counter_.reserve(total);
+    // Size the table for the largest run first: merging a run that comes out
+    // of a bigger table, in its slot order, into a smaller linear-probing
+    // table piles the words into long clusters (quadratic time). Sizing for
+    // the sum of all runs would overshoot the distinct words many times when
+    // the runs overlap (spills), breaking the memory budget.
+    std::size_t largest = 0;
+    for (auto run : runs_) largest = std::max(largest, SerializedWords(as_bytes(run)).size());
+    counter_.reserve(largest);
     for (auto run : runs_) counter_.merge_serialized(as_bytes(run));
     // Sort keys: the count (descending, unless sorting by word) and the
     // word's first 8 bytes as a big-endian integer, so most comparisons are
