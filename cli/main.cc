@@ -135,7 +135,7 @@ struct CommonOptions {
   void add_to(po::options_description& opts) {
     opts.add_options()
       ("workers,j", po::value(&workers), "worker processes (default: number of CPUs)")
-      ("reducers", po::value(&reducers), "reduce partitions (default: number of workers)")
+      ("reducers", po::value(&reducers), "reduce partitions (default: 4 per worker)")
       ("chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")
       ("memory", po::value(&memory), "shuffle memory budget, with K/M/G (default: a quarter of RAM)")
       ("task-timeout", po::value(&task_timeout),

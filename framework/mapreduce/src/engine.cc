@@ -900,7 +900,7 @@ JobStats Master::run() {
   unsigned workers = options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
   unsigned partitions = options_.reducers       ? options_.reducers
                         : job_.preferred_reducers() ? job_.preferred_reducers()
-                                                    : workers;
+                                                    : 4 * workers;
   line_numbers_ = job_.wants_line_numbers();
   stats_.workers = workers;
   stats_.reducers = partitions;

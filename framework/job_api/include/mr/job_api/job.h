@@ -93,7 +93,7 @@ class Job {
   // newlines before each chunk).
   virtual bool wants_line_numbers() const { return false; }
   // The number of reduce partitions the job prefers (0: the engine's
-  // default, one per worker; --reducers overrides it).
+  // default, four per worker; --reducers overrides it).
   virtual unsigned preferred_reducers() const { return 0; }
   virtual std::unique_ptr<MapTask> make_map_task() const = 0;
   virtual std::unique_ptr<ReduceTask> make_reduce_task() const = 0;

@@ -38,7 +38,9 @@ namespace mr {
 
 struct EngineOptions {
   unsigned workers = 0;             // 0: one per CPU
-  unsigned reducers = 0;            // 0: same as workers
+  // 0: four per worker, so that one partition (what one reduce task holds in
+  // memory) stays small on large vocabularies; costs nothing measurable.
+  unsigned reducers = 0;
   std::size_t chunk_size = 8u << 20;
   std::size_t memory = 0;           // shuffle arena bytes; 0: a quarter of RAM
   unsigned max_attempts = 3;        // per chunk and per partition
