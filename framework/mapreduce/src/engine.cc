@@ -768,14 +768,14 @@ void Master::handle_death(std::size_t slot) {
   if (w.chunk) {
     ChunkState& cs = chunks_[*w.chunk];
     if (++cs.attempts >= options_.max_attempts)
-      throw JobError("chunk " + std::to_string(*w.chunk) + " of '" +
+      throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) + " of '" +
                      inputs_[cs.task.input]->name() + "' (" + byte_range(cs.task) + ") failed " +
                      std::to_string(cs.attempts) + " times; last: " + why);
   }
   if (w.partition) {
     std::uint32_t p = *w.partition;
     if (++partition_attempts_[p] >= options_.max_attempts)
-      throw JobError("reduce of partition " + std::to_string(p) + " failed " +
+      throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) + " failed " +
                      std::to_string(partition_attempts_[p]) + " times; last: " + why);
     pending_partitions_.push_front(p);
     ++stats_.retries;
