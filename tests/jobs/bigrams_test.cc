@@ -18,38 +18,8 @@ namespace {
 
 using mr::testing::run_mapreduce;
 using mr::testing::TempDir;
-
-// The lines of `text`: split at '\n', a trailing '\r' dropped.
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t nl = text.find('\n', start);
-    std::size_t end = nl == std::string::npos ? text.size() : nl;
-    std::string line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-  return lines;
-}
-
-// Maximal runs of ASCII letters and digits, lowercased.
-std::vector<std::string> ascii_words(const std::string& line) {
-  std::vector<std::string> words;
-  std::string w;
-  for (char c : line) {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!w.empty()) {
-      words.push_back(w);
-      w.clear();
-    }
-  }
-  if (!w.empty()) words.push_back(w);
-  return words;
-}
+using mr::testing::ascii_words;
+using mr::testing::lines_of;
 
 // Expected output lines: by count descending, then pair; the first `top`
 // (0: all).

@@ -20,22 +20,7 @@ namespace {
 using mr::testing::run_mapreduce;
 using mr::testing::RunResult;
 using mr::testing::TempDir;
-
-// The lines of `text`: split at '\n', a trailing '\r' dropped.
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t nl = text.find('\n', start);
-    std::size_t end = nl == std::string::npos ? text.size() : nl;
-    std::string line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-  return lines;
-}
+using mr::testing::lines_of;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -18,6 +18,7 @@ namespace {
 
 using mr::testing::run_mapreduce;
 using mr::testing::TempDir;
+using mr::testing::ascii_words;
 
 // The lines of `text`: split at '\n', a trailing '\r' dropped, no empty
 // last line after a final newline.
@@ -34,22 +35,6 @@ std::vector<std::string> lines_of(const std::string& text) {
     start = nl + 1;
   }
   return lines;
-}
-
-// Maximal runs of ASCII letters and digits, lowercased.
-std::vector<std::string> ascii_words(const std::string& line) {
-  std::vector<std::string> words;
-  std::string w;
-  for (char c : line) {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!w.empty()) {
-      words.push_back(w);
-      w.clear();
-    }
-  }
-  if (!w.empty()) words.push_back(w);
-  return words;
 }
 
 // The expected output for (path, contents) inputs.

@@ -1,5 +1,6 @@
 // Test helpers for end-to-end tests of plugin jobs: run the mapreduce
-// program with arguments, capture its output, with a hard timeout.
+// program with arguments, capture its output, with a hard timeout; and the
+// small reference helpers (lines, ASCII words) the tests compute expectations with.
 #pragma once
 
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -91,5 +93,37 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The lines of `text`: split at '\n', a trailing '\r' dropped.
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t nl = text.find('\n', start);
+    std::size_t end = nl == std::string::npos ? text.size() : nl;
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return lines;
+}
+
+// Maximal runs of ASCII letters and digits, lowercased.
+inline std::vector<std::string> ascii_words(const std::string& line) {
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : line) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!w.empty()) {
+      words.push_back(w);
+      w.clear();
+    }
+  }
+  if (!w.empty()) words.push_back(w);
+  return words;
+}
 
 }  // namespace mr::testing
