@@ -15,6 +15,7 @@
 
 #include "mr/base/error.h"
 #include "mr/ipc/pipe.h"
+#include "ring.h"
 #include "wait_util.h"
 
 namespace mr {
@@ -50,28 +51,16 @@ static_assert(std::is_trivially_destructible_v<RingHeader>);
 
 namespace {
 
+using detail::cpu_relax;
+using detail::ring_get;
+using detail::ring_put;
+
 using detail::RingHeader;
 
 constexpr std::size_t kHeaderSlot = 256;   // bytes reserved per RingHeader
 constexpr std::uint64_t kLengthBytes = 8;  // message length prefix
 constexpr std::size_t kMinRingBytes = 4096;
 constexpr int kSpins = 200;  // checks before going to sleep
-
-void ring_put(char* data, std::uint64_t mask, std::uint64_t pos, const void* src,
-              std::size_t n) noexcept {
-  const std::size_t off = pos & mask;
-  const std::size_t first = std::min<std::size_t>(n, mask + 1 - off);
-  std::memcpy(data + off, src, first);
-  if (n > first) std::memcpy(data, static_cast<const char*>(src) + first, n - first);
-}
-
-void ring_get(const char* data, std::uint64_t mask, std::uint64_t pos, void* dst,
-              std::size_t n) noexcept {
-  const std::size_t off = pos & mask;
-  const std::size_t first = std::min<std::size_t>(n, mask + 1 - off);
-  std::memcpy(dst, data + off, first);
-  if (n > first) std::memcpy(static_cast<char*>(dst) + first, data, n - first);
-}
 
 // Rings the doorbell if the other side announced it sleeps. Returns false
 // when the peer's socket is gone (EPIPE/ECONNRESET).
@@ -114,14 +103,6 @@ Bell sleep_on_bell(int fd, const Deadline& deadline) {
     }
     if (p.revents & (POLLHUP | POLLERR)) return Bell::kHangup;
   }
-}
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 }  // namespace

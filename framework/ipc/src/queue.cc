@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "mr/base/futex.h"
+#include "ring.h"
 #include "wait_util.h"
 
 namespace mr {
@@ -56,6 +57,10 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 namespace {
 
+using detail::cpu_relax;
+using detail::ring_get;
+using detail::ring_put;
+
 constexpr std::size_t kHeaderBytes = 256;
 constexpr std::uint64_t kRecordHeader = 4;
 constexpr int kSpins = 400;
@@ -63,30 +68,6 @@ constexpr int kLockSpins = 100;
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
 static_assert(sizeof(QueueHeader) <= kHeaderBytes);
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-void ring_put(char* data, std::uint64_t mask, std::uint64_t pos, const void* src,
-              std::size_t n) noexcept {
-  const std::size_t off = pos & mask;
-  const std::size_t first = std::min<std::size_t>(n, mask + 1 - off);
-  std::memcpy(data + off, src, first);
-  if (n > first) std::memcpy(data, static_cast<const char*>(src) + first, n - first);
-}
-
-void ring_get(const char* data, std::uint64_t mask, std::uint64_t pos, void* dst,
-              std::size_t n) noexcept {
-  const std::size_t off = pos & mask;
-  const std::size_t first = std::min<std::size_t>(n, mask + 1 - off);
-  std::memcpy(dst, data + off, first);
-  if (n > first) std::memcpy(static_cast<char*>(dst) + first, data, n - first);
-}
 
 bool room_for(const QueueHeader* h, std::uint64_t record) noexcept {
   const std::uint64_t count = h->count.load(kRelaxed);
