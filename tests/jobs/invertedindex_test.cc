@@ -19,23 +19,7 @@ namespace {
 using mr::testing::run_mapreduce;
 using mr::testing::TempDir;
 using mr::testing::ascii_words;
-
-// The lines of `text`: split at '\n', a trailing '\r' dropped, no empty
-// last line after a final newline.
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t nl = text.find('\n', start);
-    std::size_t end = nl == std::string::npos ? text.size() : nl;
-    std::string line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-    if (nl == std::string::npos) break;
-    start = nl + 1;
-  }
-  return lines;
-}
+using mr::testing::lines_of;
 
 // The expected output for (path, contents) inputs.
 std::string expected(const std::vector<std::pair<std::string, std::string>>& files) {
