@@ -72,24 +72,22 @@ struct CharFreq : mr::MapReduceJob<std::uint32_t, std::uint64_t> {
     // chunk instead of one per byte.
     std::array<std::uint64_t, 128> ascii{};
     std::unordered_map<std::uint32_t, std::uint64_t> other;
-    auto p = reinterpret_cast<const unsigned char*>(chunk.data());
-    auto end = p + chunk.size();
     std::uint64_t invalid = 0;
-    while (p < end) {
-      if (*p < 0x80) {
-        ++ascii[*p++];
+    for (std::size_t pos = 0; pos < chunk.size();) {
+      auto byte = static_cast<unsigned char>(chunk[pos]);
+      if (byte < 0x80) {
+        ++ascii[byte];
+        ++pos;
         continue;
       }
-      char32_t cp;
-      unsigned n = mr::detail::decode_utf8(p, end, cp);
-      if (n == 0) {
-        ++other[kInvalid + *p];
-        ++invalid;
-        ++p;
+      mr::utf8::CodePoint c = mr::utf8::decode_at(chunk, pos);
+      if (c.valid) {
+        ++other[static_cast<std::uint32_t>(c.value)];
       } else {
-        ++other[static_cast<std::uint32_t>(cp)];
-        p += n;
+        ++other[kInvalid + byte];
+        ++invalid;
       }
+      pos += c.length;
     }
     for (std::uint32_t c = 0; c < ascii.size(); ++c)
       if (ascii[c]) ctx.emit(c, ascii[c]);
@@ -139,7 +137,7 @@ struct CharFreq : mr::MapReduceJob<std::uint32_t, std::uint64_t> {
       std::snprintf(buf, sizeof buf, "\\u%04X", cp);
       out += buf;
     } else {
-      out.append(buf, mr::detail::encode_utf8(cp, buf));
+      mr::utf8::append(out, cp);
     }
   }
 

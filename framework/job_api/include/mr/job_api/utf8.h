@@ -1,5 +1,20 @@
-// UTF-8 decoding and the compact Unicode tables the tokenizer uses on its
-// slow (non-ASCII) path.
+// UTF-8 decoding (public: mr::utf8) and the compact Unicode tables the
+// tokenizer uses on its slow (non-ASCII) path.
+//
+// Decoding text a job maps, one code point at a time:
+//
+//   for (std::size_t pos = 0; pos < text.size();) {
+//     char32_t cp = mr::utf8::decode(text, pos);  // U+FFFD for a bad byte
+//     ...
+//   }
+//   // or, when invalid bytes must be told apart from a real U+FFFD:
+//   for (mr::utf8::CodePoint c : mr::utf8::code_points(text))
+//     if (!c.valid) count_bad_byte(text[c.offset]);
+//
+// Decoding is strict (RFC 3629): overlong forms, surrogates (U+D800..DFFF),
+// values above U+10FFFF, stray continuation bytes and truncated sequences are
+// invalid, and decoding resumes at the very next byte, so a valid character
+// after garbage is never lost. The functions are pure and thread-safe.
 //
 // The tables are built once per process from utf8proc (Unicode 15) on first
 // use, or eagerly with mr::warm_up_unicode_tables(); after that a lookup is
@@ -11,6 +26,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <string>
+#include <string_view>
 
 namespace mr {
 
@@ -118,4 +136,108 @@ inline unsigned encode_utf8(char32_t cp, char* out) noexcept {
 }
 
 }  // namespace detail
+
+namespace utf8 {
+
+// U+FFFD REPLACEMENT CHARACTER: what decode() returns for an invalid byte.
+inline constexpr char32_t kReplacement = 0xFFFD;
+
+// One decoded character of a text.
+struct CodePoint {
+  char32_t value = kReplacement;  // the code point; kReplacement when !valid
+  std::size_t offset = 0;         // byte offset of its first byte in the text
+  unsigned length = 1;            // bytes it took: 1..4 (1 for an invalid byte)
+  bool valid = true;              // false: text[offset] begins no valid sequence
+};
+
+// Decodes the character at byte `pos` of `s` (pos < s.size()); never throws.
+// An invalid byte gives {kReplacement, pos, 1, false}.
+inline CodePoint decode_at(std::string_view s, std::size_t pos) noexcept {
+  auto p = reinterpret_cast<const unsigned char*>(s.data()) + pos;
+  char32_t cp = 0;
+  unsigned n = detail::decode_utf8(p, reinterpret_cast<const unsigned char*>(s.data()) + s.size(), cp);
+  if (n == 0) return CodePoint{kReplacement, pos, 1, false};
+  return CodePoint{cp, pos, n, true};
+}
+
+// Decodes the character at byte `pos` of `s` (pos < s.size()) and advances
+// pos past it: by its length, or by one byte for an invalid sequence, which
+// decodes as U+FFFD.
+inline char32_t decode(std::string_view s, std::size_t& pos) noexcept {
+  CodePoint c = decode_at(s, pos);
+  pos += c.length;
+  return c.value;
+}
+
+// True when all of `s` is valid UTF-8.
+inline bool is_valid(std::string_view s) noexcept {
+  for (std::size_t pos = 0; pos < s.size();) {
+    CodePoint c = decode_at(s, pos);
+    if (!c.valid) return false;
+    pos += c.length;
+  }
+  return true;
+}
+
+// Appends the UTF-8 form of `cp` to `out`; a surrogate or a value above
+// U+10FFFF appends U+FFFD.
+inline void append(std::string& out, char32_t cp) {
+  if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = kReplacement;
+  char buf[4];
+  out.append(buf, detail::encode_utf8(cp, buf));
+}
+
+// A forward range over the characters of a text (see CodePoint); the text
+// must outlive it. `for (CodePoint c : code_points(s))`.
+class CodePoints {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = CodePoint;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const CodePoint*;
+    using reference = const CodePoint&;
+
+    iterator() = default;
+    iterator(std::string_view s, std::size_t pos) : s_(s) { load(pos); }
+    reference operator*() const { return current_; }
+    pointer operator->() const { return &current_; }
+    iterator& operator++() {
+      load(current_.offset + current_.length);
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator old = *this;
+      ++*this;
+      return old;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) {
+      return a.current_.offset == b.current_.offset;
+    }
+
+   private:
+    void load(std::size_t pos) {
+      if (pos < s_.size()) {
+        current_ = decode_at(s_, pos);
+      } else {
+        current_ = CodePoint{kReplacement, s_.size(), 0, false};
+      }
+    }
+    std::string_view s_;
+    CodePoint current_{kReplacement, 0, 0, false};
+  };
+
+  explicit CodePoints(std::string_view s) : s_(s) {}
+  iterator begin() const { return iterator(s_, 0); }
+  iterator end() const { return iterator(s_, s_.size()); }
+
+ private:
+  std::string_view s_;
+};
+
+// The characters of `s`, decoded lazily.
+inline CodePoints code_points(std::string_view s) { return CodePoints(s); }
+
+}  // namespace utf8
 }  // namespace mr
