@@ -126,6 +126,14 @@ void print_stats(const mr::JobStats& s, const char* records) {
     std::fprintf(stderr, "  counter %-10s %lld\n", name.c_str(), static_cast<long long>(n));
 }
 
+// --format: tsv, csv or json.
+mr::OutputOptions::Format parse_format(const std::string& format) {
+  if (format == "tsv") return mr::OutputOptions::Format::kTsv;
+  if (format == "csv") return mr::OutputOptions::Format::kCsv;
+  if (format == "json") return mr::OutputOptions::Format::kJson;
+  throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
+}
+
 // The options every command that runs a job takes, and the files.
 struct CommonOptions {
   std::string output, chunk_size = "8M", memory, task_timeout = "600";
@@ -229,10 +237,7 @@ int wordcount(const std::vector<std::string>& args) {
     else if (sort == "word") wo.sort = mr::WordCountOptions::SortOrder::kWord;
     else throw po::error("invalid --sort '" + sort + "' (use count or word)");
     wo.top = eo.output.top;
-    if (format == "tsv") eo.output.format = mr::OutputOptions::Format::kTsv;
-    else if (format == "csv") eo.output.format = mr::OutputOptions::Format::kCsv;
-    else if (format == "json") eo.output.format = mr::OutputOptions::Format::kJson;
-    else throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
+    eo.output.format = parse_format(format);
     mr::WordCountJob job(wo);
     return common.run(job, vm, eo, "words");
   } catch (const po::error& e) {
@@ -246,7 +251,7 @@ int wordcount(const std::vector<std::string>& args) {
 
 int run_plugin(const std::vector<std::string>& args) {
   po::options_description opts("run options");
-  std::string job_name;
+  std::string job_name, format = "tsv";
   std::vector<std::string> job_opts;
   CommonOptions common;
   opts.add_options()
@@ -254,6 +259,10 @@ int run_plugin(const std::vector<std::string>& args) {
     ("job", po::value(&job_name), "the job: a name from 'mapreduce jobs' or the path of a plugin (.so)")
     ("opt", po::value(&job_opts), "a job option KEY=VALUE (repeatable)");
   common.add_to(opts);
+  opts.add_options()
+    ("format", po::value(&format),
+     "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields) or json "
+     "(an array of {\"key\": ..., \"value\": ...})");
   try {
     po::variables_map vm = parse(args, opts, common.files);
     if (job_name.empty()) {
@@ -279,6 +288,7 @@ int run_plugin(const std::vector<std::string>& args) {
       return kExitOk;
     }
     mr::EngineOptions eo = common.engine(vm);
+    eo.output.format = parse_format(format);
     mr::JobOptions jo;
     for (const auto& kv : job_opts) jo.add(kv);
     std::unique_ptr<mr::Job> job = mr::create_plugin_job(plugin, jo);

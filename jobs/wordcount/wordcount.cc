@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
 
 namespace mr {
@@ -131,52 +132,6 @@ class WordCountReduce : public ReduceTask {
   std::uint64_t keys_ = 0;
 };
 
-void write_csv_field(std::string& line, std::string_view w) {
-  if (w.find_first_of(",\"\r\n") == std::string_view::npos) {
-    line += w;
-    return;
-  }
-  line += '"';
-  for (char c : w) {
-    if (c == '"') line += '"';
-    line += c;
-  }
-  line += '"';
-}
-
-// JSON string body; bytes that are not valid UTF-8 become U+FFFD.
-void write_json_string(std::string& line, std::string_view w) {
-  line += '"';
-  for (std::size_t i = 0; i < w.size();) {
-    auto c = static_cast<unsigned char>(w[i]);
-    if (c < 0x80) {
-      if (c == '"' || c == '\\') {
-        line += '\\';
-        line += static_cast<char>(c);
-      } else if (c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        line += buf;
-      } else {
-        line += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    std::size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    bool ok = n && i + n <= w.size();
-    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(w[i + k]) & 0xC0) == 0x80;
-    if (ok) {
-      line.append(w.substr(i, n));
-      i += n;
-    } else {
-      line += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  line += '"';
-}
-
 }  // namespace
 
 std::size_t WordCountJob::split_point(std::string_view data, std::size_t near) const {
@@ -231,14 +186,14 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
         line += '\n';
         break;
       case Format::kCsv:
-        write_csv_field(line, r.word);
+        append_csv_field(line, r.word);
         line += ',';
         line += std::to_string(r.count);
         line += '\n';
         break;
       case Format::kJson:
         line += lines ? ",\n  {\"word\": " : "\n  {\"word\": ";
-        write_json_string(line, r.word);
+        append_json_string(line, r.word);
         line += ", \"count\": ";
         line += std::to_string(r.count);
         line += '}';

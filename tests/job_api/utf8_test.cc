@@ -86,7 +86,10 @@ TEST(Utf8Test, InvalidSequencesGiveReplacementAndAdvanceOneByte) {
       {"truncated 4-byte at end", "\xf0\x9f\x98", {R, R, R}},
       {"truncated then ASCII", "\xe2\x82x", {R, R, 'x'}},
       {"lead then valid char", "\xc3\xc3\xa9", {R, 0xE9}},
-      {"4-byte lead, 3 continuations short", "\xf0\x9f\x98" "A", {R, R, R, 'A'}},
+      {"4-byte lead, 3 continuations short",
+       "\xf0\x9f\x98"
+       "A",
+       {R, R, R, 'A'}},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(decode_all(c.bytes), c.want) << c.what;
@@ -99,7 +102,9 @@ TEST(Utf8Test, InvalidSequencesGiveReplacementAndAdvanceOneByte) {
 }
 
 TEST(Utf8Test, DecodeAtReadsInTheMiddleAndNotPastTheView) {
-  std::string text = "a\xe2\x82\xac" "b";
+  std::string text =
+      "a\xe2\x82\xac"
+      "b";
   CodePoint euro = mr::utf8::decode_at(text, 1);
   EXPECT_TRUE(euro.valid);
   EXPECT_EQ(euro.value, 0x20ACu);
@@ -142,7 +147,11 @@ TEST(Utf8Test, RoundTripsEveryScalarValue) {
     std::size_t pos = 0;
     ASSERT_EQ(mr::utf8::decode(s, pos), cp) << std::hex << std::uint32_t{cp};
     ASSERT_EQ(pos, s.size()) << std::hex << std::uint32_t{cp};
-    ASSERT_EQ(s.size(), cp < 0x80 ? 1u : cp < 0x800 ? 2u : cp < 0x10000 ? 3u : 4u) << std::hex << std::uint32_t{cp};
+    ASSERT_EQ(s.size(), cp < 0x80      ? 1u
+                        : cp < 0x800   ? 2u
+                        : cp < 0x10000 ? 3u
+                                       : 4u)
+        << std::hex << std::uint32_t{cp};
   }
   s.clear();
   mr::utf8::append(s, 0xD800);

@@ -313,7 +313,10 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     tracer.span(tracer.on() ? "map chunk " + std::to_string(t.chunk) + " (" + in.name() + " " +
                                   byte_range(t) + ")"
                             : std::string(),
-                [&] { map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length, t.first_line}); });
+                [&] {
+                  map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length, t.first_line,
+                                            t.input});
+                });
     done.push_back(t.chunk);
     return true;
   };

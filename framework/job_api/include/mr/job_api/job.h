@@ -34,6 +34,9 @@ struct ChunkInfo {
   std::uint64_t length = 0;
   std::uint64_t first_line = 0;  // 1-based number of the chunk's first line, when the job
                                  // asked for line numbers (Job::wants_line_numbers), else 0
+  std::uint32_t input_index = 0;  // 0-based position of the input among the job's inputs: the
+                                  // order of the command line, a directory read with -r
+                                  // standing for its files in byte order of their paths
 };
 
 // Counters a task reports; summed over the job by the master.

@@ -25,7 +25,7 @@
 
 // Bumped whenever Job, MapTask, ReduceTask, PluginInfo or the types they use
 // change shape.
-#define MR_PLUGIN_ABI_VERSION 1
+#define MR_PLUGIN_ABI_VERSION 2  // 2: ChunkInfo::input_index
 
 #define MR_PLUGIN_STRINGIFY2(x) #x
 #define MR_PLUGIN_STRINGIFY(x) MR_PLUGIN_STRINGIFY2(x)

@@ -48,6 +48,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <cstring>
@@ -67,6 +68,7 @@
 #include "mr/base/serialize.h"
 #include "mr/job_api/job.h"
 #include "mr/job_api/job_options.h"
+#include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
 
 namespace mr {
@@ -202,6 +204,37 @@ void append_text(std::string& out, const T& v) {
     std::ostringstream os;
     os << v;
     out += os.str();
+  }
+}
+
+// A value as a CSV field: its text form (append_text), quoted when needed.
+template <class T>
+void append_csv_value(std::string& out, const T& v) {
+  std::string text;
+  append_text(text, v);
+  append_csv_field(out, text);
+}
+
+// A value as JSON: a number for integers and finite floating-point values,
+// true/false for bool, otherwise its text form (append_text) as a string.
+template <class T>
+void append_json_value(std::string& out, const T& v) {
+  if constexpr (std::is_same_v<T, bool> || std::is_integral_v<T>) {
+    append_text(out, v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (std::isfinite(v)) {
+      append_text(out, v);
+    } else {
+      std::string text;
+      append_text(text, v);
+      append_json_string(out, text);
+    }
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    append_json_string(out, std::string_view(v));
+  } else {
+    std::string text;
+    append_text(text, v);
+    append_json_string(out, text);
   }
 }
 
@@ -467,24 +500,47 @@ class TypedJob : public Job {
     };
     std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
     for (std::size_t i = 0; i < heads.size(); ++i) heap.push(i);
+    using Format = OutputOptions::Format;
     std::uint64_t lines = 0;
     std::string line;
+    if (output.format == Format::kCsv) std::fputs("key,value\n", out);
+    if (output.format == Format::kJson) std::fputs("[", out);
     while (!heap.empty() && (!output.top || lines < output.top)) {
       std::size_t i = heap.top();
       heap.pop();
+      const OK& key = heads[i].key;
+      const OV& value = heads[i].value;
       line.clear();
-      if constexpr (Formats<J>) {
-        line = job_.format(heads[i].key, heads[i].value);
-      } else {
-        append_text(line, heads[i].key);
-        line += '\t';
-        append_text(line, heads[i].value);
+      switch (output.format) {
+        case Format::kTsv:
+          if constexpr (Formats<J>) {
+            line = job_.format(key, value);
+          } else {
+            append_text(line, key);
+            line += '\t';
+            append_text(line, value);
+          }
+          line += '\n';
+          break;
+        case Format::kCsv:
+          append_csv_value(line, key);
+          line += ',';
+          append_csv_value(line, value);
+          line += '\n';
+          break;
+        case Format::kJson:
+          line += lines ? ",\n  {\"key\": " : "\n  {\"key\": ";
+          append_json_value(line, key);
+          line += ", \"value\": ";
+          append_json_value(line, value);
+          line += '}';
+          break;
       }
-      line += '\n';
       std::fwrite(line.data(), 1, line.size(), out);
       ++lines;
       if (heads[i].next()) heap.push(i);
     }
+    if (output.format == Format::kJson) std::fputs(lines ? "\n]\n" : "]\n", out);
     return lines;
   }
 

@@ -153,9 +153,9 @@ struct CodePoint {
 // Decodes the character at byte `pos` of `s` (pos < s.size()); never throws.
 // An invalid byte gives {kReplacement, pos, 1, false}.
 inline CodePoint decode_at(std::string_view s, std::size_t pos) noexcept {
-  auto p = reinterpret_cast<const unsigned char*>(s.data()) + pos;
+  auto begin = reinterpret_cast<const unsigned char*>(s.data());
   char32_t cp = 0;
-  unsigned n = detail::decode_utf8(p, reinterpret_cast<const unsigned char*>(s.data()) + s.size(), cp);
+  unsigned n = detail::decode_utf8(begin + pos, begin + s.size(), cp);
   if (n == 0) return CodePoint{kReplacement, pos, 1, false};
   return CodePoint{cp, pos, n, true};
 }
