@@ -1,0 +1,120 @@
+// Listener and connect_to(): message connections between processes that do
+// not share memory (a spawned child, a forkserver child, an unrelated
+// program), the counterpart of Python's multiprocessing.connection.Listener
+// and Client.
+//
+//   mr::Listener listener;                        // a fresh abstract address
+//   start_child(listener.address());              // e.g. as a spawn argument
+//   std::optional<mr::SocketConnection> c = listener.accept_for(10s);
+//   c->send(std::string("hello"));
+//
+//   // in the child:
+//   mr::SocketConnection c = mr::connect_to(address);
+//   auto s = c.recv<std::string>();
+//
+// Addresses are Unix-domain socket names: "@name" is a Linux abstract
+// address (no file, nothing to clean up, gone with the listener), anything
+// else a filesystem path (created by the Listener, unlinked by it). Messages
+// are length-prefixed frames on a stream socket; every descriptor is
+// close-on-exec. Unlike a Pipe end, which needs memory shared by fork, a
+// SocketConnection works across exec, at the price of a system call per
+// message. There is no authentication: anyone on the machine who knows the
+// address can connect, so a protocol that cares sends a secret first (the
+// process pool does).
+//
+// End of stream: recv on a connection whose peer closed or died throws
+// mr::EofError once every message sent before is read; send to such a peer
+// throws std::system_error(EPIPE) (never SIGPIPE).
+//
+// Thread-safety: as for Connection: one sender and one receiver at a time,
+// which may be different threads. Listener: accept from one thread at a
+// time. Fork-safety: a forked child gets copies of the descriptors; as for
+// a Pipe, the stream ends only when every copy is closed.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mr/base/deadline.h"
+#include "mr/base/serialize.h"
+#include "mr/base/unique_fd.h"
+#include "mr/ipc/connection.h"  // EofError
+
+namespace mr {
+
+class SocketConnection {
+ public:
+  // A closed connection.
+  SocketConnection() noexcept = default;
+  // Takes a connected stream socket.
+  explicit SocketConnection(UniqueFd socket) noexcept : fd_(std::move(socket)) {}
+
+  // Sends one message (blocks until the kernel took all of it). Throws
+  // std::logic_error when closed, std::system_error(EPIPE) when the peer is gone.
+  void send_bytes(std::string_view message);
+  // Receives one whole message. Throws EofError at end of stream (also in
+  // the middle of a message), std::logic_error when closed.
+  std::string recv_bytes();
+  // Gives up (empty) when no message has begun within `timeout`.
+  std::optional<std::string> recv_bytes_for(Timeout timeout);
+
+  template <class T>
+  void send(const T& value) {
+    static_assert(Saveable<T>, "mr::SocketConnection::send<T>: T is not serializable");
+    if constexpr (Saveable<T>) send_bytes(to_bytes(value));
+  }
+  template <class T>
+  T recv() {
+    static_assert(Serializable<T>, "mr::SocketConnection::recv<T>: T is not serializable");
+    if constexpr (Serializable<T>) return from_bytes<T>(recv_bytes());
+  }
+
+  // True when recv would not block for the first byte: data has arrived or
+  // the peer is gone. Waits up to `timeout`.
+  bool poll(Timeout timeout = Timeout::zero());
+
+  void close() noexcept { fd_.reset(); }
+  bool closed() const noexcept { return !fd_; }
+  // The socket, for poll(2) over many; owned by this object.
+  int fileno() const noexcept { return fd_.get(); }
+
+ private:
+  void check_open(const char* op) const;
+  UniqueFd fd_;
+};
+
+class Listener {
+ public:
+  // Listens on `address` ("@name": abstract; otherwise a path, which must
+  // not exist yet). Empty: a fresh abstract address "@mr.<pid>.<random>".
+  // Throws std::system_error (EADDRINUSE, ...), std::invalid_argument for a
+  // name too long for a Unix socket.
+  explicit Listener(std::string address = {});
+  Listener(Listener&&) noexcept = default;
+  Listener& operator=(Listener&& other) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  // Closes; unlinks a filesystem address.
+  ~Listener();
+
+  const std::string& address() const noexcept { return address_; }
+  // Waits for the next connection.
+  SocketConnection accept();
+  // Empty when none arrived within `timeout`.
+  std::optional<SocketConnection> accept_for(Timeout timeout);
+  void close() noexcept;
+  int fileno() const noexcept { return fd_.get(); }
+
+ private:
+  std::string address_;
+  UniqueFd fd_;
+  bool unlink_ = false;
+};
+
+// Connects to a Listener's address. Throws std::system_error
+// (ECONNREFUSED, ENOENT) when nobody listens there.
+SocketConnection connect_to(std::string_view address);
+
+}  // namespace mr

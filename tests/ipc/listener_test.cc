@@ -1,0 +1,117 @@
+// Tests of Listener / SocketConnection / connect_to: messages between a
+// parent and a spawned child (a fresh exec that shares no memory), end of
+// stream on the peer's death, timeouts, and address clean-up.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "mr/ipc/listener.h"
+#include "mr/process/process.h"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Spawned child: connects, then echoes every message doubled until EOF;
+// a message "die" makes it SIGKILL itself.
+int echo_doubled(std::string address) {
+  mr::SocketConnection c = mr::connect_to(address);
+  for (;;) {
+    std::vector<int> v;
+    try {
+      v = c.recv<std::vector<int>>();
+    } catch (const mr::EofError&) {
+      return 0;
+    }
+    if (v.empty()) ::raise(SIGKILL);
+    for (int& x : v) x *= 2;
+    c.send(v);
+  }
+}
+MR_REGISTER_FUNCTION(echo_doubled);
+
+mr::ProcessOptions spawn_options() {
+  mr::ProcessOptions po;
+  po.start_method = mr::StartMethod::kSpawn;
+  return po;
+}
+
+TEST(ListenerTest, MessagesTravelToASpawnedChildAndBack) {
+  mr::Listener listener;
+  ASSERT_EQ(listener.address().rfind("@mr.", 0), 0u) << listener.address();
+  mr::Process child(spawn_options(), mr::target<&echo_doubled>, listener.address());
+  child.start();
+  std::optional<mr::SocketConnection> c = listener.accept_for(20s);
+  ASSERT_TRUE(c.has_value());
+  c->send(std::vector<int>{1, 2, 3});
+  ASSERT_TRUE(c->poll(20s));
+  EXPECT_EQ(c->recv<std::vector<int>>(), (std::vector<int>{2, 4, 6}));
+  // A message far larger than the socket buffers streams through.
+  std::vector<int> big(1 << 20, 7);
+  c->send(big);
+  EXPECT_EQ(c->recv<std::vector<int>>(), std::vector<int>(1 << 20, 14));
+  c->close();  // the child sees end of stream and exits 0
+  ASSERT_TRUE(child.join_for(20s));
+  EXPECT_EQ(child.exit_code(), 0);
+}
+
+TEST(ListenerTest, PeerDeathIsEndOfStreamAndBrokenPipe) {
+  mr::Listener listener;
+  mr::Process child(spawn_options(), mr::target<&echo_doubled>, listener.address());
+  child.start();
+  std::optional<mr::SocketConnection> c = listener.accept_for(20s);
+  ASSERT_TRUE(c.has_value());
+  c->send(std::vector<int>{});  // "die"
+  ASSERT_TRUE(child.join_for(20s));
+  EXPECT_EQ(child.exit_code(), -SIGKILL);
+  ASSERT_TRUE(c->poll(0s));  // readable: end of stream
+  EXPECT_THROW(c->recv_bytes(), mr::EofError);
+  try {
+    // The first send may still be buffered; keep sending until it fails.
+    for (int i = 0; i < 100; ++i) c->send(std::vector<int>(1000, i));
+    FAIL() << "send to a dead peer never failed";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EPIPE);
+  }
+}
+
+TEST(ListenerTest, TimeoutsAndErrors) {
+  mr::Listener listener;
+  EXPECT_FALSE(listener.accept_for(50ms).has_value());
+  mr::SocketConnection c = mr::connect_to(listener.address());
+  std::optional<mr::SocketConnection> s = listener.accept_for(20s);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_FALSE(s->poll(20ms));
+  EXPECT_FALSE(s->recv_bytes_for(20ms).has_value());
+  c.send_bytes("x");
+  EXPECT_EQ(s->recv_bytes_for(20s), std::optional<std::string>("x"));
+  c.close();
+  EXPECT_THROW(c.send_bytes("y"), std::logic_error);
+  const std::string address = listener.address();
+  listener.close();
+  EXPECT_THROW(mr::connect_to(address), std::system_error);
+  EXPECT_THROW(mr::Listener(std::string(200, 'a')), std::invalid_argument);
+}
+
+TEST(ListenerTest, FilesystemAddressIsRemovedWithTheListener) {
+  const std::string path = ::testing::TempDir() + "mr_listener_" + std::to_string(::getpid());
+  {
+    mr::Listener listener(path);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    mr::SocketConnection c = mr::connect_to(path);
+    ASSERT_TRUE(listener.accept_for(20s).has_value());
+    EXPECT_THROW(mr::Listener{path}, std::system_error);  // in use
+  }
+  struct stat st {};
+  EXPECT_NE(::stat(path.c_str(), &st), 0);
+}
+
+}  // namespace
