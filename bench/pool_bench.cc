@@ -4,6 +4,7 @@
 //
 // map_cN: mr::ProcessPool::map(square, 0..N-1, chunksize N) on a pool that
 // already runs (the pool's start is not timed); the results are checked.
+// map_spawn_cN: the same with the spawn start method (socket channel).
 // start_M: start() then join() of one mr::Process running a registered
 // no-op function, P times in a row, with start method M.
 //
@@ -82,21 +83,24 @@ int main(int argc, char** argv) {
     std::iota(inputs.begin(), inputs.end(), 0);
     std::uint64_t expect = 0;
     for (int x : inputs) expect += static_cast<std::uint64_t>(square(x));
-    mr::ProcessPool pool({.workers = workers});
-    for (std::size_t chunksize : {std::size_t{1}, std::size_t{1000}}) {
-      const double s = best_of(repeat, [&] {
-        const auto t0 = Clock::now();
-        std::vector<int> out = pool.map(square, inputs, chunksize);
-        const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-        std::uint64_t sum = 0;
-        for (int v : out) sum += static_cast<std::uint64_t>(v);
-        if (out.size() != inputs.size() || sum != expect) {
-          std::fprintf(stderr, "map: wrong results\n");
-          std::exit(1);
-        }
-        return dt;
-      });
-      row("map_c" + std::to_string(chunksize), tasks, s);
+    for (mr::StartMethod m : {mr::StartMethod::kFork, mr::StartMethod::kSpawn}) {
+      mr::ProcessPool pool({.workers = workers, .start_method = m});
+      const std::string prefix = m == mr::StartMethod::kFork ? "map_c" : "map_spawn_c";
+      for (std::size_t chunksize : {std::size_t{1}, std::size_t{1000}}) {
+        const double s = best_of(repeat, [&] {
+          const auto t0 = Clock::now();
+          std::vector<int> out = pool.map(square, inputs, chunksize);
+          const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+          std::uint64_t sum = 0;
+          for (int v : out) sum += static_cast<std::uint64_t>(v);
+          if (out.size() != inputs.size() || sum != expect) {
+            std::fprintf(stderr, "map: wrong results\n");
+            std::exit(1);
+          }
+          return dt;
+        });
+        row(prefix + std::to_string(chunksize), tasks, s);
+      }
     }
   }
 

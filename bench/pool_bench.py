@@ -53,15 +53,16 @@ def main():
     if a.only in (None, "map"):
         inputs = list(range(a.tasks))
         expect = sum(square(x) for x in inputs)
-        with mp.get_context("fork").Pool(workers) as pool:
-            for chunksize in (1, 1000):
-                def run():
-                    t0 = time.perf_counter()
-                    out = pool.map(square, inputs, chunksize)
-                    dt = time.perf_counter() - t0
-                    assert len(out) == len(inputs) and sum(out) == expect
-                    return dt
-                row(f"map_c{chunksize}", a.tasks, best_of(repeat, run))
+        for method, prefix in (("fork", "map_c"), ("spawn", "map_spawn_c")):
+            with mp.get_context(method).Pool(workers) as pool:
+                for chunksize in (1, 1000):
+                    def run():
+                        t0 = time.perf_counter()
+                        out = pool.map(square, inputs, chunksize)
+                        dt = time.perf_counter() - t0
+                        assert len(out) == len(inputs) and sum(out) == expect
+                        return dt
+                    row(f"{prefix}{chunksize}", a.tasks, best_of(repeat, run))
 
     if a.only in (None, "start"):
         for method in ("fork", "spawn", "forkserver"):

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -26,6 +27,7 @@
 #include "mr/pool/future.h"
 #include "mr/pool/process_pool.h"
 #include "mr/pool/thread_pool.h"
+#include "mr/process/process.h"
 
 using namespace std::chrono_literals;
 
@@ -51,6 +53,25 @@ bool wait_gate(int i) {
 void open_gate(int i) {
   g_shared->gate[i].store(1);
   mr::futex_wake(&g_shared->gate[i]);
+}
+
+// The error `f` failed with, as an E; empty (and a test failure) when it
+// did not end within 20 s or ended otherwise.
+template <class E, class T>
+std::optional<E> error_of(mr::Future<T>& f) {
+  if (!f.wait_for(20s)) {
+    ADD_FAILURE() << "the future did not end within 20 s";
+    return std::nullopt;
+  }
+  try {
+    f.get();
+    ADD_FAILURE() << "no exception";
+  } catch (const E& e) {
+    return e;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "unexpected exception: " << e.what();
+  }
+  return std::nullopt;
 }
 
 int square(int x) { return x * x; }
@@ -389,16 +410,12 @@ class ProcessPoolTest : public ::testing::Test {
 TEST_F(ProcessPoolTest, SigkilledTaskFailsWithWorkerDiedAndPoolRecovers) {
   mr::ProcessPool pool({.workers = 2});
   auto f = pool.submit(raise_signal, SIGKILL);
-  ASSERT_TRUE(f.wait_for(20s));
-  try {
-    f.get();
-    FAIL() << "no exception";
-  } catch (const mr::WorkerDied& e) {
-    EXPECT_EQ(e.signal(), SIGKILL);
-    EXPECT_NE(std::string(e.what()).find("killed by signal 9 (SIGKILL) while running task"),
-              std::string::npos)
-        << e.what();
-  }
+  auto e = error_of<mr::WorkerDied>(f);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal(), SIGKILL);
+  EXPECT_NE(std::string(e->what()).find("killed by signal 9 (SIGKILL) while running task"),
+            std::string::npos)
+      << e->what();
   EXPECT_EQ(pool.apply(square, 3), 9);
   std::vector<int> in(20, 2);
   EXPECT_EQ(pool.map(square, in), std::vector<int>(20, 4));
@@ -444,13 +461,9 @@ TEST_F(ProcessPoolTest, SegfaultAndAbortFailWithWorkerDied) {
 #endif
   }
   auto ab = pool.submit(do_abort, 0);
-  ASSERT_TRUE(ab.wait_for(20s));
-  try {
-    ab.get();
-    FAIL() << "no exception";
-  } catch (const mr::WorkerDied& e) {
-    EXPECT_EQ(e.signal(), SIGABRT) << e.what();
-  }
+  auto e = error_of<mr::WorkerDied>(ab);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal(), SIGABRT) << e->what();
   EXPECT_EQ(pool.apply(square, 6), 36);
 }
 
@@ -540,14 +553,152 @@ TEST_F(ProcessPoolTest, BoundCapturingCallableTravelsByFork) {
 TEST_F(ProcessPoolTest, FailingInitializerFailsTasksWithoutHanging) {
   mr::ProcessPool pool({.workers = 1, .initializer = failing_init});
   auto f = pool.submit(square, 2);
-  ASSERT_TRUE(f.wait_for(20s));
-  try {
-    f.get();
-    FAIL() << "no exception";
-  } catch (const mr::TaskError& e) {
-    EXPECT_EQ(e.type_name(), "std::runtime_error");
-    EXPECT_EQ(e.message(), "init exploded");
+  auto e = error_of<mr::TaskError>(f);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type_name(), "std::runtime_error");
+  EXPECT_EQ(e->message(), "init exploded");
+}
+
+// ---- ProcessPool with the spawn and forkserver start methods ----
+//
+// The workers are fresh runs of this test program (spawn_main_hook in
+// tests/common/main.cc), so they share no memory with the test: these tests
+// use no gates, only what travels through the pool.
+
+int g_set_before_pool = 0;  // set by the test; a fresh worker never sees it
+int g_set_by_initializer = 0;
+void set_by_initializer() { g_set_by_initializer = 42; }
+int read_globals(int) { return g_set_before_pool * 1000 + g_set_by_initializer; }
+int block_forever(int) {
+  for (;;) ::pause();
+}
+
+class SpawnedPoolTest : public ::testing::TestWithParam<mr::StartMethod> {
+ protected:
+  // The forkserver outlives the tests on purpose: start it before any.
+  static void SetUpTestSuite() { mr::forkserver_start(); }
+  mr::PoolOptions options(std::size_t workers) {
+    mr::PoolOptions o;
+    o.workers = workers;
+    o.start_method = GetParam();
+    return o;
   }
+};
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, SpawnedPoolTest,
+                         ::testing::Values(mr::StartMethod::kSpawn, mr::StartMethod::kForkserver),
+                         [](const auto& info) { return std::string(mr::to_string(info.param)); });
+
+TEST_P(SpawnedPoolTest, MapKeepsOrderAndRunsInTheWorkers) {
+  mr::ProcessPool pool(options(2));
+  const std::vector<pid_t> workers = pool.worker_pids();
+  ASSERT_EQ(workers.size(), 2u);
+  std::vector<int> in(100);
+  std::iota(in.begin(), in.end(), 0);
+  for (std::size_t chunk : {1, 7, 1000}) {
+    std::vector<int> out = pool.map(square, in, chunk);
+    ASSERT_EQ(out.size(), in.size());
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(out[i], i * i) << "chunksize " << chunk;
+  }
+  for (int pid : pool.map(my_pid, std::vector<int>(20, 0))) {
+    EXPECT_NE(pid, ::getpid());
+    EXPECT_TRUE(pid == workers[0] || pid == workers[1]) << pid;
+  }
+  EXPECT_EQ(pool.starmap(multiply, std::vector<std::tuple<int, int>>{{2, 3}, {4, 5}}),
+            (std::vector<int>{6, 20}));
+  // A captureless lambda is rebuilt from its type in the fresh worker too.
+  EXPECT_EQ(pool.submit([](int a, int b) { return a - b; }, 10, 4).get(), 6);
+  std::multiset<int> seen;
+  for (int v : pool.imap_unordered(square, in, 3)) seen.insert(v);
+  std::multiset<int> expected;
+  for (int i : in) expected.insert(i * i);
+  EXPECT_EQ(seen, expected);
+}
+
+TEST_P(SpawnedPoolTest, WorkersAreFreshProgramsThatRunThePlainFunctionInitializer) {
+  g_set_before_pool = 7;
+  mr::PoolOptions o = options(2);
+  o.initializer = set_by_initializer;
+  mr::ProcessPool pool(o);
+  // 42: the initializer ran in the worker; no 7000: the worker did not
+  // inherit this process's memory (a fork would have).
+  EXPECT_EQ(pool.map(read_globals, std::vector<int>(10, 0)), std::vector<int>(10, 42));
+  EXPECT_EQ(g_set_by_initializer, 0);
+  g_set_before_pool = 0;
+}
+
+TEST_P(SpawnedPoolTest, ExceptionsComeBackTyped) {
+  mr::ProcessPool pool(options(1));
+  auto f = pool.submit(throw_out_of_range, 5);
+  auto e = error_of<mr::TaskError>(f);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type_name(), "std::out_of_range");
+  EXPECT_EQ(e->message(), "bad index 5");
+  mr::PoolOptions o = options(1);
+  o.initializer = failing_init;
+  mr::ProcessPool failing(o);
+  auto g = failing.submit(square, 2);
+  e = error_of<mr::TaskError>(g);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type_name(), "std::runtime_error");
+  EXPECT_EQ(e->message(), "init exploded");
+}
+
+TEST_P(SpawnedPoolTest, DeadWorkerFailsItsTaskAndIsReplaced) {
+  mr::ProcessPool pool(options(1));
+  const pid_t before = pool.worker_pids()[0];
+  auto f = pool.submit(raise_signal, SIGKILL);
+  auto e = error_of<mr::WorkerDied>(f);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->signal(), SIGKILL);
+  EXPECT_EQ(e->pid(), before);
+  EXPECT_EQ(pool.apply(square, 3), 9);
+  EXPECT_NE(pool.worker_pids()[0], before);
+}
+
+TEST_P(SpawnedPoolTest, TimeoutKillsTheWorker) {
+  mr::PoolOptions o = options(1);
+  o.task_timeout = 300ms;
+  mr::ProcessPool pool(o);
+  const pid_t before = pool.worker_pids()[0];
+  auto f = pool.submit(block_forever, 0);
+  ASSERT_TRUE(f.wait_for(20s));
+  EXPECT_THROW(f.get(), mr::TimeoutError);
+  EXPECT_EQ(pool.apply(square, 7), 49);
+  EXPECT_NE(pool.worker_pids()[0], before);
+  EXPECT_NE(::kill(before, 0), 0);  // gone and reaped
+}
+
+TEST_P(SpawnedPoolTest, MaxTasksPerChildReplacesWorkers) {
+  mr::PoolOptions o = options(1);
+  o.max_tasks_per_child = 2;
+  mr::ProcessPool pool(o);
+  std::vector<int> pids;
+  for (int i = 0; i < 4; ++i) pids.push_back(pool.apply(my_pid, 0));
+  EXPECT_EQ(pids[0], pids[1]);
+  EXPECT_NE(pids[1], pids[2]);
+  EXPECT_EQ(pids[2], pids[3]);
+}
+
+TEST_P(SpawnedPoolTest, ClosuresAreRefusedWithAClearError) {
+  const int k = 3;
+  mr::PoolOptions o = options(1);
+  o.initializer = [k] { g_set_by_initializer = k; };
+  EXPECT_THROW(mr::ProcessPool{o}, std::invalid_argument);
+  mr::TaskTable tasks;
+  auto scale = tasks.add([k](int x) { return x * k; });
+  EXPECT_THROW(mr::ProcessPool(options(1), tasks), std::invalid_argument);
+  mr::ProcessPool pool(options(1));
+  try {
+    pool.submit(scale, 1);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("travels only by fork"), std::string::npos) << e.what();
+  }
+  // A captureless lambda made a plain function with unary + is fine.
+  o.initializer = +[] { g_set_by_initializer = 42; };
+  mr::ProcessPool ok(o);
+  EXPECT_EQ(ok.apply(read_globals, 0), 42);
 }
 
 // ---- Future on its own ----

@@ -5,6 +5,7 @@
 #include "mr/pool/process_pool.h"
 
 #include <signal.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +14,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "code_address.h"
 #include "mr/base/io.h"
+#include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
 #include "mr/process/process.h"
 
@@ -38,15 +41,34 @@ constexpr std::size_t kRequestOverhead = 64;
 // the other worker's death).
 std::mutex g_fork_mutex;
 
-// Parent -> worker. id 0 asks the worker to exit.
+// How long a spawned or forkserver worker has to connect back and say who
+// it is.
+constexpr Timeout kConnectTimeout = 60s;
+
+// Parent -> worker. id 0 asks the worker to exit. With fork, invoker and fn
+// are addresses; with spawn/forkserver, offsets into the named modules.
 struct Request {
   std::uint64_t id = 0;
   std::uint64_t invoker = 0;
   std::uint64_t fn = 0;
+  std::string invoker_module;
+  std::string fn_module;
   std::string args;
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(id, invoker, fn, args);
+    ar(id, invoker, fn, invoker_module, fn_module, args);
+  }
+};
+
+// Parent -> spawned/forkserver worker, once it has connected and proved
+// its token: what the worker checks and runs before its first task.
+struct Hello {
+  std::string program;  // detail::program_identity() of the pool's process
+  bool has_initializer = false;
+  detail::CodeRef initializer;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(program, has_initializer, initializer);
   }
 };
 
@@ -74,8 +96,10 @@ Reply error_reply(std::uint64_t id, std::uint8_t kind) {
   return r;
 }
 
-// The worker's whole life, in the forked child. Returns the exit code.
-int worker_main(Connection& conn, const std::function<void()>& initializer) {
+// The worker's whole life, in the child. Returns the exit code. `relocate`:
+// requests carry (module, offset) code references (spawn, forkserver).
+template <class Channel>
+int worker_main(Channel& conn, const std::function<void()>& initializer, bool relocate) {
   try {
     if (initializer) initializer();
   } catch (...) {
@@ -91,7 +115,7 @@ int worker_main(Connection& conn, const std::function<void()>& initializer) {
   for (;;) {
     Request req;
     try {
-      req = conn.recv<Request>();
+      req = conn.template recv<Request>();
     } catch (const EofError&) {
       return 0;  // the pool is gone
     }
@@ -99,8 +123,13 @@ int worker_main(Connection& conn, const std::function<void()>& initializer) {
     Reply rep;
     rep.id = req.id;
     try {
-      auto invoke = reinterpret_cast<detail::TaskInvoker>(req.invoker);
-      rep.payload = invoke(req.fn, req.args);
+      std::uint64_t invoker = req.invoker, fn = req.fn;
+      if (relocate) {
+        invoker = detail::code_address({req.invoker_module, invoker});
+        if (fn != 0) fn = detail::code_address({req.fn_module, fn});
+      }
+      auto invoke = reinterpret_cast<detail::TaskInvoker>(invoker);
+      rep.payload = invoke(fn, req.args);
       rep.kind = Reply::kValue;
     } catch (...) {
       rep = error_reply(req.id, Reply::kError);
@@ -109,53 +138,59 @@ int worker_main(Connection& conn, const std::function<void()>& initializer) {
   }
 }
 
+}  // namespace
+
+namespace detail {
+
+// A spawned or forkserver worker: a fresh run of this program that connects
+// back to its handler's listener.
+int pool_spawned_worker(std::string address, std::string token) {
+  SocketConnection conn = connect_to(address);
+  conn.send(token);
+  Hello hello;
+  try {
+    hello = conn.recv<Hello>();
+  } catch (const EofError&) {
+    return 0;  // the pool gave up on us
+  }
+  std::function<void()> init;
+  try {
+    if (hello.program != program_identity())
+      throw std::runtime_error(
+          "the worker runs another program than the pool's (see mr::set_executable), so task "
+          "addresses mean nothing in it");
+    if (hello.has_initializer) init = reinterpret_cast<void (*)()>(code_address(hello.initializer));
+  } catch (...) {
+    conn.send(error_reply(0, Reply::kInitFailed));
+    return 3;
+  }
+  return worker_main(conn, init, true);
+}
+
+}  // namespace detail
+
+MR_REGISTER_FUNCTION(detail::pool_spawned_worker);
+
+namespace {
+
 // One worker process and the parent's end of its connection, owned by one
 // handler thread.
 class Worker {
  public:
-  // Forks a worker; waits for it to report ready. On failure of the
-  // initializer, `init_error` is set and the worker is reaped.
-  Worker(std::size_t slot, const std::function<void()>& initializer) {
-    {
-      std::lock_guard fork_lock(g_fork_mutex);
-      auto [parent_end, child_end] = Pipe();
-      Connection* child = &child_end;
-      Connection* parent = &parent_end;
-      const std::function<void()>* init = &initializer;
-      ProcessOptions po;
-      po.name = "PoolWorker-" + std::to_string(slot);
-      po.daemon = true;
-      po.start_method = StartMethod::kFork;
-      // The body captures pointers: in the child they point at the child's
-      // copies of these locals; the parent closes its copy of the child end
-      // right after the fork, so only the worker holds it.
-      process_.emplace(po, [child, parent, init] {
-        parent->close();
-        return worker_main(*child, *init);
-      });
-      process_->start();
-      child_end.close();
-      conn_ = std::move(parent_end);
+  // Starts a worker with the pool's start method; waits for it to report
+  // ready. On failure (initializer, start-up), `init_error` is set and the
+  // worker is reaped.
+  Worker(std::size_t slot, const PoolOptions& options, const Hello& hello) {
+    ProcessOptions po;
+    po.name = "PoolWorker-" + std::to_string(slot);
+    po.daemon = true;
+    po.start_method = options.start_method;
+    if (options.start_method == StartMethod::kFork) {
+      start_forked(std::move(po), options.initializer);
+    } else {
+      start_spawned(std::move(po), hello);
     }
-    // Wait for the ready message (or the initializer's failure, or death).
-    for (;;) {
-      if (conn_.poll(kPollSlice)) {
-        try {
-          Reply r = conn_.recv<Reply>();
-          if (r.kind == Reply::kInitFailed) init_error_ = TaskError(r.type, r.message);
-        } catch (const EofError&) {
-          init_error_ = TaskError("mr::WorkerDied",
-                                  "worker " + std::to_string(pid()) + " died while starting");
-        }
-        break;
-      }
-      if (process_->exit_code()) {
-        init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) + " " +
-                                                      describe_exit_code(*process_->exit_code()) +
-                                                      " while starting");
-        break;
-      }
-    }
+    if (!init_error_) wait_ready();
     if (init_error_) reap(kStopGrace);
   }
   Worker(const Worker&) = delete;
@@ -163,9 +198,9 @@ class Worker {
   ~Worker() { reap(Timeout::zero()); }
 
   pid_t pid() const noexcept { return process_->pid(); }
-  void send(const Request& req) { conn_.send(req); }
-  bool poll(Timeout timeout) { return conn_.poll(timeout); }
-  Reply recv() { return conn_.recv<Reply>(); }
+  void send(const Request& req) { socket_ ? sock_.send(req) : conn_.send(req); }
+  bool poll(Timeout timeout) { return socket_ ? sock_.poll(timeout) : conn_.poll(timeout); }
+  Reply recv() { return socket_ ? sock_.recv<Reply>() : conn_.recv<Reply>(); }
   Process& process() noexcept { return *process_; }
   const std::optional<TaskError>& init_error() const noexcept { return init_error_; }
 
@@ -175,7 +210,7 @@ class Worker {
     try {
       if (!process_->exit_code() && grace > Timeout::zero()) {
         try {
-          conn_.send(Request{});
+          send(Request{});
         } catch (...) {
         }
         process_->join_for(grace);
@@ -183,6 +218,7 @@ class Worker {
       if (!process_->exit_code()) process_->kill();
       process_->join();
       conn_.close();
+      sock_.close();
       return *process_->exit_code();
     } catch (...) {
       return -SIGKILL;
@@ -195,6 +231,7 @@ class Worker {
       if (!process_->exit_code()) process_->kill();
       process_->join();
       conn_.close();
+      sock_.close();
       return *process_->exit_code();
     } catch (...) {
       return -SIGKILL;
@@ -202,8 +239,101 @@ class Worker {
   }
 
  private:
+  void start_forked(ProcessOptions po, const std::function<void()>& initializer) {
+    std::lock_guard fork_lock(g_fork_mutex);
+    auto [parent_end, child_end] = Pipe();
+    Connection* child = &child_end;
+    Connection* parent = &parent_end;
+    const std::function<void()>* init = &initializer;
+    // The body captures pointers: in the child they point at the child's
+    // copies of these locals; the parent closes its copy of the child end
+    // right after the fork, so only the worker holds it.
+    process_.emplace(std::move(po), [child, parent, init] {
+      parent->close();
+      return worker_main(*child, *init, false);
+    });
+    process_->start();
+    child_end.close();
+    conn_ = std::move(parent_end);
+  }
+
+  // spawn/forkserver: the fresh worker connects back to a listener of its
+  // own, proves it is ours with a random token, and gets the Hello.
+  void start_spawned(ProcessOptions po, const Hello& hello) {
+    Listener listener;
+    const std::string token = random_token();
+    {
+      std::lock_guard fork_lock(g_fork_mutex);
+      process_.emplace(std::move(po), target<&detail::pool_spawned_worker>, listener.address(),
+                       token);
+      process_->start();
+    }
+    socket_ = true;
+    const Deadline deadline = Deadline::after(kConnectTimeout);
+    while (sock_.closed()) {
+      if (auto c = listener.accept_for(kPollSlice)) {
+        try {
+          auto bytes = c->recv_bytes_for(1s);
+          if (bytes && from_bytes<std::string>(*bytes) == token) sock_ = std::move(*c);
+        } catch (...) {
+          // Not our worker (or it died mid-message): keep listening.
+        }
+        continue;
+      }
+      if (process_->exit_code()) {
+        set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
+        return;
+      }
+      if (deadline.expired()) {
+        set_start_failure(
+            "did not connect back within " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(kConnectTimeout).count()) +
+            " s");
+        return;
+      }
+    }
+    try {
+      sock_.send(hello);
+    } catch (const std::system_error&) {
+      // Found dead while waiting for ready.
+    }
+  }
+
+  // Waits for the ready message (or the initializer's failure, or death).
+  void wait_ready() {
+    for (;;) {
+      if (poll(kPollSlice)) {
+        try {
+          Reply r = recv();
+          if (r.kind == Reply::kInitFailed) init_error_ = TaskError(r.type, r.message);
+        } catch (const EofError&) {
+          set_start_failure("died while starting");
+        }
+        return;
+      }
+      if (process_->exit_code()) {
+        set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
+        return;
+      }
+    }
+  }
+
+  void set_start_failure(const std::string& what) {
+    init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) + " " + what);
+  }
+
+  static std::string random_token() {
+    std::uint64_t r[2] = {0, 0};
+    if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    return std::to_string(r[0]) + "-" + std::to_string(r[1]);
+  }
+
   std::optional<Process> process_;
-  Connection conn_;
+  bool socket_ = false;  // spawn/forkserver: sock_, else conn_
+  Connection conn_;      // fork: a Pipe end
+  SocketConnection sock_;
   std::optional<TaskError> init_error_;
 };
 
@@ -211,10 +341,17 @@ class Worker {
 
 ProcessPool::ProcessPool(PoolOptions options, TaskTable tasks)
     : options_(std::move(options)), tasks_(std::move(tasks)) {
-  if (options_.start_method != StartMethod::kFork)
-    throw std::invalid_argument(
-        "mr::ProcessPool: only the fork start method is supported so far (spawn and forkserver "
-        "need registered task functions; not implemented)");
+  if (options_.start_method != StartMethod::kFork) {
+    if (options_.initializer && !options_.initializer.target<void (*)()>())
+      throw std::invalid_argument(
+          "mr::ProcessPool: with the spawn and forkserver start methods the initializer must be "
+          "a plain function (void(*)()); a captureless lambda converts with unary +: "
+          "+[] { ... }. Closures travel only by fork");
+    if (!tasks_.empty())
+      throw std::invalid_argument(
+          "mr::ProcessPool: a TaskTable (capturing callables) travels only by fork; this pool "
+          "starts its workers with spawn or forkserver");
+  }
   workers_ = options_.workers == 0 ? static_cast<std::size_t>(cpu_count()) : options_.workers;
   if (options_.max_queued == 0) options_.max_queued = 1;
   ignore_sigpipe();
@@ -226,6 +363,13 @@ ProcessPool::ProcessPool(PoolOptions options, TaskTable tasks)
   }
   // Like Python's Pool, the workers exist when the constructor returns.
   exit_cv_.wait(lock, [&] { return first_starts_ == workers_; });
+  if (!start_error_.empty()) {
+    std::string why = start_error_;
+    lock.unlock();
+    terminate();
+    join();
+    throw std::runtime_error("mr::ProcessPool: cannot start a worker process: " + why);
+  }
 }
 
 ProcessPool::~ProcessPool() {
@@ -260,6 +404,20 @@ void ProcessPool::enqueue(std::shared_ptr<detail::StateBase> state, std::uint64_
   job.state = std::move(state);
   job.invoker = invoker;
   job.fn = fn;
+  if (options_.start_method != StartMethod::kFork) {
+    // The worker is a fresh exec: send (module, offset), not the address.
+    auto relative = [&](std::uint64_t address, std::uint64_t& offset, std::string& module) {
+      auto it = code_refs_.find(address);
+      if (it == code_refs_.end()) {
+        detail::CodeRef ref = detail::code_ref(address);
+        it = code_refs_.emplace(address, std::make_pair(std::move(ref.module), ref.offset)).first;
+      }
+      module = it->second.first;
+      offset = it->second.second;
+    };
+    relative(invoker, job.invoker, job.invoker_module);
+    if (fn != 0) relative(fn, job.fn, job.fn_module);
+  }
   job.args = std::move(args);
   job.complete = std::move(complete);
   queue_.push_back(std::move(job));
@@ -306,15 +464,28 @@ void ProcessPool::handler_loop(std::size_t slot) {
     std::lock_guard lock(m_);
     pids_[slot] = pid;
   };
+  Hello hello;
+  if (options_.start_method != StartMethod::kFork) {
+    hello.program = detail::program_identity();
+    if (auto* init = options_.initializer.target<void (*)()>()) {
+      hello.has_initializer = true;
+      hello.initializer = detail::code_ref(reinterpret_cast<std::uint64_t>(*init));
+    }
+  }
   auto start_worker = [&] {
     worker.reset();
     set_pid(0);
     try {
-      worker.emplace(slot, options_.initializer);
+      worker.emplace(slot, options_, hello);
       set_pid(worker->pid());
     } catch (const std::exception& e) {
       worker.reset();
-      std::fprintf(stderr, "mr::ProcessPool: cannot start a worker: %s\n", e.what());
+      if (first_start_done) {
+        std::fprintf(stderr, "mr::ProcessPool: cannot start a worker: %s\n", e.what());
+      } else {
+        std::lock_guard lock(m_);
+        if (start_error_.empty()) start_error_ = e.what();
+      }
     }
     tasks_done = 0;
   };
@@ -450,6 +621,8 @@ void ProcessPool::handler_loop(std::size_t slot) {
         req.id = job.id;
         req.invoker = job.invoker;
         req.fn = job.fn;
+        req.invoker_module = job.invoker_module;
+        req.fn_module = job.fn_module;
         req.args = job.args;
         worker->send(req);
       } catch (const std::system_error&) {

@@ -13,19 +13,34 @@
 //   pool2.map(scale, inputs);
 //
 // What a task may be (checked at compile time, with a readable message):
-//  - a function pointer or a captureless lambda / empty function object:
-//    the worker is a fork of this process, so the address (or the type)
-//    means the same thing there;
-//  - a BoundTask from a TaskTable given to the constructor: any copyable
-//    callable, captures included, which travels by fork like the
-//    initializer;
+//  - a function pointer or a captureless lambda / empty function object,
+//    with any start method: a forked worker shares the address; a spawned
+//    or forkserver worker runs this same program file, and gets the
+//    function as (loaded object, offset), turned back into its own address
+//    (a library the pool's process dlopen()ed is dlopen()ed by the worker);
+//  - with the fork start method only, a BoundTask from a TaskTable given to
+//    the constructor: any copyable callable, captures included, which
+//    travels by fork like the initializer;
 // and its arguments and result must be mr::Serializable (result may be
 // void). Arguments are serialized at submit() time, the result in the
 // worker.
 //
+// Start methods (PoolOptions::start_method, as in Python):
+//  - fork (default): workers are forks of this process; the initializer may
+//    be any std::function, closures included; fastest channel (a Pipe:
+//    shared-memory rings).
+//  - spawn, forkserver: workers are fresh runs of this program
+//    (mr::spawn_main_hook must be the first line of main, see
+//    mr/process/process.h) that share nothing with it; each connects back
+//    to a Listener of its handler (an abstract Unix socket with a random
+//    name, mr/ipc/listener.h) and proves itself with a random token. The
+//    initializer must be a plain function (void(*)(), e.g. +[] { ... }) and
+//    a TaskTable is refused (std::invalid_argument): closures cannot travel.
+//    No fork hazard: the workers never copy this process's threads or locks.
+//
 // How it works. The pool owns one handler thread per worker slot. A handler
-// forks its worker (mr::Process, start method fork), keeps a duplex
-// mr::Connection to it, takes tasks from the pool's bounded queue, sends
+// starts its worker (mr::Process), keeps a duplex channel to it (a Pipe end
+// for fork, a SocketConnection otherwise), takes tasks from the pool's bounded queue, sends
 // them to its worker and waits for the replies, the worker's death (pidfd
 // sentinel or end of stream) or the running task's deadline. While the
 // queue is shallow a handler sends one task at a time; while it is deep
@@ -52,12 +67,10 @@
 // other thread of the parent at that moment (a user mutex, a stdio lock of a
 // stream another thread was writing) stays locked forever in the child. Keep
 // tasks and initializers away from state other threads may be holding, or
-// create the pool early, before the program starts its own threads. Forks by
-// the pool are serialized by one process-wide lock, so a worker never
-// inherits another worker's end of its connection (which would hide that
-// worker's death). The spawn and forkserver start methods (which avoid the
-// hazard) are not supported yet: the constructor throws
-// std::invalid_argument for them.
+// create the pool early, before the program starts its own threads, or use
+// spawn or forkserver. Forks by the pool are serialized by one process-wide
+// lock, so a worker never inherits another worker's end of its connection
+// (which would hide that worker's death).
 //
 // Lifecycle: close() refuses new work; join() (after close() or terminate())
 // waits until queued work is done and every worker has been stopped and
@@ -86,6 +99,7 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -158,6 +172,7 @@ class TaskTable {
     keep_.push_back(fn);
     return BoundTask<Sig>(std::move(fn));
   }
+  bool empty() const noexcept { return keep_.empty(); }
   // Whether `target` was registered here.
   bool contains(const void* target) const {
     for (const auto& k : keep_)
@@ -265,8 +280,10 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
  public:
   // Starts options.workers worker processes (0: mr::cpu_count()), each
   // running the initializer first, with `tasks` callable by them. Throws
-  // std::invalid_argument for a start method other than fork,
-  // std::system_error if threads or processes cannot be started.
+  // std::invalid_argument for spawn/forkserver with a closure initializer or
+  // a non-empty TaskTable, std::runtime_error if a worker process cannot be
+  // started (e.g. spawn without mr::spawn_main_hook), std::system_error if
+  // threads cannot be started.
   explicit ProcessPool(PoolOptions options = {}, TaskTable tasks = {});
   ProcessPool(const ProcessPool&) = delete;
   ProcessPool& operator=(const ProcessPool&) = delete;
@@ -341,8 +358,10 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   struct Job {
     std::uint64_t id = 0;
     std::shared_ptr<detail::StateBase> state;
-    std::uint64_t invoker = 0;
+    std::uint64_t invoker = 0;  // addresses (fork), or offsets into the modules below
     std::uint64_t fn = 0;
+    std::string invoker_module;  // spawn/forkserver: the loaded objects invoker and fn are in
+    std::string fn_module;
     std::string args;
     std::function<void(std::string_view)> complete;  // sets the typed value
     int attempts = 0;
@@ -364,6 +383,10 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   template <class F>
   void check_bound(const F& f) const {
     if constexpr (detail::kIsBound<F>) {
+      if (options_.start_method != StartMethod::kFork)
+        throw std::invalid_argument(
+            "mr::ProcessPool: a BoundTask (capturing callable) travels only by fork; this pool "
+            "starts its workers with spawn or forkserver");
       if (!tasks_.contains(f.target()))
         throw std::invalid_argument(
             "mr::ProcessPool: this BoundTask was not in the TaskTable given to this pool's "
@@ -392,6 +415,9 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   std::size_t live_ = 0;          // handlers that have not ended
   std::size_t first_starts_ = 0;  // handlers past their first worker start
   std::vector<pid_t> pids_;
+  std::string start_error_;  // why a first worker could not be started
+  // spawn/forkserver: code address -> (module, offset), see code_address.h.
+  std::unordered_map<std::uint64_t, std::pair<std::string, std::uint64_t>> code_refs_;
   std::vector<std::thread> handlers_;
 };
 
