@@ -21,16 +21,15 @@
 //   end<TAB>a.txt:2
 //   the<TAB>a.txt:1,a.txt:2
 //
-// Design: map emits (word, (file, line)) once per distinct word of a line,
-// with no combiner. A combiner merging position lists would hold every
-// position of a task in growing vectors that the engine's memory budget does
-// not see (it weighs a key's value when the key is first added), and the
-// copying combine(a, b) signature makes merging into a long list quadratic;
-// single pairs are weighed one by one, so the engine flushes a map task that
-// outgrows its share of memory. The reducer sorts a word's positions and
-// joins them into the output text.
+// Design: map emits (word, [(file, line)]) once per distinct word of a line;
+// the in-place combiner combine_into appends a line's positions to the
+// word's list in the mapper's table (moving them: no copy of the growing
+// list), and the table counts each list's growth against the memory budget,
+// so the engine still flushes a map task that outgrows its share. The
+// reducer sorts a word's positions and joins them into the output text.
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,8 +42,9 @@
 namespace {
 
 using Position = std::pair<std::string, std::uint64_t>;  // (file, 1-based line)
+using Positions = std::vector<Position>;
 
-struct InvertedIndex : mr::MapReduceJob<std::string, Position, std::string, std::string> {
+struct InvertedIndex : mr::MapReduceJob<std::string, Positions, std::string, std::string> {
   static constexpr bool kLineNumbers = true;
 
   std::vector<std::string> words_;  // the words of the current line (reused)
@@ -60,14 +60,22 @@ struct InvertedIndex : mr::MapReduceJob<std::string, Position, std::string, std:
     auto last = std::unique(words_.begin(), words_.end());
     if (file_ != ctx.chunk().file) file_ = ctx.chunk().file;
     for (auto it = words_.begin(); it != last; ++it)
-      ctx.emit(std::move(*it), Position{file_, line_number});
+      ctx.emit(std::move(*it), Positions{Position{file_, line_number}});
   }
 
-  void reduce(const std::string& word, std::span<const Position> positions, ReduceContext& ctx) {
+  void combine_into(Positions& acc, Positions&& incoming) {
+    acc.insert(acc.end(), std::make_move_iterator(incoming.begin()),
+               std::make_move_iterator(incoming.end()));
+  }
+
+  void reduce(const std::string& word, std::span<const Positions> lists, ReduceContext& ctx) {
     // Sorting pointers keeps the file names where they are.
     std::vector<const Position*> order;
-    order.reserve(positions.size());
-    for (const auto& p : positions) order.push_back(&p);
+    std::size_t total = 0;
+    for (const auto& list : lists) total += list.size();
+    order.reserve(total);
+    for (const auto& list : lists)
+      for (const auto& p : list) order.push_back(&p);
     std::sort(order.begin(), order.end(),
               [](const Position* a, const Position* b) { return *a < *b; });
     std::string text;

@@ -21,7 +21,13 @@
 //                          kLineNumbers = true, else 0
 //   V combine(const V&, const V&) const               values of one key merged in the
 //                                                     mapper (a combiner); without it
-//                                                     every emitted pair is shuffled
+//                                                     (or combine_into) every emitted
+//                                                     pair is shuffled
+//   void combine_into(V& acc, V&& incoming)           the in-place combiner, for values
+//                                                     that grow (lists, sets): merge
+//                                                     `incoming` into `acc` without
+//                                                     copying acc; used instead of
+//                                                     combine when both are defined
 //   reduce(const K&, std::span<const V>, ReduceContext&)   without it the job is map-only:
 //                                                     map's pairs are the output
 //   setup(const JobOptions&) / teardown()             called on the master's copy when the
@@ -38,6 +44,43 @@
 // integers, floats, containers, pairs, user types with a serialize member).
 // A Context gives emit(key, value), count("counter", n) (user counters,
 // summed over the job and shown by --stats), options() and chunk().
+//
+// Combiners and memory. The map side keeps one table entry per key while a
+// job has a combiner; the engine flushes the table (writes its partition
+// runs) when its weight outgrows the worker's share of --memory. An entry
+// weighs its node plus what the key and value hold (strings their bytes,
+// containers their elements, recursively: see heap_bytes). When combine or
+// combine_into makes a container value grow, the growth counts too: the
+// container's own growth (capacity() for contiguous ones) plus, per element
+// added, the average of what an element of `incoming` holds; so a value
+// growing in place still triggers flushes. combine_into should therefore
+// move incoming's elements into acc (acc.insert(acc.end(),
+// std::make_move_iterator(...)) or push_back(std::move(...))):
+//
+//   using Positions = std::vector<std::uint64_t>;
+//   struct Lines : mr::MapReduceJob<std::string, Positions> {
+//     static constexpr bool kLineNumbers = true;
+//     void map_line(std::string_view line, std::uint64_t n, Context& ctx) {
+//       ctx.emit(std::string(line), Positions{n});
+//     }
+//     void combine_into(Positions& acc, Positions&& incoming) {
+//       acc.insert(acc.end(), incoming.begin(), incoming.end());
+//     }
+//     ...
+//   };
+//
+// The fast path: a byte-level mr::Job. This typed API serializes every pair
+// it shuffles (mr/base/serialize.h) and keeps values in std containers,
+// which is general but not free. A job may instead implement the engine's
+// interface, mr::Job with MapTask and ReduceTask (mr/job_api/job.h), and
+// move bytes itself; the built-in wordcount does exactly that (jobs/wordcount/
+// wordcount.cc), through the same interface any plugin can implement: its
+// map tokenizes straight out of the input (mr::tokenize) into a WordCounter
+// (mr/job_api/word_counter.h), an open-addressing table of words (inline up
+// to 16 bytes) and counts that is also its combiner and writes its partition
+// runs itself, so a word costs no std::string, no serialization and no
+// per-pair allocation. Writing a job that way is worth it only for a hot job on large
+// inputs; make_job is the way for everything else.
 //
 // make_job<J>(options) wraps a job into the engine's byte-level mr::Job:
 // one copy of J per worker (copied by fork), a hash-map combiner (or a
@@ -120,6 +163,12 @@ template <class J>
 concept Combines = requires(const J& j, const typename J::Value& a, const typename J::Value& b) {
   { j.combine(a, b) } -> std::convertible_to<typename J::Value>;
 };
+template <class J>
+concept CombinesInto = requires(J& j, typename J::Value& acc, typename J::Value&& incoming) {
+  j.combine_into(acc, std::move(incoming));
+};
+template <class J>
+concept HasCombiner = Combines<J> || CombinesInto<J>;
 template <class J>
 concept Reduces = requires(J& j, const typename J::Key& k, std::span<const typename J::Value> vs,
                            typename J::ReduceContext& c) { j.reduce(k, vs, c); };
@@ -207,6 +256,59 @@ void append_text(std::string& out, const T& v) {
   }
 }
 
+// Approximate heap bytes of a value for the map table's memory accounting.
+// Strings count their size; containers their elements (capacity() for
+// contiguous ones, plus a node's overhead otherwise) and, recursively, what
+// the elements hold; pairs both halves; anything else nothing.
+template <class T>
+std::size_t heap_bytes(const T& v);
+
+// The container itself, without what its elements hold: O(1).
+template <class T>
+std::size_t shallow_heap_bytes(const T& v) {
+  if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    return std::string_view(v).size();
+  } else if constexpr (requires { v.capacity(); }) {
+    return v.capacity() * sizeof(typename T::value_type);
+  } else if constexpr (requires { v.data(); }) {
+    return 0;  // std::array and the like: the elements are inside the object
+  } else {
+    return v.size() * (sizeof(typename T::value_type) + 32);
+  }
+}
+
+template <class T>
+concept HeapContainer = !std::is_convertible_v<const T&, std::string_view> && requires(const T& v) {
+  typename T::value_type;
+  v.begin();
+  v.end();
+  { v.size() } -> std::convertible_to<std::size_t>;
+};
+
+// What the elements of a container hold (0 for elements of arithmetic type).
+template <class T>
+std::size_t element_heap_bytes(const T& v) {
+  std::size_t n = 0;
+  if constexpr (!std::is_arithmetic_v<typename T::value_type>)
+    for (const auto& e : v) n += heap_bytes(e);
+  return n;
+}
+
+template <class T>
+std::size_t heap_bytes(const T& v) {
+  if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
+    return 0;
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    return shallow_heap_bytes(v);
+  } else if constexpr (requires { v.first; v.second; }) {
+    return heap_bytes(v.first) + heap_bytes(v.second);
+  } else if constexpr (HeapContainer<T>) {
+    return shallow_heap_bytes(v) + element_heap_bytes(v);
+  } else {
+    return 0;
+  }
+}
+
 // A value as a CSV field: its text form (append_text), quoted when needed.
 template <class T>
 void append_csv_value(std::string& out, const T& v) {
@@ -285,7 +387,7 @@ class TypedMapTask : public MapTask {
       save(writers[p], k);
       save(writers[p], v);
     };
-    if constexpr (Combines<J>) {
+    if constexpr (HasCombiner<J>) {
       for (const auto& [k, v] : combined_) put(k, v);
     } else {
       for (const auto& [k, v] : pairs_) put(k, v);
@@ -319,21 +421,47 @@ class TypedMapTask : public MapTask {
       return WordCounter::partition_of(KeyHash<K>{}(k), partitions);
     }
   }
+  // What a new table entry costs: the node, the key and the value with
+  // what they hold.
   static std::size_t weight(const K& k, const V& v) {
-    std::size_t w = sizeof(K) + sizeof(V) + 32;
-    if constexpr (requires { k.size(); }) w += k.size();
-    if constexpr (requires { v.size(); }) w += v.size() * 8;
-    return w;
+    return sizeof(K) + sizeof(V) + 32 + heap_bytes(k) + heap_bytes(v);
+  }
+  // Merges `incoming` into `acc` with the job's combiner and counts what
+  // `acc` grew by. For a container value the growth is measured in O(1)
+  // plus a walk of `incoming` (never of `acc`, which may be long): the
+  // container's own growth, plus, per element added, the average of what
+  // an incoming element holds. Other values are weighed before and after.
+  void merge(V& acc, V&& incoming) {
+    auto combine = [&] {
+      if constexpr (CombinesInto<J>) {
+        job_.combine_into(acc, std::move(incoming));
+      } else {
+        acc = job_.combine(std::as_const(acc), std::as_const(incoming));
+      }
+    };
+    if constexpr (HeapContainer<V>) {
+      const std::size_t shallow_before = shallow_heap_bytes(acc), size_before = acc.size();
+      const std::size_t in_size = incoming.size(), in_elements = element_heap_bytes(incoming);
+      combine();
+      const std::size_t shallow_after = shallow_heap_bytes(acc), size_after = acc.size();
+      if (shallow_after > shallow_before) bytes_ += shallow_after - shallow_before;
+      if (size_after > size_before && in_size) bytes_ += (size_after - size_before) * in_elements / in_size;
+    } else {
+      const std::size_t before = heap_bytes(acc);
+      combine();
+      const std::size_t after = heap_bytes(acc);
+      if (after > before) bytes_ += after - before;
+    }
   }
   void add(K&& k, V&& v) {
     ++counters_.emitted;
-    if constexpr (Combines<J>) {
+    if constexpr (HasCombiner<J>) {
       auto it = combined_.find(k);
       if (it == combined_.end()) {
         bytes_ += weight(k, v);
         combined_.emplace(std::move(k), std::move(v));
       } else {
-        it->second = job_.combine(it->second, v);
+        merge(it->second, std::move(v));
       }
     } else {
       bytes_ += weight(k, v);

@@ -1,0 +1,178 @@
+// Tests of the typed job API's map-side table (mr::make_job's MapTask),
+// run in this process: the in-place combiner combine_into is used (and
+// preferred to combine), its merged values reach the partition runs and the
+// reducer, and the table's memory accounting sees values that grow in place.
+#include "mr/job_api/typed_job.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using Numbers = std::vector<std::uint64_t>;
+
+int g_combine_into_calls = 0;
+int g_combine_calls = 0;
+
+// Lines "key number": key -> the list of its numbers.
+struct Lists : mr::MapReduceJob<std::string, Numbers> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    auto space = line.find(' ');
+    ctx.emit(std::string(line.substr(0, space)),
+             Numbers{std::stoull(std::string(line.substr(space + 1)))});
+  }
+  void combine_into(Numbers& acc, Numbers&& incoming) {
+    ++g_combine_into_calls;
+    acc.insert(acc.end(), incoming.begin(), incoming.end());
+  }
+  // Defined too, to check that combine_into wins.
+  Numbers combine(const Numbers& a, const Numbers&) const {
+    ++g_combine_calls;
+    return a;
+  }
+  void reduce(const std::string& key, std::span<const Numbers> lists, ReduceContext& ctx) {
+    Numbers all;
+    for (const auto& l : lists) all.insert(all.end(), l.begin(), l.end());
+    ctx.emit(std::string(key), std::move(all));
+  }
+};
+
+// Lines: key -> the list of the lines themselves (values that hold heap
+// bytes of their own).
+struct TextLists : mr::MapReduceJob<std::string, std::vector<std::string>> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    ctx.emit("k", std::vector<std::string>{std::string(line)});
+  }
+  void combine_into(std::vector<std::string>& acc, std::vector<std::string>&& incoming) {
+    acc.insert(acc.end(), std::make_move_iterator(incoming.begin()),
+               std::make_move_iterator(incoming.end()));
+  }
+};
+
+// The same job as Lists without any combiner.
+struct PlainLists : mr::MapReduceJob<std::string, Numbers> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    auto space = line.find(' ');
+    ctx.emit(std::string(line.substr(0, space)),
+             Numbers{std::stoull(std::string(line.substr(space + 1)))});
+  }
+};
+
+// The single partition run of a map task, read back as pairs.
+template <class K, class V>
+std::vector<std::pair<K, V>> single_run(mr::MapTask& task) {
+  auto sizes = task.partition_sizes(1);
+  std::vector<std::byte> bytes(sizes.at(0));
+  std::span<std::byte> span(bytes);
+  task.write_partitions(1, std::span<const std::span<std::byte>>(&span, 1));
+  std::vector<std::pair<K, V>> out;
+  mr::Reader r(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  while (!r.at_end()) {
+    K k;
+    V v;
+    mr::load(r, k);
+    mr::load(r, v);
+    out.emplace_back(std::move(k), std::move(v));
+  }
+  return out;
+}
+
+TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
+  g_combine_into_calls = g_combine_calls = 0;
+  auto job = mr::make_job<Lists>("lists");
+  auto map = job->make_map_task();
+  map->map("a 1\nb 2\na 3\n", mr::ChunkInfo{});
+  map->map("a 4\nb 5\nc 6\n", mr::ChunkInfo{});
+  EXPECT_EQ(g_combine_into_calls, 3);  // a twice, b once
+  EXPECT_EQ(g_combine_calls, 0);
+  EXPECT_EQ(map->take_counters().emitted, 6u);
+  auto pairs = single_run<std::string, Numbers>(*map);
+  std::map<std::string, Numbers> got(pairs.begin(), pairs.end());
+  EXPECT_EQ(pairs.size(), 3u);  // one pair per key: only the combined path yields that
+  EXPECT_EQ(got["a"], (Numbers{1, 3, 4}));
+  EXPECT_EQ(got["b"], (Numbers{2, 5}));
+  EXPECT_EQ(got["c"], (Numbers{6}));
+  EXPECT_EQ(map->memory_bytes(), 0u);  // written out: the table is empty again
+
+  // The reducer sees each map task's merged list as one value.
+  auto map2 = job->make_map_task();
+  map2->map("a 7\na 8\n", mr::ChunkInfo{});
+  auto sizes = map2->partition_sizes(1);
+  std::string run2(sizes.at(0), '\0');
+  std::span<std::byte> span(reinterpret_cast<std::byte*>(run2.data()), run2.size());
+  map2->write_partitions(1, std::span<const std::span<std::byte>>(&span, 1));
+  mr::Writer w;
+  mr::save(w, std::string("a"));
+  mr::save(w, Numbers{1, 3, 4});
+  std::string run1 = std::move(w.buffer());
+  auto reduce = job->make_reduce_task();
+  reduce->add_run(run1);
+  reduce->add_run(run2);
+  std::string out = reduce->finish();
+  mr::Reader r(out);
+  std::string key;
+  Numbers all;
+  mr::load(r, key);
+  mr::load(r, all);
+  EXPECT_TRUE(r.at_end());
+  EXPECT_EQ(key, "a");
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (Numbers{1, 3, 4, 7, 8}));
+}
+
+TEST(TypedJobTest, ValuesGrownInPlaceCountAgainstTheTable) {
+  auto job = mr::make_job<Lists>("lists");
+  auto map = job->make_map_task();
+  std::string chunk;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) chunk += "k " + std::to_string(i) + "\n";
+  map->map(chunk, mr::ChunkInfo{});
+  // One key, but its list holds n numbers: at least 8 bytes each.
+  EXPECT_GE(map->memory_bytes(), n * sizeof(std::uint64_t));
+  EXPECT_LE(map->memory_bytes(), 4 * n * sizeof(std::uint64_t) + 1024);  // not wildly off
+
+  // Without a combiner every pair is weighed: the same input weighs more,
+  // but the same order of magnitude.
+  auto plain = mr::make_job<PlainLists>("plain")->make_map_task();
+  plain->map(chunk, mr::ChunkInfo{});
+  EXPECT_GE(plain->memory_bytes(), map->memory_bytes());
+}
+
+TEST(TypedJobTest, GrowthCountsWhatIncomingElementsHold) {
+  auto job = mr::make_job<TextLists>("text");
+  auto map = job->make_map_task();
+  std::string chunk;
+  const int n = 2000;
+  const std::string line(200, 'x');  // far beyond the small-string buffer
+  for (int i = 0; i < n; ++i) chunk += line + "\n";
+  map->map(chunk, mr::ChunkInfo{});
+  EXPECT_GE(map->memory_bytes(), n * (line.size() + sizeof(std::string)));
+  auto pairs = single_run<std::string, std::vector<std::string>>(*map);
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].second.size(), static_cast<std::size_t>(n));
+}
+
+TEST(TypedJobTest, HeapBytesOfCommonTypes) {
+  using mr::detail::heap_bytes;
+  EXPECT_EQ(heap_bytes(std::uint64_t{7}), 0u);
+  EXPECT_EQ(heap_bytes(std::string(100, 'a')), 100u);
+  std::vector<std::uint32_t> v;
+  v.reserve(10);
+  EXPECT_EQ(heap_bytes(v), 10 * sizeof(std::uint32_t));
+  std::vector<std::string> vs = {std::string(50, 'a'), std::string(30, 'b')};
+  EXPECT_EQ(heap_bytes(vs), vs.capacity() * sizeof(std::string) + 80);
+  EXPECT_EQ(heap_bytes(std::pair<std::string, std::uint64_t>(std::string(20, 'c'), 1)), 20u);
+  EXPECT_EQ(heap_bytes(std::array<std::uint64_t, 4>{}), 0u);
+}
+
+}  // namespace
