@@ -11,7 +11,9 @@
 #include <system_error>
 #include <vector>
 
+#include "mr/base/error.h"
 #include "mr/ipc/listener.h"
+#include "mr/ipc/queue.h"
 #include "mr/process/process.h"
 
 using namespace std::chrono_literals;
@@ -36,13 +38,46 @@ int echo_doubled(std::string address) {
 }
 MR_REGISTER_FUNCTION(echo_doubled);
 
+// Spawned child: connects back with its token, receives a memfd queue's
+// two descriptors, sums the ints it gets from the queue until it is closed,
+// and reports the sum and count.
+int sum_from_queue(std::string address, std::string token) {
+  mr::SocketConnection c = mr::connect_back(address, token);
+  std::vector<mr::UniqueFd> fds;
+  const std::string hello = c.recv_bytes_and_fds(fds);
+  if (hello != "queue" || fds.size() != 2) return 3;
+  auto q = mr::Queue<int>::attach(mr::SharedRegion::map_fd(std::move(fds[0])),
+                                  mr::SharedRegion::map_fd(std::move(fds[1])));
+  long long sum = 0, count = 0;
+  for (;;) {
+    try {
+      sum += q.get();
+      ++count;
+    } catch (const mr::QueueClosed&) {
+      break;
+    }
+  }
+  c.send(std::pair<long long, long long>(sum, count));
+  return 0;
+}
+MR_REGISTER_FUNCTION(sum_from_queue);
+
+int exit_at_once(std::string, std::string) { return 4; }
+MR_REGISTER_FUNCTION(exit_at_once);
+
+class ListenerTest : public ::testing::Test {
+ protected:
+  // The forkserver outlives the tests on purpose: start it before any.
+  static void SetUpTestSuite() { mr::forkserver_start(); }
+};
+
 mr::ProcessOptions spawn_options() {
   mr::ProcessOptions po;
   po.start_method = mr::StartMethod::kSpawn;
   return po;
 }
 
-TEST(ListenerTest, MessagesTravelToASpawnedChildAndBack) {
+TEST_F(ListenerTest, MessagesTravelToASpawnedChildAndBack) {
   mr::Listener listener;
   ASSERT_EQ(listener.address().rfind("@mr.", 0), 0u) << listener.address();
   mr::Process child(spawn_options(), mr::target<&echo_doubled>, listener.address());
@@ -61,7 +96,7 @@ TEST(ListenerTest, MessagesTravelToASpawnedChildAndBack) {
   EXPECT_EQ(child.exit_code(), 0);
 }
 
-TEST(ListenerTest, PeerDeathIsEndOfStreamAndBrokenPipe) {
+TEST_F(ListenerTest, PeerDeathIsEndOfStreamAndBrokenPipe) {
   mr::Listener listener;
   mr::Process child(spawn_options(), mr::target<&echo_doubled>, listener.address());
   child.start();
@@ -81,7 +116,7 @@ TEST(ListenerTest, PeerDeathIsEndOfStreamAndBrokenPipe) {
   }
 }
 
-TEST(ListenerTest, TimeoutsAndErrors) {
+TEST_F(ListenerTest, TimeoutsAndErrors) {
   mr::Listener listener;
   EXPECT_FALSE(listener.accept_for(50ms).has_value());
   mr::SocketConnection c = mr::connect_to(listener.address());
@@ -99,7 +134,7 @@ TEST(ListenerTest, TimeoutsAndErrors) {
   EXPECT_THROW(mr::Listener(std::string(200, 'a')), std::invalid_argument);
 }
 
-TEST(ListenerTest, FilesystemAddressIsRemovedWithTheListener) {
+TEST_F(ListenerTest, FilesystemAddressIsRemovedWithTheListener) {
   const std::string path = ::testing::TempDir() + "mr_listener_" + std::to_string(::getpid());
   {
     mr::Listener listener(path);
@@ -112,6 +147,61 @@ TEST(ListenerTest, FilesystemAddressIsRemovedWithTheListener) {
   }
   struct stat st {};
   EXPECT_NE(::stat(path.c_str(), &st), 0);
+}
+
+TEST_F(ListenerTest, QueueAndDescriptorsTravelToAFreshProgram) {
+  for (mr::StartMethod method : {mr::StartMethod::kSpawn, mr::StartMethod::kForkserver}) {
+    SCOPED_TRACE(std::string(mr::to_string(method)));
+    mr::Queue<int> q(16, 4096, mr::Backing::kMemfd);
+    mr::Listener listener;
+    const std::string token = mr::random_token();
+    mr::ProcessOptions po;
+    po.start_method = method;
+    mr::Process child(po, mr::target<&sum_from_queue>, listener.address(), token);
+    child.start();
+    // A stranger who does not know the token is turned away.
+    mr::SocketConnection stranger = mr::connect_back(listener.address(), "wrong");
+    std::optional<mr::SocketConnection> c =
+        mr::accept_child(listener, token, child.sentinel(), 20s);
+    ASSERT_TRUE(c.has_value());
+    const int fds[] = {q.ring_region().fd(), q.lock_region().fd()};
+    c->send_bytes("queue", fds);
+    long long expect = 0;
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_TRUE(q.put_for(i, 20s));  // 16 at a time: the child keeps up
+      expect += i;
+    }
+    q.close();
+    ASSERT_TRUE(c->poll(20s));
+    EXPECT_EQ((c->recv<std::pair<long long, long long>>()),
+              (std::pair<long long, long long>(expect, 1000)));
+    ASSERT_TRUE(child.join_for(20s));
+    EXPECT_EQ(child.exit_code(), 0);
+  }
+}
+
+TEST_F(ListenerTest, AcceptChildEndsWhenTheChildEndsOrTimeIsUp) {
+  mr::Listener listener;
+  mr::Process child(spawn_options(), mr::target<&exit_at_once>, listener.address(),
+                    std::string("t"));
+  child.start();
+  EXPECT_FALSE(mr::accept_child(listener, "t", child.sentinel(), 20s).has_value());
+  child.join();
+  EXPECT_EQ(child.exit_code(), 4);
+  mr::Process sleeper([] { ::pause(); });
+  sleeper.start();
+  EXPECT_THROW(mr::accept_child(listener, "t", sleeper.sentinel(), 50ms), mr::TimeoutError);
+  sleeper.kill();
+  sleeper.join();
+  std::vector<mr::UniqueFd> none;
+  mr::SocketConnection a = mr::connect_to(listener.address());
+  std::optional<mr::SocketConnection> b = listener.accept_for(20s);
+  ASSERT_TRUE(b);
+  const std::vector<int> too_many(mr::SocketConnection::kMaxFds + 1, 0);
+  EXPECT_THROW(a.send_bytes("x", too_many), std::invalid_argument);
+  a.send_bytes("plain");
+  EXPECT_EQ(b->recv_bytes_and_fds(none), "plain");
+  EXPECT_TRUE(none.empty());
 }
 
 }  // namespace

@@ -37,12 +37,7 @@ socklen_t make_sockaddr(std::string_view address, sockaddr_un& sa) {
 }
 
 std::string fresh_abstract_address() {
-  std::uint64_t r[2] = {0, 0};
-  if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) throw_errno("getrandom");
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "@mr.%d.%016llx%016llx", static_cast<int>(::getpid()),
-                static_cast<unsigned long long>(r[0]), static_cast<unsigned long long>(r[1]));
-  return buf;
+  return "@mr." + std::to_string(::getpid()) + "." + random_token();
 }
 
 // Waits until `fd` is readable (or hung up); false on timeout.
@@ -124,6 +119,75 @@ std::optional<std::string> SocketConnection::recv_bytes_for(Timeout timeout) {
   return recv_bytes();
 }
 
+void SocketConnection::send_bytes(std::string_view message, std::span<const int> fds) {
+  check_open("send");
+  if (fds.size() > kMaxFds)
+    throw std::invalid_argument("mr::SocketConnection::send_bytes: more than " +
+                                std::to_string(kMaxFds) + " descriptors");
+  if (fds.empty()) return send_bytes(message);
+  // The length goes out with the descriptors in one sendmsg, the rest after.
+  std::uint64_t n = message.size();
+  iovec iov{&n, sizeof n};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  std::memset(control, 0, sizeof control);
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  ssize_t w;
+  do {
+    w = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) {
+    if (errno == ECONNRESET) errno = EPIPE;
+    throw_errno("mr::SocketConnection: sendmsg");
+  }
+  send_exact(fd_.get(), reinterpret_cast<const char*>(&n) + w,
+             sizeof n - static_cast<std::size_t>(w));
+  send_exact(fd_.get(), message.data(), message.size());
+}
+
+std::string SocketConnection::recv_bytes_and_fds(std::vector<UniqueFd>& fds) {
+  check_open("recv");
+  std::uint64_t n = 0;
+  iovec iov{&n, sizeof n};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t r;
+  do {
+    r = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != ECONNRESET) throw_errno("mr::SocketConnection: recvmsg");
+  if (r <= 0) throw EofError("mr::SocketConnection: end of stream (the peer closed or died)");
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      fds.emplace_back(fd);
+    }
+  }
+  if (static_cast<std::size_t>(r) < sizeof n &&
+      !read_exact(fd_.get(), reinterpret_cast<char*>(&n) + r,
+                  sizeof n - static_cast<std::size_t>(r)))
+    throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
+  std::string bytes(n, '\0');
+  if (n != 0 && !read_exact(fd_.get(), bytes.data(), n))
+    throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
+  return bytes;
+}
+
 bool SocketConnection::poll(Timeout timeout) {
   check_open("poll");
   return wait_in(fd_.get(), detail::deadline_after(timeout), "mr::SocketConnection: poll");
@@ -185,6 +249,50 @@ SocketConnection connect_to(std::string_view address) {
   while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) < 0)
     if (errno != EINTR) throw_errno("mr::connect_to " + std::string(address));
   return SocketConnection(std::move(fd));
+}
+
+std::string random_token() {
+  std::uint64_t r[2] = {0, 0};
+  if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) throw_errno("getrandom");
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(r[0]),
+                static_cast<unsigned long long>(r[1]));
+  return buf;
+}
+
+SocketConnection connect_back(std::string_view address, std::string_view token) {
+  SocketConnection c = connect_to(address);
+  c.send_bytes(token);
+  return c;
+}
+
+std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
+                                             int sentinel, Timeout timeout) {
+  const Deadline deadline = detail::deadline_after(timeout);
+  for (;;) {
+    pollfd p[2] = {{listener.fileno(), POLLIN, 0}, {sentinel, POLLIN, 0}};
+    int r = ::poll(p, 2, deadline.poll_timeout_ms());
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("mr::accept_child: poll");
+    }
+    if (p[0].revents != 0) {
+      std::optional<SocketConnection> c = listener.accept_for(Timeout::zero());
+      if (c) {
+        try {
+          // The child sends its token right after connecting.
+          std::optional<std::string> said = c->recv_bytes_for(std::chrono::seconds(5));
+          if (said && *said == token) return c;
+        } catch (const std::exception&) {
+          // Not our child (or it died mid-message): keep listening.
+        }
+      }
+      continue;
+    }
+    if (p[1].revents != 0) return std::nullopt;
+    if (r == 0 && deadline.expired())
+      throw TimeoutError("mr::accept_child: the child did not connect back in time");
+  }
 }
 
 }  // namespace mr

@@ -36,6 +36,7 @@ namespace detail {
 // count++, read word, read unfinished; task_done: unfinished--, word++,
 // read count), so one of the two sees the other.
 struct QueueHeader {
+  std::uint64_t magic;     // kQueueMagic, checked by attach()
   std::uint64_t capacity;  // bytes, a power of two
   std::uint64_t maxsize;   // items, 0 for no limit
   std::atomic<std::uint64_t> head{0};
@@ -62,6 +63,7 @@ using detail::ring_get;
 using detail::ring_put;
 
 constexpr std::size_t kHeaderBytes = 256;
+constexpr std::uint64_t kQueueMagic = 0x6d722e7175657565;  // "mr.queue"
 constexpr std::uint64_t kRecordHeader = 4;
 constexpr int kSpins = 400;
 constexpr int kLockSpins = 100;
@@ -135,14 +137,27 @@ class QueueCore::Guard {
   bool held_ = false;
 };
 
-QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity_bytes) {
+QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity_bytes, Backing backing)
+    : lock_(backing) {
   if (capacity_bytes < 64 || capacity_bytes > (std::size_t{1} << 40))
     throw std::invalid_argument("mr::Queue: capacity_bytes must be in [64, 2^40]");
   const std::uint64_t capacity = std::bit_ceil(capacity_bytes);
-  region_ = SharedRegion::anonymous(kHeaderBytes + capacity);
+  region_ = backing == Backing::kMemfd ? SharedRegion::memfd("mr.queue", kHeaderBytes + capacity)
+                                       : SharedRegion::anonymous(kHeaderBytes + capacity);
   h_ = new (region_.data()) QueueHeader;
   h_->capacity = capacity;
   h_->maxsize = maxsize;
+  h_->magic = kQueueMagic;
+  data_ = static_cast<char*>(region_.data()) + kHeaderBytes;
+}
+
+QueueCore::QueueCore(SharedRegion ring, SharedRegion lock)
+    : region_(std::move(ring)), lock_(Lock::attach(std::move(lock))) {
+  if (region_.size() < kHeaderBytes)
+    throw std::invalid_argument("mr::Queue::attach: the region does not hold a queue");
+  h_ = static_cast<QueueHeader*>(region_.data());
+  if (h_->magic != kQueueMagic || region_.size() < kHeaderBytes + h_->capacity)
+    throw std::invalid_argument("mr::Queue::attach: the region does not hold a queue");
   data_ = static_cast<char*>(region_.data()) + kHeaderBytes;
 }
 

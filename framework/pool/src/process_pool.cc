@@ -5,7 +5,6 @@
 #include "mr/pool/process_pool.h"
 
 #include <signal.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <chrono>
@@ -145,8 +144,7 @@ namespace detail {
 // A spawned or forkserver worker: a fresh run of this program that connects
 // back to its handler's listener.
 int pool_spawned_worker(std::string address, std::string token) {
-  SocketConnection conn = connect_to(address);
-  conn.send(token);
+  SocketConnection conn = connect_back(address, token);
   Hello hello;
   try {
     hello = conn.recv<Hello>();
@@ -269,29 +267,22 @@ class Worker {
       process_->start();
     }
     socket_ = true;
-    const Deadline deadline = Deadline::after(kConnectTimeout);
-    while (sock_.closed()) {
-      if (auto c = listener.accept_for(kPollSlice)) {
-        try {
-          auto bytes = c->recv_bytes_for(1s);
-          if (bytes && from_bytes<std::string>(*bytes) == token) sock_ = std::move(*c);
-        } catch (...) {
-          // Not our worker (or it died mid-message): keep listening.
-        }
-        continue;
-      }
-      if (process_->exit_code()) {
+    try {
+      std::optional<SocketConnection> c =
+          accept_child(listener, token, process_->sentinel(), kConnectTimeout);
+      if (!c) {
+        process_->join();
         set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
         return;
       }
-      if (deadline.expired()) {
-        set_start_failure(
-            "did not connect back within " +
-            std::to_string(
-                std::chrono::duration_cast<std::chrono::seconds>(kConnectTimeout).count()) +
-            " s");
-        return;
-      }
+      sock_ = std::move(*c);
+    } catch (const TimeoutError&) {
+      set_start_failure(
+          "did not connect back within " +
+          std::to_string(
+              std::chrono::duration_cast<std::chrono::seconds>(kConnectTimeout).count()) +
+          " s");
+      return;
     }
     try {
       sock_.send(hello);
@@ -321,13 +312,6 @@ class Worker {
 
   void set_start_failure(const std::string& what) {
     init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) + " " + what);
-  }
-
-  static std::string random_token() {
-    std::uint64_t r[2] = {0, 0};
-    if (::getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r))
-      throw std::system_error(errno, std::generic_category(), "getrandom");
-    return std::to_string(r[0]) + "-" + std::to_string(r[1]);
   }
 
   std::optional<Process> process_;

@@ -34,8 +34,10 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mr/base/deadline.h"
 #include "mr/base/serialize.h"
@@ -59,6 +61,15 @@ class SocketConnection {
   std::string recv_bytes();
   // Gives up (empty) when no message has begun within `timeout`.
   std::optional<std::string> recv_bytes_for(Timeout timeout);
+
+  // A message with descriptors (at most kMaxFds; SCM_RIGHTS): the peer gets
+  // its own copies, close-on-exec, with recv_bytes_and_fds(). The sender
+  // keeps its descriptors. Throws std::invalid_argument for too many.
+  static constexpr std::size_t kMaxFds = 16;
+  void send_bytes(std::string_view message, std::span<const int> fds);
+  // Receives one message and the descriptors sent with it (appended to
+  // `fds`). Same errors as recv_bytes().
+  std::string recv_bytes_and_fds(std::vector<UniqueFd>& fds);
 
   template <class T>
   void send(const T& value) {
@@ -116,5 +127,27 @@ class Listener {
 // Connects to a Listener's address. Throws std::system_error
 // (ECONNREFUSED, ENOENT) when nobody listens there.
 SocketConnection connect_to(std::string_view address);
+
+// The connect-back handshake of a child that shares no memory with its
+// parent (spawn, forkserver), used by the process pool and the engine:
+//
+//   mr::Listener listener;
+//   const std::string token = mr::random_token();
+//   mr::Process child(po, mr::target<&entry>, listener.address(), token);
+//   child.start();
+//   std::optional<mr::SocketConnection> c =
+//       mr::accept_child(listener, token, child.sentinel(), 60s);
+//   // in entry(address, token):  mr::SocketConnection c = mr::connect_back(address, token);
+//
+// 32 random hex digits (getrandom), a secret for connect_back.
+std::string random_token();
+// connect_to(address), then sends `token` as the first message.
+SocketConnection connect_back(std::string_view address, std::string_view token);
+// Accepts connections until one sends `token` first (others are dropped),
+// and returns it. Empty when `sentinel` (e.g. Process::sentinel()) becomes
+// readable first, i.e. the child ended without connecting. Throws
+// mr::TimeoutError after `timeout`.
+std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
+                                             int sentinel, Timeout timeout);
 
 }  // namespace mr

@@ -72,7 +72,9 @@ struct QueueHeader;  // the shared state (queue.cc)
 // Same contracts as Queue<T>.
 class QueueCore {
  public:
-  QueueCore(std::size_t maxsize, std::size_t capacity_bytes);
+  QueueCore(std::size_t maxsize, std::size_t capacity_bytes, Backing backing);
+  // Attaches to a queue created with Backing::kMemfd elsewhere.
+  QueueCore(SharedRegion ring, SharedRegion lock);
   // A moved-from core must not be used (only destroyed or assigned to).
   QueueCore(QueueCore&& other) noexcept
       : region_(std::move(other.region_)),
@@ -112,6 +114,9 @@ class QueueCore {
   bool join(const Deadline& deadline);
   std::size_t unfinished_tasks() const noexcept;
 
+  const SharedRegion& ring_region() const noexcept { return region_; }
+  const SharedRegion& lock_region() const noexcept { return lock_.region(); }
+
  private:
   class Guard;
   void repair_after_owner_death() noexcept;
@@ -138,8 +143,21 @@ class Queue {
   // `capacity_bytes` bytes of serialized messages. Throws std::system_error
   // when shared memory cannot be had, std::invalid_argument for a capacity
   // under 64 bytes or over 2^40.
-  explicit Queue(std::size_t maxsize = 0, std::size_t capacity_bytes = kQueueBytes)
-      : core_(maxsize, capacity_bytes) {}
+  explicit Queue(std::size_t maxsize = 0, std::size_t capacity_bytes = kQueueBytes,
+                 Backing backing = Backing::kAnonymous)
+      : core_(maxsize, capacity_bytes, backing) {}
+
+  // Passing a queue to an exec()ed process (spawn, forkserver), where
+  // inheritance by fork does not reach: create it with Backing::kMemfd, send
+  // the descriptors ring_region().fd() and lock_region().fd() (e.g. with
+  // SocketConnection::send_bytes(msg, fds), mr/ipc/listener.h), and attach
+  // there: Queue<T>::attach(SharedRegion::map_fd(ring), SharedRegion::map_fd(lock)).
+  // Throws std::invalid_argument when the regions do not hold a queue.
+  static Queue attach(SharedRegion ring, SharedRegion lock) {
+    return Queue(detail::QueueCore(std::move(ring), std::move(lock)));
+  }
+  const SharedRegion& ring_region() const noexcept { return core_.ring_region(); }
+  const SharedRegion& lock_region() const noexcept { return core_.lock_region(); }
 
   // Appends `value`, blocking while the queue is full. Throws QueueClosed,
   // std::length_error when the serialized value can never fit.
@@ -176,6 +194,7 @@ class Queue {
   bool closed() const noexcept { return core_.closed(); }
 
  protected:
+  explicit Queue(detail::QueueCore core) : core_(std::move(core)) {}
   detail::QueueCore core_;
 };
 
@@ -204,7 +223,8 @@ class SimpleQueue {
                 "mr::SimpleQueue<T>: T is not serializable (see mr/base/serialize.h)");
 
  public:
-  explicit SimpleQueue(std::size_t capacity_bytes = kQueueBytes) : core_(0, capacity_bytes) {}
+  explicit SimpleQueue(std::size_t capacity_bytes = kQueueBytes)
+      : core_(0, capacity_bytes, Backing::kAnonymous) {}
 
   // Blocks only while the ring has no room for the message.
   void put(const T& value) { core_.put(to_bytes(value), Deadline::never()); }
