@@ -37,7 +37,15 @@
 //   unsigned partition(const K&, unsigned partitions) const
 //   bool before(const OutK&, const OutV&, const OutK&, const OutV&) const
 //                                                     output order (default: by key, then value)
-//   std::string format(const OutK&, const OutV&) const    one output line (default: key TAB value)
+//   std::string format(const OutK&, const OutV&) const    one output line (default: key TAB value);
+//                                                     with --format csv or json the
+//                                                     output is key/value records instead:
+//                                                     a `key,value` CSV header and RFC 4180
+//                                                     rows, or [{"key": K, "value": V}, ...]
+//                                                     with integers and finite floats as
+//                                                     numbers, bool as true/false, anything
+//                                                     else as a string of its text form
+//                                                     (the default TSV text, append_text)
 //   static std::vector<OptionSpec> options()          the --opt keys the job takes
 //   static constexpr unsigned kReducers               preferred number of partitions
 // K, V, OutK and OutV are any types mr::Serializable knows (strings,
@@ -128,7 +136,8 @@ class Context {
   // Adds n to the user counter `name` (summed over all workers).
   void count(std::string_view name, std::int64_t n = 1) { counters_->user[std::string(name)] += n; }
   const JobOptions& options() const { return *options_; }
-  // The chunk being mapped (file name, byte range, first line number).
+  // The chunk being mapped: file name, input_index (0-based position of the
+  // input), byte range, first line number.
   const ChunkInfo& chunk() const { return chunk_; }
   void set_chunk(const ChunkInfo& c) { chunk_ = c; }
 
