@@ -13,6 +13,7 @@
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -20,6 +21,7 @@
 
 #include "mr/mapreduce/engine.h"
 #include "mr/mapreduce/input.h"
+#include "mr/mapreduce/job_recipe.h"
 #include "mr/mapreduce/plugin_loader.h"
 #include "mr/process/process.h"
 #include "wordcount.h"
@@ -136,7 +138,7 @@ mr::OutputOptions::Format parse_format(const std::string& format) {
 
 // The options every command that runs a job takes, and the files.
 struct CommonOptions {
-  std::string output, chunk_size = "8M", memory, task_timeout = "600";
+  std::string output, chunk_size = "8M", memory, task_timeout = "600", start_method = "fork";
   long long workers = 0, reducers = 0, top = 0;  // signed: "-3" is refused, not wrapped
   std::vector<std::string> files;
 
@@ -154,7 +156,10 @@ struct CommonOptions {
       ("progress", "show a progress line on stderr (default when stderr is a terminal)")
       ("no-progress", "never show the progress line")
       ("stats", "print phase times, counts and peak memory on stderr")
-      ("trace", po::value<std::string>(), "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)");
+      ("trace", po::value<std::string>(), "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")
+      ("start-method", po::value(&start_method),
+       "how workers start: fork (default: copies of this process), spawn or forkserver (fresh runs of "
+       "the program that load the job again)");
   }
 
   mr::EngineOptions engine(const po::variables_map& vm) const {
@@ -176,6 +181,10 @@ struct CommonOptions {
     eo.output.top = static_cast<std::uint64_t>(top);
     if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
     eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
+    if (start_method == "fork") eo.start_method = mr::StartMethod::kFork;
+    else if (start_method == "spawn") eo.start_method = mr::StartMethod::kSpawn;
+    else if (start_method == "forkserver") eo.start_method = mr::StartMethod::kForkserver;
+    else throw po::error("invalid --start-method '" + start_method + "' (use fork, spawn or forkserver)");
     return eo;
   }
 
@@ -230,16 +239,15 @@ int wordcount(const std::vector<std::string>& args) {
       return kExitOk;
     }
     mr::EngineOptions eo = common.engine(vm);
-    mr::WordCountOptions wo;
-    wo.tokenizer.kind = mr::parse_tokenizer_kind(tokenizer);
-    wo.tokenizer.keep_case = vm.count("keep-case") > 0;
-    if (sort == "count") wo.sort = mr::WordCountOptions::SortOrder::kCount;
-    else if (sort == "word") wo.sort = mr::WordCountOptions::SortOrder::kWord;
-    else throw po::error("invalid --sort '" + sort + "' (use count or word)");
-    wo.top = eo.output.top;
+    // The same recipe makes the job here and in spawned workers.
+    eo.job_recipe.builtin = "wordcount";
+    eo.job_recipe.options = {{"tokenizer", tokenizer},
+                             {"keep_case", vm.count("keep-case") ? "1" : "0"},
+                             {"sort", sort},
+                             {"top", std::to_string(eo.output.top)}};
     eo.output.format = parse_format(format);
-    mr::WordCountJob job(wo);
-    return common.run(job, vm, eo, "words");
+    std::unique_ptr<mr::Job> job = mr::make_job(eo.job_recipe);
+    return common.run(*job, vm, eo, "words");
   } catch (const po::error& e) {
     usage_error(e.what());
     return kExitUsage;
@@ -275,7 +283,8 @@ int run_plugin(const std::vector<std::string>& args) {
       throw po::error("--job is required ('mapreduce jobs' lists the jobs)");
     }
     if (job_name == "wordcount") throw po::error("wordcount is built in: use 'mapreduce wordcount'");
-    const mr::PluginInfo& plugin = mr::load_plugin(mr::resolve_plugin(job_name));
+    const std::string plugin_path = std::filesystem::absolute(mr::resolve_plugin(job_name));
+    const mr::PluginInfo& plugin = mr::load_plugin(plugin_path);
     if (vm.count("help")) {
       std::cout << "Usage: mapreduce run --job " << job_name << " [--opt KEY=VALUE]... [options] FILE...\n"
                 << plugin.name << ": " << plugin.description << "\n\nJob options (--opt KEY=VALUE):\n";
@@ -291,7 +300,9 @@ int run_plugin(const std::vector<std::string>& args) {
     eo.output.format = parse_format(format);
     mr::JobOptions jo;
     for (const auto& kv : job_opts) jo.add(kv);
-    std::unique_ptr<mr::Job> job = mr::create_plugin_job(plugin, jo);
+    eo.job_recipe.plugin = plugin_path;
+    eo.job_recipe.options = jo.all();
+    std::unique_ptr<mr::Job> job = mr::make_job(eo.job_recipe);
     return common.run(*job, vm, eo, "records");
   } catch (const po::error& e) {
     usage_error(e.what());
@@ -317,6 +328,9 @@ int list_jobs() {
 }
 
 }  // namespace
+
+// The built-in jobs of this program, by name (spawned workers make them from a JobRecipe).
+MR_BUILTIN_JOB("wordcount", mr::make_wordcount_job);
 
 int main(int argc, char** argv) {
   mr::spawn_main_hook(argc, argv);

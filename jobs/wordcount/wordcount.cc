@@ -207,4 +207,26 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
   return lines;
 }
 
+std::unique_ptr<Job> make_wordcount_job(const JobOptions& options) {
+  options.check_known({{"tokenizer", "unicode or whitespace", "unicode"},
+                       {"keep_case", "do not lowercase words", "0"},
+                       {"sort", "count or word", "count"},
+                       {"top", "keep only the first N results", "0"}});
+  WordCountOptions wo;
+  wo.tokenizer.kind = parse_tokenizer_kind(options.get("tokenizer", "unicode"));
+  wo.tokenizer.keep_case = options.get_bool("keep_case", false);
+  const std::string sort = options.get("sort", "count");
+  if (sort == "count") {
+    wo.sort = WordCountOptions::SortOrder::kCount;
+  } else if (sort == "word") {
+    wo.sort = WordCountOptions::SortOrder::kWord;
+  } else {
+    throw std::invalid_argument("invalid --sort '" + sort + "' (use count or word)");
+  }
+  const long long top = options.get_int("top", 0);
+  if (top < 0) throw std::invalid_argument("--top must not be negative");
+  wo.top = static_cast<std::uint64_t>(top);
+  return std::make_unique<WordCountJob>(wo);
+}
+
 }  // namespace mr

@@ -8,6 +8,7 @@
 
 #include "mr/job_api/tokenizer.h"
 #include "mr/job_api/job.h"
+#include "mr/job_api/job_options.h"
 
 namespace mr {
 
@@ -30,5 +31,12 @@ class WordCountJob : public Job {
  private:
   WordCountOptions options_;
 };
+
+// The job from its options (tokenizer=unicode|whitespace, keep_case=0|1,
+// sort=count|word, top=N): the factory the mapreduce program registers as
+// the built-in job "wordcount" (MR_BUILTIN_JOB, mr/mapreduce/job_recipe.h),
+// so that spawned workers can make it too.
+// Throws std::invalid_argument for a bad or unknown option.
+std::unique_ptr<Job> make_wordcount_job(const JobOptions& options);
 
 }  // namespace mr

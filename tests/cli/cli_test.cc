@@ -1564,25 +1564,117 @@ TEST_F(CliFaultTest, InterruptWhileWaitingForInputExits130) {
 
 TEST_F(CliFaultTest, KillingTheMasterKillsItsWorkers) {
   fs::path f = file("in.txt", make_text(91, 64'000));
-  auto shm_before = shm_names();
-  auto master = start({"wordcount", "-j", "2", "--chunk-size", "4K", f.string()},
-                      with_env("MAPREDUCE_FAULT=hang:0"));
-  auto workers = wait_for_hanging_run(*master);
-  ASSERT_EQ(workers.size(), 2u);
+  for (const char* method : {"fork", "spawn"}) {
+    SCOPED_TRACE(method);
+    auto shm_before = shm_names();
+    auto master =
+        start({"wordcount", "-j", "2", "--chunk-size", "4K", "--start-method", method, f.string()},
+              with_env("MAPREDUCE_FAULT=hang:0"));
+    auto workers = wait_for_hanging_run(*master);
+    ASSERT_EQ(workers.size(), 2u);
+    // A forked worker runs the master's command line; a spawned one is a
+    // fresh run of the program with the spawn marker and a descriptor.
+    auto cmdline = [](pid_t pid) { return slurp("/proc/" + std::to_string(pid) + "/cmdline"); };
+    for (const auto& w : workers)
+      EXPECT_EQ(cmdline(w.pid) == cmdline(master->pid()), std::string(method) == "fork")
+          << cmdline(w.pid);
 
-  ASSERT_EQ(::kill(master->pid(), SIGKILL), 0);
-  auto st = master->wait_for(5s);
-  ASSERT_TRUE(st);
-  EXPECT_EQ(st->signal(), SIGKILL) << st->str();
-  bool gone = poll_until(5s, [&] {
-    return std::all_of(workers.begin(), workers.end(),
-                       [](const ProcStat& w) { return has_ended(w); });
-  });
-  EXPECT_TRUE(gone) << "workers outlived their master by 5 s:" << describe(workers);
-  // Belt and braces for the rest of the suite: nothing of that group may run on.
-  for (const auto& w : workers)
-    if (!has_ended(w)) ::kill(w.pid, SIGKILL);
-  expect_no_shm_named_after(shm_before, master->pid(), workers);
+    ASSERT_EQ(::kill(master->pid(), SIGKILL), 0);
+    auto st = master->wait_for(5s);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->signal(), SIGKILL) << st->str();
+    bool gone = poll_until(5s, [&] {
+      return std::all_of(workers.begin(), workers.end(),
+                         [](const ProcStat& w) { return has_ended(w); });
+    });
+    EXPECT_TRUE(gone) << "workers outlived their master by 5 s:" << describe(workers);
+    // Belt and braces for the rest of the suite: nothing of that group may run on.
+    for (const auto& w : workers)
+      if (!has_ended(w)) ::kill(w.pid, SIGKILL);
+    expect_no_shm_named_after(shm_before, master->pid(), workers);
+  }
+}
+
+// ---- start methods: workers that are fresh runs of the program ----------------------------
+
+TEST_F(CliTest, SpawnAndForkserverWorkersCountExactly) {
+  std::string text = make_text(101, 80'000);
+  fs::path f = file("a.txt", text);
+  fs::path g = file("b.txt.zst", zstd_compress(text.substr(0, 30'000)));
+  Counts expected;
+  count_letters(text, expected);
+  count_letters(text.substr(0, 30'000), expected);
+  for (const char* method : {"spawn", "forkserver"}) {
+    SCOPED_TRACE(method);
+    // A mapped file and a compressed stream, spilling with a tiny budget.
+    EXPECT_EQ(counts({"-j", "3", "--reducers", "3", "--chunk-size", "4K", "--start-method", method,
+                      f.string(), g.string()}),
+              tsv(expected));
+    EXPECT_EQ(counts({"-j", "2", "--chunk-size", "4K", "--memory", "1K", "--start-method", method,
+                      f.string(), g.string()}),
+              tsv(expected));
+    // Standard input through the stream slots.
+    Counts only_f;
+    count_letters(text, only_f);
+    EXPECT_EQ(
+        counts({"-j", "2", "--chunk-size", "4K", "--start-method", method, "-"}, stdin_from(f)),
+        tsv(only_f));
+  }
+  Result bad = run({"wordcount", "--start-method", "vfork", f.string()});
+  EXPECT_EQ(bad.code(), 2) << bad.str();
+  EXPECT_NE(bad.err.find("--start-method"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliFaultTest, SpawnedWorkersAreReplacedAndFailuresNamed) {
+  std::string text = make_text(103, 60'000);
+  fs::path f = file("a.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  for (const char* method : {"spawn", "forkserver"}) {
+    for (const char* fault : {"kill:1:1", "throw:2:1"}) {
+      SCOPED_TRACE(std::string(method) + " " + fault);
+      Result r = run({"wordcount", "--stats", "-j", "2", "--chunk-size", "2K", "--start-method",
+                      method, f.string()},
+                     with_env(std::string("MAPREDUCE_FAULT=") + fault));
+      ASSERT_EQ(r.code(), 0) << r.str();
+      EXPECT_EQ(r.out, tsv(expected));
+      auto retries = numbers_on_line(r.err, "retries ");
+      ASSERT_EQ(retries.size(), 3u) << r.err;
+      EXPECT_GE(retries[1], 1u) << r.err;
+    }
+    Result r =
+        run({"wordcount", "-j", "2", "--chunk-size", "2K", "--start-method", method, f.string()},
+            with_env("MAPREDUCE_FAULT=kill:1"));
+    EXPECT_EQ(r.code(), 1) << r.str();
+    EXPECT_NE(r.err.find("'" + f.string() + "'"), std::string::npos) << r.err;
+  }
+}
+
+// A plugin job gives the same result however its workers start: a spawned
+// or forkserver worker shares nothing with the master, so it can only have
+// mapped its chunks with the plugin it loaded itself.
+TEST_F(CliTest, PluginJobsRunInSpawnedAndForkserverWorkers) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i)
+    text += "line " + std::to_string(i) + (i % 7 ? " plain\n" : " holmes\n");
+  fs::path f = file("lines.txt", text);
+  const std::vector<std::string> base = {"run", "--job", "grep",         "--opt", "pattern=holmes",
+                                         "-j",  "2",     "--chunk-size", "4K"};
+  Result forked = run([&] {
+    auto a = base;
+    a.push_back(f.string());
+    return a;
+  }());
+  ASSERT_EQ(forked.code(), 0) << forked.str();
+  ASSERT_NE(forked.out.find("holmes"), std::string::npos) << forked.out;
+  for (const char* method : {"spawn", "forkserver"}) {
+    SCOPED_TRACE(method);
+    auto args = base;
+    args.insert(args.end(), {"--start-method", method, f.string()});
+    Result r = run(args);
+    ASSERT_EQ(r.code(), 0) << r.str();
+    EXPECT_EQ(r.out, forked.out);
+  }
 }
 
 }  // namespace

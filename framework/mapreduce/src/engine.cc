@@ -22,13 +22,20 @@
 #include "mr/base/io.h"
 #include "mr/base/shared_region.h"
 #include "mr/base/unique_fd.h"
+#include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
 #include "mr/ipc/queue.h"
 #include "mr/ipc/wait.h"
+#include "mr/mapreduce/job_recipe.h"
 #include "mr/process/process.h"
 #include "protocol.h"
 
 namespace mr {
+
+namespace detail {
+// A worker that is a fresh program (spawn, forkserver); defined at the end.
+int engine_spawned_worker(std::string address, std::string token);
+}  // namespace detail
 
 namespace {
 
@@ -58,12 +65,24 @@ constexpr int kClaimShift = 40;
 
 class StreamSlots {
  public:
-  StreamSlots(std::size_t count, std::size_t slot_bytes)
-      : region_(SharedRegion::anonymous(count * (sizeof(SlotHeader) + slot_bytes))),
+  // New slots; `memfd`: in a memfd, for workers that are fresh programs.
+  StreamSlots(std::size_t count, std::size_t slot_bytes, bool memfd)
+      : region_(memfd ? SharedRegion::memfd("mr.slots", bytes(count, slot_bytes))
+                      : SharedRegion::anonymous(bytes(count, slot_bytes))),
         count_(count),
         slot_bytes_(slot_bytes) {
     for (std::size_t i = 0; i < count; ++i) new (header(i)) SlotHeader{};
   }
+  // The master's slots, in a spawned worker.
+  StreamSlots(SharedRegion attached, std::size_t count, std::size_t slot_bytes)
+      : region_(std::move(attached)), count_(count), slot_bytes_(slot_bytes) {
+    if (region_.size() < bytes(count, slot_bytes))
+      throw std::runtime_error("stream slots: the shared region is too small");
+  }
+  static std::size_t bytes(std::size_t count, std::size_t slot_bytes) {
+    return count * (sizeof(SlotHeader) + slot_bytes);
+  }
+  const SharedRegion& region() const { return region_; }
   std::size_t count() const { return count_; }
   std::size_t slot_bytes() const { return slot_bytes_; }
   SlotHeader* header(std::size_t i) const {
@@ -97,11 +116,20 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 class Arena {
  public:
-  explicit Arena(std::size_t capacity)
-      : region_(SharedRegion::anonymous(capacity + kHeader)),
+  // `memfd`: in a memfd, for workers that are fresh programs.
+  Arena(std::size_t capacity, bool memfd)
+      : region_(memfd ? SharedRegion::memfd("mr.arena", capacity + kHeader)
+                      : SharedRegion::anonymous(capacity + kHeader)),
         header_(new (region_.data()) ArenaHeader{}),
         base_(static_cast<std::byte*>(region_.data()) + kHeader),
         capacity_(capacity) {}
+  // The master's arena, in a spawned worker.
+  explicit Arena(SharedRegion attached)
+      : region_(std::move(attached)),
+        header_(static_cast<ArenaHeader*>(region_.data())),
+        base_(static_cast<std::byte*>(region_.data()) + kHeader),
+        capacity_(region_.size() - kHeader) {}
+  const SharedRegion& region() const { return region_; }
 
   // Space for `n` bytes, or nothing when the arena is full.
   std::optional<detail::Run> reserve(std::uint64_t n) {
@@ -290,7 +318,8 @@ class Tracer {
 
 // DANGER: runs in the forked worker. Exceptions end in a Failed message and
 // exit code 1; the Process layer ends the child with _exit.
-int worker_main(const WorkerEnv& env, Connection& conn) {
+template <class Channel>
+int worker_main(const WorkerEnv& env, Channel& conn) {
   ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
   ::signal(SIGTERM, SIG_DFL);
   using namespace detail;
@@ -378,7 +407,7 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
     flush(true);
     // Then follow the master's orders.
     for (;;) {
-      MasterMessage m = conn.recv<MasterMessage>();
+      MasterMessage m = conn.template recv<MasterMessage>();
       if (std::holds_alternative<Exit>(m)) return 0;
       if (auto* mc = std::get_if<MapChunks>(&m)) {
         for (const auto& t : mc->chunks)
@@ -425,6 +454,109 @@ int worker_main(const WorkerEnv& env, Connection& conn) {
   }
 }
 
+// What a spawned worker needs besides the shared regions (sent with their
+// descriptors: arena, queue ring, queue lock, then the stream slots if any).
+struct SpawnInput {
+  std::string name;
+  std::uint8_t streamed = 0;
+  std::uint64_t size = 0;  // of a mapped input, checked by the worker
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(name, streamed, size);
+  }
+};
+struct WorkerSetup {
+  JobRecipe recipe;
+  std::vector<SpawnInput> inputs;
+  std::uint64_t slot_count = 0, slot_bytes = 0;  // 0 slots: no stream inputs
+  std::uint32_t partitions = 0;
+  std::uint64_t table_limit = 0;
+  std::string spill_dir;
+  std::uint8_t trace = 0;
+  std::int64_t t0_ns = 0;  // steady_clock is the same clock in every process
+  std::uint8_t has_fault = 0, fault_kind = 0;
+  std::uint32_t fault_chunk = 0, fault_times = 0;
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(recipe, inputs, slot_count, slot_bytes, partitions, table_limit, spill_dir, trace, t0_ns,
+       has_fault, fault_kind, fault_chunk, fault_times);
+  }
+};
+
+// A spawned worker's stand-in for a stream input: only its name is used
+// (the bytes come through the stream slots).
+class StreamName final : public Input {
+ public:
+  explicit StreamName(std::string name) : Input(std::move(name)) {}
+  bool streamed() const noexcept override { return true; }
+};
+
+// The life of a spawned or forkserver worker: connect back, rebuild the job
+// and the inputs, attach the master's shared regions, then the same loop as
+// a forked worker.
+int spawned_worker_main(const std::string& address, const std::string& token) {
+  SocketConnection conn = connect_back(address, token);
+  std::vector<UniqueFd> fds;
+  WorkerSetup setup;
+  try {
+    setup = from_bytes<WorkerSetup>(conn.recv_bytes_and_fds(fds));
+  } catch (const EofError&) {
+    return 0;  // the master gave up on us
+  }
+  std::unique_ptr<Job> job;
+  Inputs inputs;
+  std::optional<Arena> arena;
+  std::optional<Queue<ChunkTask>> queue;
+  std::optional<StreamSlots> slots;
+  WorkerEnv env{};
+  try {
+    if (fds.size() != (setup.slot_count ? 4u : 3u))
+      throw std::runtime_error("expected the shared regions' descriptors");
+    job = make_job(setup.recipe);
+    for (const auto& in : setup.inputs) {
+      if (in.streamed) {
+        inputs.push_back(std::make_unique<StreamName>(in.name));
+        continue;
+      }
+      Inputs one = open_inputs({in.name}, {});
+      if (one.size() != 1 || one[0]->streamed() || one[0]->data().size() != in.size)
+        throw std::runtime_error("input '" + in.name + "' changed since the job started");
+      inputs.push_back(std::move(one[0]));
+    }
+    arena.emplace(SharedRegion::map_fd(std::move(fds[0])));
+    queue.emplace(Queue<ChunkTask>::attach(SharedRegion::map_fd(std::move(fds[1])),
+                                           SharedRegion::map_fd(std::move(fds[2]))));
+    if (setup.slot_count)
+      slots.emplace(SharedRegion::map_fd(std::move(fds[3])), setup.slot_count, setup.slot_bytes);
+    if (setup.has_fault) {
+      FaultInjection f;
+      f.kind = static_cast<FaultInjection::Kind>(setup.fault_kind);
+      f.chunk = setup.fault_chunk;
+      f.times = setup.fault_times;
+      env.fault = f;
+    }
+  } catch (const std::exception& e) {
+    const std::string job_name =
+        !setup.recipe.builtin.empty() ? setup.recipe.builtin : setup.recipe.plugin;
+    try {
+      conn.send(detail::WorkerMessage{detail::Failed{job_name + ": starting a worker: " + e.what()}});
+    } catch (...) {
+    }
+    return 1;
+  }
+  env.job = job.get();
+  env.inputs = &inputs;
+  env.slots = slots ? &*slots : nullptr;
+  env.queue = &*queue;
+  env.arena = &*arena;
+  env.partitions = setup.partitions;
+  env.table_limit = setup.table_limit;
+  env.spill_dir = setup.spill_dir;
+  env.trace = setup.trace != 0;
+  env.t0 = Clock::time_point(Clock::duration(setup.t0_ns));
+  return worker_main(env, conn);
+}
+
 class Master {
  public:
   Master(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out)
@@ -438,7 +570,29 @@ class Master {
  private:
   struct Worker {
     std::unique_ptr<Process> process;
-    Connection conn;
+    Connection conn;        // fork: the master's end of the worker's pipe
+    bool spawned = false;   // spawn/forkserver: `sock` instead of `conn`
+    SocketConnection sock;  // closed when the worker never connected back
+    bool heard = false;     // a spawned worker sent something
+
+    // A send to a dead spawned worker is dropped: its death is handled.
+    void send(const detail::MasterMessage& m) {
+      if (!spawned) return conn.send(m);
+      try {
+        if (!sock.closed()) sock.send(m);
+      } catch (const std::system_error&) {
+      }
+    }
+    bool poll() {
+      if (!spawned) return conn.poll();
+      if (sock.closed()) throw EofError("never connected");
+      return sock.poll();
+    }
+    detail::WorkerMessage recv() {
+      if (!spawned) return conn.recv<detail::WorkerMessage>();
+      heard = true;
+      return sock.recv<detail::WorkerMessage>();
+    }
     enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
@@ -459,6 +613,7 @@ class Master {
   void feed_queue();
   void reissue_lost_stream_tasks(pid_t dead);
   void start_worker(std::size_t slot);
+  void start_spawned_worker(std::size_t slot);
   bool drain(Worker& w);  // handles pending messages; false when the peer is gone
   void handle(Worker& w, detail::WorkerMessage& m);
   void handle_death(std::size_t slot);
@@ -481,6 +636,8 @@ class Master {
   std::unique_ptr<StreamSlots> slots_;
   std::unique_ptr<Queue<ChunkTask>> queue_;
   WorkerEnv env_{};
+  WorkerSetup setup_;                 // spawn/forkserver: what each worker is sent
+  unsigned silent_deaths_ = 0;        // spawned workers in a row that died unheard
   std::vector<Worker> workers_;
 
   // The producer: inputs in order, mapped ones cut up front, streams read
@@ -683,6 +840,7 @@ void Master::reissue_lost_stream_tasks(pid_t dead) {
 }
 
 void Master::start_worker(std::size_t slot) {
+  if (options_.start_method != StartMethod::kFork) return start_spawned_worker(slot);
   auto [mine, theirs] = Pipe();
   Worker& w = workers_[slot];
   w = Worker{};
@@ -702,10 +860,43 @@ void Master::start_worker(std::size_t slot) {
   if (env_.trace) trace_rows_.emplace_back(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
 }
 
+void Master::start_spawned_worker(std::size_t slot) {
+  Worker& w = workers_[slot];
+  w = Worker{};
+  w.spawned = true;
+  ProcessOptions po;
+  po.name = "mapreduce-worker-" + std::to_string(slot);
+  po.daemon = true;
+  po.start_method = options_.start_method;
+  Listener listener;
+  const std::string token = random_token();
+  w.process = std::make_unique<Process>(po, target<&detail::engine_spawned_worker>,
+                                        listener.address(), token);
+  w.process->start();
+  if (env_.trace) trace_rows_.emplace_back(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
+  std::optional<SocketConnection> c;
+  try {
+    c = accept_child(listener, token, w.process->sentinel(), std::chrono::seconds(60));
+  } catch (const TimeoutError&) {
+    w.process->kill();  // handled as a death by the main loop
+    return;
+  }
+  if (!c) return;  // died before connecting: handled as a death
+  w.sock = std::move(*c);
+  std::vector<int> fds{arena_->region().fd(), queue_->ring_region().fd(),
+                       queue_->lock_region().fd()};
+  if (slots_) fds.push_back(slots_->region().fd());
+  try {
+    w.sock.send_bytes(to_bytes(setup_), fds);
+  } catch (const std::system_error&) {
+    // Died meanwhile: handled as a death.
+  }
+}
+
 bool Master::drain(Worker& w) {
   try {
-    while (w.conn.poll()) {
-      auto m = w.conn.recv<detail::WorkerMessage>();
+    while (w.poll()) {
+      auto m = w.recv();
       handle(w, m);
       handled_ = true;
     }
@@ -784,6 +975,15 @@ void Master::handle_death(std::size_t slot) {
     ++stats_.retries;
   }
   if (!w.chunk && !w.partition && !w.failure.empty()) throw JobError(w.failure);
+  if (w.spawned && !w.heard) {
+    // A fresh program that dies before saying anything would be replaced
+    // forever: give up after max_attempts in a row.
+    if (++silent_deaths_ >= options_.max_attempts)
+      throw JobError(std::string(job_.name()) + ": " + std::to_string(silent_deaths_) +
+                     " workers in a row died while starting; last: " + why);
+  } else {
+    silent_deaths_ = 0;
+  }
   ++stats_.workers_replaced;
   start_worker(slot);
   reissue_lost_stream_tasks(pid);
@@ -817,7 +1017,7 @@ void Master::schedule() {
       for (std::size_t i = 0; i < workers_.size(); ++i) {
         if (orders[i].chunks.empty()) continue;
         workers_[i].state = State::kMapping;
-        workers_[i].conn.send(detail::MasterMessage{orders[i]});
+        workers_[i].send(detail::MasterMessage{orders[i]});
       }
     }
   }
@@ -830,7 +1030,7 @@ void Master::schedule() {
       w.state = State::kReducing;
       w.partition = p;
       w.task_started = Clock::now();
-      w.conn.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p], map_spills_[p]}});
+      w.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p], map_spills_[p]}});
     }
     if (partitions_done_ == map_runs_.size()) phase_ = Phase::kDone;
   }
@@ -843,7 +1043,11 @@ void Master::wait_for_events() {
   std::vector<Connection*> conns;
   std::vector<int> sentinels;
   for (auto& w : workers_) {
-    conns.push_back(&w.conn);
+    if (w.spawned) {
+      if (!w.sock.closed()) sentinels.push_back(w.sock.fileno());  // readable: a message or EOF
+    } else {
+      conns.push_back(&w.conn);
+    }
     sentinels.push_back(w.process->sentinel());
   }
   mr::wait_for(conns, sentinels, std::chrono::milliseconds(50));
@@ -856,7 +1060,7 @@ void Master::stop_workers(bool kill) noexcept {
       if (kill) {
         w.process->kill();
       } else if (w.process->is_alive()) {
-        w.conn.send(detail::MasterMessage{detail::Exit{}});
+        w.send(detail::MasterMessage{detail::Exit{}});
       }
     } catch (...) {
     }
@@ -911,23 +1115,50 @@ JobStats Master::run() {
   // Half the memory budget is the shared arena, the other half the workers'
   // map tables (each flushes beyond its share).
   std::size_t memory = options_.memory ? options_.memory : default_memory();
-  arena_ = std::make_unique<Arena>(memory / 2);
+  const bool fresh_workers = options_.start_method != StartMethod::kFork;
+  if (fresh_workers && options_.job_recipe.empty())
+    throw std::invalid_argument(
+        "the spawn and forkserver start methods need EngineOptions::job_recipe (how a fresh "
+        "worker makes the job)");
+  arena_ = std::make_unique<Arena>(memory / 2, fresh_workers);
   std::size_t table_limit = std::max<std::size_t>(memory / 2 / workers, 1 << 20);
   sweep_stale_spill_dirs();
   spill_dir_ = spill_dir_for(::getpid());
   bool streams = std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
   std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
   if (streams) {
-    slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size);
+    slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size, fresh_workers);
     for (std::size_t i = nslots; i-- > 0;) free_slots_.push_back(static_cast<int>(i));
   }
   // The queue holds at least every stream slot's task, so re-issuing a lost
   // one never blocks.
-  queue_ = std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16);
+  queue_ = std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16,
+                                              fresh_workers ? Backing::kMemfd : Backing::kAnonymous);
   env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, slots_.get(), queue_.get(),
                    arena_.get(), partitions, table_limit, spill_dir_,
                    !options_.trace_path.empty(), t0_};
   if (env_.trace) trace_rows_.emplace_back(::getpid(), "master (pid " + std::to_string(::getpid()) + ")");
+  if (fresh_workers) {
+    setup_.recipe = options_.job_recipe;
+    for (const auto& in : inputs_)
+      setup_.inputs.push_back(SpawnInput{in->name(), static_cast<std::uint8_t>(in->streamed()),
+                                         in->data().size()});
+    if (slots_) {
+      setup_.slot_count = slots_->count();
+      setup_.slot_bytes = slots_->slot_bytes();
+    }
+    setup_.partitions = partitions;
+    setup_.table_limit = table_limit;
+    setup_.spill_dir = spill_dir_;
+    setup_.trace = env_.trace;
+    setup_.t0_ns = t0_.time_since_epoch().count();
+    if (env_.fault) {
+      setup_.has_fault = 1;
+      setup_.fault_kind = static_cast<std::uint8_t>(env_.fault->kind);
+      setup_.fault_chunk = env_.fault->chunk;
+      setup_.fault_times = env_.fault->times;
+    }
+  }
   map_runs_.assign(partitions, {});
   map_spills_.assign(partitions, {});
   reduce_out_.assign(partitions, std::nullopt);
@@ -1025,3 +1256,13 @@ JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& opti
 }
 
 }  // namespace mr
+
+namespace mr::detail {
+
+int engine_spawned_worker(std::string address, std::string token) {
+  return spawned_worker_main(address, token);
+}
+
+}  // namespace mr::detail
+
+MR_REGISTER_FUNCTION(mr::detail::engine_spawned_worker);

@@ -6,7 +6,8 @@
 //   mr::JobResult r = mr::run_job(job, inputs, eo, stdout);
 //
 // The calling process is the master. It cuts the inputs into chunks at
-// positions the job allows, forks the workers (mr::Process), feeds chunk
+// positions the job allows, starts the workers (mr::Process; forked unless
+// EngineOptions::start_method says otherwise), feeds chunk
 // numbers to them through a bounded work queue (mr::Queue; workers pull), and
 // talks to each worker over its own duplex pipe (mr::Pipe): "started chunk",
 // "map output written", "reduce this partition", "reduce output written",
@@ -17,9 +18,9 @@
 // chunk (or partition) that fails max_attempts times fails the job with an
 // error naming the input and byte range.
 //
-// Fork-safety: run_job() forks; call it from a single-threaded master.
-// Nothing it creates outlives it: no /dev/shm entry (anonymous memory only),
-// no temporary file, no child process.
+// Fork-safety: run_job() forks; call it from a single-threaded master (or
+// use spawn/forkserver). Nothing it creates outlives it: no /dev/shm entry
+// (anonymous or memfd memory only), no temporary file, no child process.
 #pragma once
 
 #include <chrono>
@@ -31,8 +32,10 @@
 #include <string>
 #include <vector>
 
-#include "mr/mapreduce/input.h"
 #include "mr/job_api/job.h"
+#include "mr/mapreduce/input.h"
+#include "mr/mapreduce/job_recipe.h"
+#include "mr/process/process.h"
 
 namespace mr {
 
@@ -53,6 +56,16 @@ struct EngineOptions {
   // process, a span per chunk and per phase; open it in Perfetto or
   // chrome://tracing).
   std::string trace_path;
+  // How the workers are started (mr/process/process.h). fork: copies of the
+  // master, which have the job and the inputs already. spawn, forkserver:
+  // fresh runs of the program (mr::spawn_main_hook first in main) that make
+  // the job again from job_recipe (required then), map the input files
+  // again by name, and attach the shuffle arena, the work queue and the
+  // stream slots through memfd descriptors sent over a Unix socket (their
+  // channel to the master). A plugin is thus loaded in every worker however
+  // it is started.
+  StartMethod start_method = StartMethod::kFork;
+  JobRecipe job_recipe;
 };
 
 // What a run did, for --stats.
