@@ -3,13 +3,15 @@
 # two baselines, on the same corpora, in one run of this script.
 #
 #   bench/wordcount_bench.sh [--size 500M] [--kinds "text zipf"] [--runs 3]
-#                            [--workers "1 2 ..."] [--quick] [--no-build] [--build-jobs N]
+#                            [--workers "1 2 ..."] [--start-methods "fork spawn"]
+#                            [--quick] [--no-build] [--build-jobs N]
 #
 # Steps: build the `bench` preset's mapreduce and baseline_wordcount targets
 # (build/bench/bin/), generate the missing corpora with data/make-corpus into
 # data/corpus/, then for each corpus run, in rounds (each round runs every
 # program once, so a burst of load on the machine hits all of them alike):
 #   mapreduce wordcount -j N --no-progress --stats FILE > /dev/null   (each N of --workers)
+#     (and with --start-method M for each other M of --start-methods, default fork only)
 #   LC_ALL=C; tr -cs 'A-Za-z' '\n' < FILE | tr A-Z a-z | sort | uniq -c > /dev/null
 #   baseline_wordcount FILE > /dev/null
 # and print one table: median wall seconds, best seconds, MB/s (10^6 bytes of
@@ -30,13 +32,14 @@ usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 }
 
-size="" runs="" kinds="text zipf" workers="" quick=0 build=1 build_jobs=""
+size="" runs="" kinds="text zipf" workers="" methods="fork" quick=0 build=1 build_jobs=""
 while (($#)); do
   case $1 in
     --size) size=$2; shift 2 ;;
     --kinds) kinds=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
+    --start-methods) methods=$2; shift 2 ;;
     --quick) quick=1; shift ;;
     --no-build) build=0; shift ;;
     --build-jobs) build_jobs=$2; shift 2 ;;
@@ -60,6 +63,9 @@ fi
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "wordcount_bench: --runs must be a positive integer" >&2; exit 2; }
 for j in $workers; do
   [[ $j =~ ^[1-9][0-9]*$ ]] || { echo "wordcount_bench: bad worker count '$j' in --workers" >&2; exit 2; }
+done
+for m in $methods; do
+  [[ $m == fork || $m == spawn || $m == forkserver ]] || { echo "wordcount_bench: unknown start method '$m'" >&2; exit 2; }
 done
 for kind in $kinds; do
   [[ $kind == text || $kind == zipf ]] || { echo "wordcount_bench: unknown kind '$kind' (text or zipf)" >&2; exit 2; }
@@ -129,7 +135,11 @@ run_one() {
 }
 
 programs=()
-for j in $workers; do programs+=("mapreduce-j$j"); done
+for m in $methods; do
+  for j in $workers; do
+    if [[ $m == fork ]]; then programs+=("mapreduce-j$j"); else programs+=("mapreduce-$m-j$j"); fi
+  done
+done
 programs+=(tr-pipeline baseline)
 
 # shellcheck disable=SC2016  # the tr pipeline's $1 is expanded by the inner bash
@@ -137,6 +147,9 @@ run_program() {  # run_program PROGRAM KEY FILE
   local prog=$1 key=$2 file=$3
   case $prog in
     mapreduce-j*) run_one "$key" "$mapreduce" wordcount -j "${prog#mapreduce-j}" --no-progress --stats "$file" ;;
+    mapreduce-*-j*)
+      local m=${prog#mapreduce-}
+      run_one "$key" "$mapreduce" wordcount -j "${prog##*-j}" --start-method "${m%-j*}" --no-progress --stats "$file" ;;
     tr-pipeline) run_one "$key" bash -c 'export LC_ALL=C; tr -cs "A-Za-z" "\n" < "$1" | tr A-Z a-z | sort | uniq -c' _ "$file" ;;
     baseline) run_one "$key" "$baseline" "$file" ;;
   esac
@@ -192,6 +205,7 @@ awk '
       split(line[i], f, " ")
       label = f[3]
       if (label ~ /^mapreduce-j/) label = "mapreduce -j" substr(label, 12)
+      else if (label ~ /^mapreduce-/) { m = substr(label, 11); j = m; sub(/-j.*/, "", m); sub(/.*-j/, "", j); label = "mr -j" j " " m }
       else if (label == "tr-pipeline") label = "tr|sort|uniq"
       else if (label == "baseline") label = "baseline_wc"
       if (f[4] == "FAILED") { printf fmt, f[1], label, "FAILED", "-", "-", "-", "-", "-", "-", "-"; continue }
