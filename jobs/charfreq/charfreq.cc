@@ -105,6 +105,25 @@ struct CharFreq : mr::MapReduceJob<std::uint32_t, std::uint64_t> {
     return na != nb ? na > nb : ka < kb;
   }
 
+  // --format csv|json: {code_point, char, count, name} ("0xFF", "\\xFF", n,
+  // "<invalid UTF-8 byte>" for an invalid byte).
+  static std::vector<std::string> columns() { return {"code_point", "char", "count", "name"}; }
+  void record(const std::uint32_t& key, const std::uint64_t& n, mr::Record& r) const {
+    char buf[32];
+    if (key >= kInvalid) {
+      std::snprintf(buf, sizeof buf, "0x%02X", key - kInvalid);
+      r.field("code_point", std::string(buf));
+      std::snprintf(buf, sizeof buf, "\\x%02X", key - kInvalid);
+      r.field("char", std::string(buf)).field("count", n).field("name", "<invalid UTF-8 byte>");
+      return;
+    }
+    std::snprintf(buf, sizeof buf, "U+%04X", key);
+    std::string shown;
+    append_shown(shown, key);
+    r.field("code_point", std::string(buf)).field("char", shown).field("count", n);
+    r.field("name", names_table().name(key));
+  }
+
   std::string format(const std::uint32_t& key, const std::uint64_t& n) const {
     char buf[32];
     if (key >= kInvalid) {

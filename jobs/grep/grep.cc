@@ -28,6 +28,8 @@
 //   a.txt<TAB>2 matches
 //   b.txt<TAB>0 matches
 // `--top N` keeps the first N output lines, so it may cut the count lines.
+// With --format csv or json the same records have the fields file, line and
+// text (a match) or file and matches (a count), as numbers where numeric.
 //
 // How the counts get there without a reduce: the map of the chunk at offset
 // 0 of each file (exactly one per file) emits a marker (file, kCountLine).
@@ -107,12 +109,27 @@ struct Grep : mr::MapReduceJob<FileLine, std::string> {
   }
 
   std::string format(const FileLine& key, const std::string& text) const {
-    if (key.second == kCountLine) {
-      auto it = written_.find(key.first);
-      return key.first + '\t' + std::to_string(it == written_.end() ? 0 : it->second) + " matches";
-    }
+    if (key.second == kCountLine)
+      return key.first + '\t' + std::to_string(written(key.first)) + " matches";
     ++written_[key.first];
     return key.first + ':' + std::to_string(key.second) + ':' + text;
+  }
+
+  // --format csv|json: a match is {file, line, text}, a count {file, matches}.
+  static std::vector<std::string> columns() { return {"file", "line", "text", "matches"}; }
+  void record(const FileLine& key, const std::string& text, mr::Record& r) const {
+    r.field("file", key.first);
+    if (key.second == kCountLine) {
+      r.field("matches", written(key.first));
+      return;
+    }
+    ++written_[key.first];
+    r.field("line", key.second).field("text", text);
+  }
+
+  std::uint64_t written(const std::string& file) const {
+    auto it = written_.find(file);
+    return it == written_.end() ? 0 : it->second;
   }
 };
 

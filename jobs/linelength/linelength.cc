@@ -28,7 +28,8 @@ struct LineLength : mr::MapReduceJob<std::uint64_t, std::uint64_t> {
     if (line.empty()) ctx.count("empty lines");
   }
   std::uint64_t combine(std::uint64_t a, std::uint64_t b) const { return a + b; }
-  void reduce(const std::uint64_t& start, std::span<const std::uint64_t> counts, ReduceContext& ctx) {
+  void reduce(const std::uint64_t& start, std::span<const std::uint64_t> counts,
+              ReduceContext& ctx) {
     std::uint64_t n = 0;
     for (auto c : counts) n += c;
     ctx.emit(start, n);
@@ -41,6 +42,11 @@ struct LineLength : mr::MapReduceJob<std::uint64_t, std::uint64_t> {
     if (marks > 100) bar += "+";
     return std::to_string(start) + "-" + std::to_string(start + bucket - 1) + "\t" +
            std::to_string(n) + "\t" + bar;
+  }
+  // --format csv|json: {from, to, lines}, no bar.
+  static std::vector<std::string> columns() { return {"from", "to", "lines"}; }
+  void record(const std::uint64_t& start, const std::uint64_t& n, mr::Record& r) const {
+    r.field("from", start).field("to", start + bucket - 1).field("lines", n);
   }
 };
 

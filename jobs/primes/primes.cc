@@ -125,6 +125,11 @@ struct Primes : mr::MapReduceJob<Range, std::uint64_t> {
   std::string format(const Range& r, const std::uint64_t& n) const {
     return std::to_string(r.first) + "-" + std::to_string(r.second) + "\t" + std::to_string(n);
   }
+  // --format csv|json: {from, to, primes}.
+  static std::vector<std::string> columns() { return {"from", "to", "primes"}; }
+  void record(const Range& range, const std::uint64_t& n, mr::Record& r) const {
+    r.field("from", range.first).field("to", range.second).field("primes", n);
+  }
 
  private:
   static std::string_view trim(std::string_view s) {

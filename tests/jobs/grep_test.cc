@@ -17,10 +17,10 @@
 
 namespace {
 
+using mr::testing::lines_of;
 using mr::testing::run_mapreduce;
 using mr::testing::RunResult;
 using mr::testing::TempDir;
-using mr::testing::lines_of;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -130,6 +130,26 @@ TEST(GrepJobSmallTest, HandWrittenExampleAndEmptyFile) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The empty file is never mapped, so it has no count line (documented).
   EXPECT_EQ(r.out, a + ":1:foo\n" + a + ":3:boo\n" + a + "\t2 matches\n" + b + "\t0 matches\n");
+}
+
+// --format csv and json give named fields (the job's record hook), not
+// the internal key/value pairs.
+TEST(GrepJobSmallTest, CsvAndJsonRecordsHaveNamedFields) {
+  TempDir dir;
+  auto a = dir.write("a.txt", "foo, \"x\"\nbar\nboo\n");
+  auto b = dir.write("b.txt", "xyz\n");
+  auto r = run_mapreduce(
+      {"run", "--job", "grep", "--opt", "pattern=o+", "--format", "csv", "--no-progress", a, b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "file,line,text,matches\n" + a + ",1,\"foo, \"\"x\"\"\",\n" + a + ",3,boo,\n" +
+                       a + ",,,2\n" + b + ",,,0\n");
+  r = run_mapreduce(
+      {"run", "--job", "grep", "--opt", "pattern=o+", "--format", "json", "--no-progress", a, b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "[\n  {\"file\": \"" + a + "\", \"line\": 1, \"text\": \"foo, \\\"x\\\"\"},\n" +
+                       "  {\"file\": \"" + a + "\", \"line\": 3, \"text\": \"boo\"},\n" +
+                       "  {\"file\": \"" + a + "\", \"matches\": 2},\n" + "  {\"file\": \"" + b +
+                       "\", \"matches\": 0}\n]\n");
 }
 
 TEST(GrepJobSmallTest, BadPatternsAreUsageErrors) {

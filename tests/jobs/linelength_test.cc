@@ -29,7 +29,8 @@ std::string expected(const std::string& text, std::uint64_t bucket, std::uint64_
     std::uint64_t marks = (n + scale - 1) / scale;
     std::string bar(std::min<std::uint64_t>(marks, 100), '#');
     if (marks > 100) bar += '+';
-    out += std::to_string(b) + "-" + std::to_string(b + bucket - 1) + "\t" + std::to_string(n) + "\t" + bar + "\n";
+    out += std::to_string(b) + "-" + std::to_string(b + bucket - 1) + "\t" + std::to_string(n) +
+           "\t" + bar + "\n";
   }
   return out;
 }
@@ -50,6 +51,20 @@ TEST(LineLengthJobTest, HistogramMatchesReference) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, expected(text, 7, 5)) << "-j " << j;
   }
+}
+
+TEST(LineLengthJobTest, CsvAndJsonRecords) {
+  TempDir dir;
+  // Lengths 3, 12, 5: buckets 0-9 (2 lines) and 10-19 (1 line).
+  auto f = dir.write("lines.txt", "abc\nabcdefghijkl\nabcde\n");
+  auto r = run_mapreduce({"run", "--job", "linelength", "--format", "csv", "--no-progress", f});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "from,to,lines\n0,9,2\n10,19,1\n");
+  r = run_mapreduce({"run", "--job", "linelength", "--format", "json", "--no-progress", f});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "[\n  {\"from\": 0, \"to\": 9, \"lines\": 2},\n  {\"from\": 10, \"to\": 19, "
+            "\"lines\": 1}\n]\n");
 }
 
 TEST(LineLengthJobTest, BadOptionsAreUsageErrors) {

@@ -46,6 +46,14 @@
 //                                                     numbers, bool as true/false, anything
 //                                                     else as a string of its text form
 //                                                     (the default TSV text, append_text)
+//   static std::vector<std::string> columns()  +  void record(const OutK&, const OutV&,
+//                                      mr::Record& r) const
+//                                                     named fields instead of key/value for
+//                                                     --format csv|json: the CSV header is
+//                                                     columns() (a field not set is an empty
+//                                                     cell), a JSON object has the fields
+//                                                     record() set, in that order
+//                                                     (r.field("line", n).field("text", s))
 //   static std::vector<OptionSpec> options()          the --opt keys the job takes
 //   static constexpr unsigned kReducers               preferred number of partitions
 // K, V, OutK and OutV are any types mr::Serializable knows (strings,
@@ -148,6 +156,8 @@ class Context {
   ChunkInfo chunk_;
 };
 
+class Record;
+
 template <class K, class V, class OutK = K, class OutV = V>
 struct MapReduceJob {
   using Key = K;
@@ -196,6 +206,12 @@ concept Orders = requires(const J& j, const typename J::OutKey& k, const typenam
 template <class J>
 concept Formats = requires(const J& j, const typename J::OutKey& k, const typename J::OutValue& v) {
   { j.format(k, v) } -> std::convertible_to<std::string>;
+};
+template <class J>
+concept MakesRecords = requires(const J& j, const typename J::OutKey& k,
+                                const typename J::OutValue& v, Record& r) {
+  j.record(k, v, r);
+  { J::columns() } -> std::convertible_to<std::vector<std::string>>;
 };
 template <class J>
 concept DeclaresOptions = requires {
@@ -348,6 +364,36 @@ void append_json_value(std::string& out, const T& v) {
     append_json_string(out, text);
   }
 }
+
+}  // namespace detail
+
+// One output record's named fields, for --format csv and json (the job's
+// `record` hook). Values are rendered as for the default records: numbers
+// stay numbers in JSON, anything else is its text form.
+class Record {
+ public:
+  template <class T>
+  Record& field(std::string_view name, const T& value) {
+    Field f;
+    f.name = name;
+    detail::append_csv_value(f.csv, value);
+    detail::append_json_value(f.json, value);
+    fields_.push_back(std::move(f));
+    return *this;
+  }
+
+  // Internal (TypedJob::write_output).
+  struct Field {
+    std::string name, csv, json;
+  };
+  const std::vector<Field>& fields() const noexcept { return fields_; }
+  void clear() noexcept { fields_.clear(); }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+namespace detail {
 
 template <class J>
 class TypedMapTask : public MapTask {
@@ -640,7 +686,21 @@ class TypedJob : public Job {
     using Format = OutputOptions::Format;
     std::uint64_t lines = 0;
     std::string line;
-    if (output.format == Format::kCsv) std::fputs("key,value\n", out);
+    Record record;
+    std::vector<std::string> columns;
+    if constexpr (MakesRecords<J>) columns = J::columns();
+    if (output.format == Format::kCsv) {
+      if constexpr (MakesRecords<J>) {
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+          if (c) line += ',';
+          append_csv_field(line, columns[c]);
+        }
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), out);
+      } else {
+        std::fputs("key,value\n", out);
+      }
+    }
     if (output.format == Format::kJson) std::fputs("[", out);
     while (!heap.empty() && (!output.top || lines < output.top)) {
       std::size_t i = heap.top();
@@ -660,16 +720,45 @@ class TypedJob : public Job {
           line += '\n';
           break;
         case Format::kCsv:
-          append_csv_value(line, key);
-          line += ',';
-          append_csv_value(line, value);
+          if constexpr (MakesRecords<J>) {
+            record.clear();
+            job_.record(key, value, record);
+            // One cell per column, in the columns' order; a field the record
+            // does not set is an empty cell.
+            for (std::size_t c = 0; c < columns.size(); ++c) {
+              if (c) line += ',';
+              for (const auto& f : record.fields())
+                if (f.name == columns[c]) {
+                  line += f.csv;
+                  break;
+                }
+            }
+          } else {
+            append_csv_value(line, key);
+            line += ',';
+            append_csv_value(line, value);
+          }
           line += '\n';
           break;
         case Format::kJson:
-          line += lines ? ",\n  {\"key\": " : "\n  {\"key\": ";
-          append_json_value(line, key);
-          line += ", \"value\": ";
-          append_json_value(line, value);
+          line += lines ? ",\n  {" : "\n  {";
+          if constexpr (MakesRecords<J>) {
+            record.clear();
+            job_.record(key, value, record);
+            bool first = true;
+            for (const auto& f : record.fields()) {
+              if (!first) line += ", ";
+              first = false;
+              append_json_string(line, f.name);
+              line += ": ";
+              line += f.json;
+            }
+          } else {
+            line += "\"key\": ";
+            append_json_value(line, key);
+            line += ", \"value\": ";
+            append_json_value(line, value);
+          }
           line += '}';
           break;
       }
