@@ -9,7 +9,7 @@
 // no-op function, P times in a row, with start method M.
 //
 //   pool_bench [--tasks N] [--workers W] [--repeat R] [--processes P]
-//              [--only map|start]
+//              [--only map|start] [--fork-only]
 //   (defaults 100000, cpu_count(), 3 (best of R), 1000, both)
 #include <chrono>
 #include <cstdint>
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   std::size_t tasks = 100000, workers = 0, processes = 1000;
   int repeat = 3;
   std::string only;
+  bool map_spawn = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--tasks" && i + 1 < argc) {
@@ -64,10 +65,12 @@ int main(int argc, char** argv) {
       processes = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
+    } else if (a == "--fork-only") {
+      map_spawn = false;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--tasks N] [--workers W] [--repeat R] [--processes P] "
-                   "[--only map|start]\n",
+                   "[--only map|start] [--fork-only]\n",
                    argv[0]);
       return 2;
     }
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
     std::uint64_t expect = 0;
     for (int x : inputs) expect += static_cast<std::uint64_t>(square(x));
     for (mr::StartMethod m : {mr::StartMethod::kFork, mr::StartMethod::kSpawn}) {
+      if (m == mr::StartMethod::kSpawn && !map_spawn) continue;
       mr::ProcessPool pool({.workers = workers, .start_method = m});
       const std::string prefix = m == mr::StartMethod::kFork ? "map_c" : "map_spawn_c";
       for (std::size_t chunksize : {std::size_t{1}, std::size_t{1000}}) {

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -51,24 +52,6 @@ bool wait_in(int fd, const Deadline& deadline, const char* what) {
   }
 }
 
-// Reads exactly n bytes; false on EOF before the first, EofError on EOF after.
-bool read_exact(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  std::size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::recv(fd, p + got, n - got, 0);
-    if (r > 0) {
-      got += static_cast<std::size_t>(r);
-    } else if (r == 0 || errno == ECONNRESET) {
-      if (got == 0) return false;
-      throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
-    } else if (errno != EINTR) {
-      throw_errno("mr::SocketConnection: recv");
-    }
-  }
-  return true;
-}
-
 void send_exact(int fd, const void* data, std::size_t n) {
   auto* p = static_cast<const char*>(data);
   while (n > 0) {
@@ -103,15 +86,57 @@ void SocketConnection::send_bytes(std::string_view message) {
   send_exact(fd_.get(), message.data(), n);
 }
 
+void SocketConnection::close() noexcept {
+  fd_.reset();
+  in_.clear();
+  in_head_ = in_tail_ = 0;
+  in_fds_.clear();
+}
+
+bool SocketConnection::need(std::size_t n) {
+  constexpr std::size_t kReadAhead = 64 * 1024;
+  while (in_tail_ - in_head_ < n) {
+    if (in_head_ == in_tail_) in_head_ = in_tail_ = 0;
+    if (in_.size() - in_head_ < std::max(n, kReadAhead)) {
+      // Move the unread bytes to the front, and grow for a big message.
+      std::memmove(in_.data(), in_.data() + in_head_, in_tail_ - in_head_);
+      in_tail_ -= in_head_;
+      in_head_ = 0;
+      if (in_.size() < std::max(n, kReadAhead)) in_.resize(std::max(n, kReadAhead));
+    }
+    iovec iov{in_.data() + in_tail_, in_.size() - in_tail_};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r;
+    do {
+      r = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0 && errno != ECONNRESET) throw_errno("mr::SocketConnection: recv");
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); r > 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        in_fds_.emplace_back(fd);
+      }
+    }
+    if (r <= 0) {
+      if (in_tail_ == in_head_) return false;
+      throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
+    }
+    in_tail_ += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
 std::string SocketConnection::recv_bytes() {
-  check_open("recv");
-  std::uint64_t n = 0;
-  if (!read_exact(fd_.get(), &n, sizeof n))
-    throw EofError("mr::SocketConnection: end of stream (the peer closed or died)");
-  std::string bytes(n, '\0');
-  if (n != 0 && !read_exact(fd_.get(), bytes.data(), n))
-    throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
-  return bytes;
+  std::vector<UniqueFd> unexpected;
+  return recv_bytes_and_fds(unexpected);  // descriptors nobody asked for are closed
 }
 
 std::optional<std::string> SocketConnection::recv_bytes_for(Timeout timeout) {
@@ -156,40 +181,20 @@ void SocketConnection::send_bytes(std::string_view message, std::span<const int>
 std::string SocketConnection::recv_bytes_and_fds(std::vector<UniqueFd>& fds) {
   check_open("recv");
   std::uint64_t n = 0;
-  iovec iov{&n, sizeof n};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t r;
-  do {
-    r = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0 && errno != ECONNRESET) throw_errno("mr::SocketConnection: recvmsg");
-  if (r <= 0) throw EofError("mr::SocketConnection: end of stream (the peer closed or died)");
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      fds.emplace_back(fd);
-    }
-  }
-  if (static_cast<std::size_t>(r) < sizeof n &&
-      !read_exact(fd_.get(), reinterpret_cast<char*>(&n) + r,
-                  sizeof n - static_cast<std::size_t>(r)))
-    throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
-  std::string bytes(n, '\0');
-  if (n != 0 && !read_exact(fd_.get(), bytes.data(), n))
-    throw EofError("mr::SocketConnection: peer vanished in the middle of a message");
+  if (!need(sizeof n))
+    throw EofError("mr::SocketConnection: end of stream (the peer closed or died)");
+  std::memcpy(&n, in_.data() + in_head_, sizeof n);
+  need(sizeof n + n);
+  std::string bytes(in_.data() + in_head_ + sizeof n, n);
+  in_head_ += sizeof n + n;
+  for (auto& fd : in_fds_) fds.push_back(std::move(fd));
+  in_fds_.clear();
   return bytes;
 }
 
 bool SocketConnection::poll(Timeout timeout) {
   check_open("poll");
+  if (in_tail_ != in_head_) return true;
   return wait_in(fd_.get(), detail::deadline_after(timeout), "mr::SocketConnection: poll");
 }
 

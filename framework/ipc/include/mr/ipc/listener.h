@@ -86,14 +86,23 @@ class SocketConnection {
   // the peer is gone. Waits up to `timeout`.
   bool poll(Timeout timeout = Timeout::zero());
 
-  void close() noexcept { fd_.reset(); }
+  void close() noexcept;
   bool closed() const noexcept { return !fd_; }
-  // The socket, for poll(2) over many; owned by this object.
+  // The socket, for poll(2) over many; owned by this object. Received bytes
+  // are read ahead into a buffer (one system call for many small messages),
+  // so call poll() (which sees the buffer) until it is false before sleeping
+  // on fileno().
   int fileno() const noexcept { return fd_.get(); }
 
  private:
   void check_open(const char* op) const;
+  // Makes at least `n` bytes available in the buffer; false on end of
+  // stream with the buffer empty, EofError on end of stream inside a message.
+  bool need(std::size_t n);
   UniqueFd fd_;
+  std::vector<char> in_;                   // read-ahead buffer
+  std::size_t in_head_ = 0, in_tail_ = 0;  // unread bytes: [in_head_, in_tail_)
+  std::vector<UniqueFd> in_fds_;           // descriptors that came with the buffered bytes
 };
 
 class Listener {

@@ -30,15 +30,17 @@ struct PoolOptions {
   // Number of workers; 0 means one per usable CPU.
   std::size_t workers = 0;
   // Run once in every worker before its first task (for a ProcessPool: in
-  // the worker process, so it may capture anything; it travels by fork). If
+  // the worker process; with fork it may capture anything, with spawn and
+  // forkserver it must be a plain function, void(*)()). If
   // it throws, the worker reports that and exits (a ProcessPool replaces it;
   // the error is not attributed to any task).
   std::function<void()> initializer{};
   // Replace a worker after it ran this many tasks (a chunk counts as one
   // task); 0 means never.
   std::size_t max_tasks_per_child = 0;
-  // ProcessPool only: how workers are started (mr/process/process.h). Only
-  // kFork is implemented so far; the others throw std::invalid_argument.
+  // ProcessPool only: how workers are started (mr/process/process.h): fork,
+  // or spawn/forkserver (fresh programs; see process_pool.h for what may
+  // travel to them then).
   StartMethod start_method = StartMethod::kFork;
   // ProcessPool only: run a task again, up to this many times, when its
   // worker dies while running it; its future fails with WorkerDied only
@@ -314,6 +316,10 @@ class PoolBase {
 
   template <class R>
   static std::vector<R> collect(std::vector<Future<std::vector<R>>> chunks) {
+    // Tasks finish roughly in submission order: waiting for the last chunk
+    // first means one sleep for the whole map instead of one per chunk
+    // (errors are still thrown in input order, below).
+    if (!chunks.empty()) chunks.back().wait();
     std::vector<R> out;
     for (auto& c : chunks) {
       const std::vector<R>& part = c.get();

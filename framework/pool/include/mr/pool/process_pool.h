@@ -42,11 +42,11 @@
 // starts its worker (mr::Process), keeps a duplex channel to it (a Pipe end
 // for fork, a SocketConnection otherwise), takes tasks from the pool's bounded queue, sends
 // them to its worker and waits for the replies, the worker's death (pidfd
-// sentinel or end of stream) or the running task's deadline. While the
-// queue is shallow a handler sends one task at a time; while it is deep
-// (at least 4 queued tasks per worker) it keeps up to 32 tasks (64 KiB of
-// arguments) in the worker's channel, so that trivial tasks do not cost a
-// wake-up each. A task sent ahead counts as running (cancel() fails), as in
+// sentinel or end of stream) or the running task's deadline. While fewer
+// than 2 tasks per worker are queued a handler sends one task at a time;
+// with Q queued it keeps up to 1 + Q / (2 x workers) tasks, at most 256
+// (and 64 KiB of arguments), in the worker's channel, so that trivial tasks
+// do not cost a wake-up each while no worker gets more than its share. A task sent ahead counts as running (cancel() fails), as in
 // Python's ProcessPoolExecutor. The worker runs the tasks in order and
 // answers each, so the handler still knows exactly which task a dead worker
 // was running; the tasks sent behind it go back to the head of the queue:
@@ -371,9 +371,9 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   // A handler keeps up to kMaxAhead tasks (and kMaxAheadBytes of arguments)
   // in its worker's channel while at least kAheadMinQueuedPerWorker tasks
   // per worker are queued.
-  static constexpr std::size_t kMaxAhead = 32;
+  static constexpr std::size_t kMaxAhead = 256;
   static constexpr std::size_t kMaxAheadBytes = 64 * 1024;
-  static constexpr std::size_t kAheadMinQueuedPerWorker = 4;
+  static constexpr std::size_t kAheadMinQueuedPerWorker = 1;
   // Moves the jobs a handler with `in_flight` tasks (of `in_flight_bytes`)
   // in its worker's channel should send now, at most `limit` in all, from
   // the queue to `out`.
