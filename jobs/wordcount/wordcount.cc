@@ -207,11 +207,15 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
   return lines;
 }
 
-std::unique_ptr<Job> make_wordcount_job(const JobOptions& options) {
-  options.check_known({{"tokenizer", "unicode or whitespace", "unicode"},
-                       {"keep_case", "do not lowercase words", "0"},
-                       {"sort", "count or word", "count"},
-                       {"top", "keep only the first N results", "0"}});
+std::vector<OptionSpec> wordcount_option_specs() {
+  return {{"tokenizer", "unicode or whitespace", "unicode"},
+          {"keep_case", "do not lowercase words", "0"},
+          {"sort", "count or word", "count"},
+          {"top", "keep only the first N results", "0"}};
+}
+
+WordCountOptions wordcount_options(const JobOptions& options) {
+  options.check_known(wordcount_option_specs());
   WordCountOptions wo;
   wo.tokenizer.kind = parse_tokenizer_kind(options.get("tokenizer", "unicode"));
   wo.tokenizer.keep_case = options.get_bool("keep_case", false);
@@ -226,7 +230,11 @@ std::unique_ptr<Job> make_wordcount_job(const JobOptions& options) {
   const long long top = options.get_int("top", 0);
   if (top < 0) throw std::invalid_argument("--top must not be negative");
   wo.top = static_cast<std::uint64_t>(top);
-  return std::make_unique<WordCountJob>(wo);
+  return wo;
+}
+
+std::unique_ptr<Job> make_wordcount_job(const JobOptions& options) {
+  return std::make_unique<WordCountJob>(wordcount_options(options));
 }
 
 }  // namespace mr

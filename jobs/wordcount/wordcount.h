@@ -32,6 +32,11 @@ class WordCountJob : public Job {
   WordCountOptions options_;
 };
 
+// The options wordcount takes as job options, and parsing them (throws
+// std::invalid_argument for a bad or unknown one).
+std::vector<OptionSpec> wordcount_option_specs();
+WordCountOptions wordcount_options(const JobOptions& options);
+
 // The job from its options (tokenizer=unicode|whitespace, keep_case=0|1,
 // sort=count|word, top=N): the factory the mapreduce program registers as
 // the built-in job "wordcount" (MR_BUILTIN_JOB, mr/mapreduce/job_recipe.h),

@@ -18,6 +18,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "mr/job_api/job.h"
 #include "mr/job_api/job_options.h"
@@ -61,7 +62,14 @@ std::vector<OptionSpec> plugin_options() {
 template <class J>
 Job* plugin_create(const char* name, const JobOptions& options, std::string* error) {
   try {
-    return make_job<J>(name, options).release();
+    if constexpr (std::is_base_of_v<Job, J>) {
+      static_assert(std::is_constructible_v<J, const JobOptions&>,
+                    "MR_PLUGIN: a byte-level job (derived from mr::Job) needs a constructor "
+                    "taking const mr::JobOptions&");
+      return new J(options);
+    } else {
+      return make_job<J>(name, options).release();
+    }
   } catch (const std::exception& e) {
     *error = e.what();
   } catch (...) {
@@ -73,8 +81,11 @@ Job* plugin_create(const char* name, const JobOptions& options, std::string* err
 
 }  // namespace mr
 
-// Declares the plugin's job: JobType (a MapReduceJob), its name as
-// `mapreduce jobs` lists it, and a one-line description.
+// Declares the plugin's job: JobType, its name as `mapreduce jobs` lists it,
+// and a one-line description. JobType is a typed MapReduceJob (wrapped by
+// make_job), or a byte-level mr::Job (mr/job_api/job.h: the fast path the
+// built-in wordcount takes) constructible from const JobOptions&; either
+// may declare `static std::vector<OptionSpec> options()`.
 #define MR_PLUGIN(JobType, job_name, job_description)                                        \
   extern "C" __attribute__((visibility("default"))) const ::mr::PluginInfo* mr_plugin_v1() { \
     static const ::mr::PluginInfo info{                                                      \
