@@ -99,7 +99,7 @@ bool SocketConnection::need(std::size_t n) {
     if (in_head_ == in_tail_) in_head_ = in_tail_ = 0;
     if (in_.size() - in_head_ < std::max(n, kReadAhead)) {
       // Move the unread bytes to the front, and grow for a big message.
-      std::memmove(in_.data(), in_.data() + in_head_, in_tail_ - in_head_);
+      if (in_head_ != 0) std::memmove(in_.data(), in_.data() + in_head_, in_tail_ - in_head_);
       in_tail_ -= in_head_;
       in_head_ = 0;
       if (in_.size() < std::max(n, kReadAhead)) in_.resize(std::max(n, kReadAhead));
