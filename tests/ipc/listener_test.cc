@@ -126,6 +126,15 @@ TEST_F(ListenerTest, TimeoutsAndErrors) {
   EXPECT_FALSE(s->recv_bytes_for(20ms).has_value());
   c.send_bytes("x");
   EXPECT_EQ(s->recv_bytes_for(20s), std::optional<std::string>("x"));
+  // Deferred messages wait for flush() or the next send, and keep their order.
+  c.send_deferred("a");
+  c.send_deferred("b");
+  EXPECT_FALSE(s->poll(20ms));
+  c.send_bytes("c");
+  c.send_deferred("d");
+  c.flush();
+  for (const char* m : {"a", "b", "c", "d"})
+    EXPECT_EQ(s->recv_bytes_for(20s), std::optional<std::string>(m));
   c.close();
   EXPECT_THROW(c.send_bytes("y"), std::logic_error);
   const std::string address = listener.address();

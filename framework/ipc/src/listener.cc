@@ -72,9 +72,30 @@ void SocketConnection::check_open(const char* op) const {
   if (!fd_) throw std::logic_error(std::string("mr::SocketConnection::") + op + ": closed");
 }
 
+void SocketConnection::send_deferred(std::string_view message) {
+  check_open("send");
+  const std::uint64_t n = message.size();
+  const std::size_t at = out_.size();
+  out_.resize(at + sizeof n + n);
+  std::memcpy(out_.data() + at, &n, sizeof n);
+  std::memcpy(out_.data() + at + sizeof n, message.data(), n);
+}
+
+void SocketConnection::flush() {
+  if (out_.empty()) return;
+  check_open("send");
+  std::string pending;
+  pending.swap(out_);  // dropped even if the peer is gone
+  send_exact(fd_.get(), pending.data(), pending.size());
+}
+
 void SocketConnection::send_bytes(std::string_view message) {
   check_open("send");
   const std::uint64_t n = message.size();
+  if (!out_.empty()) {  // after the deferred ones, in one system call
+    send_deferred(message);
+    return flush();
+  }
   if (n <= 4096) {  // one system call for small messages
     char buf[4096 + sizeof n];
     std::memcpy(buf, &n, sizeof n);
@@ -88,6 +109,7 @@ void SocketConnection::send_bytes(std::string_view message) {
 
 void SocketConnection::close() noexcept {
   fd_.reset();
+  out_.clear();
   in_.clear();
   in_head_ = in_tail_ = 0;
   in_fds_.clear();

@@ -197,6 +197,13 @@ class Worker {
 
   pid_t pid() const noexcept { return process_->pid(); }
   void send(const Request& req) { socket_ ? sock_.send(req) : conn_.send(req); }
+  // A batch: queued, then sent by flush() in one system call (socket).
+  void send_deferred(const Request& req) {
+    socket_ ? sock_.send_deferred(to_bytes(req)) : conn_.send(req);
+  }
+  void flush() {
+    if (socket_) sock_.flush();
+  }
   bool poll(Timeout timeout) { return socket_ ? sock_.poll(timeout) : conn_.poll(timeout); }
   Reply recv() { return socket_ ? sock_.recv<Reply>() : conn_.recv<Reply>(); }
   Process& process() noexcept { return *process_; }
@@ -608,13 +615,20 @@ void ProcessPool::handler_loop(std::size_t slot) {
         req.invoker_module = job.invoker_module;
         req.fn_module = job.fn_module;
         req.args = job.args;
-        worker->send(req);
+        worker->send_deferred(req);
       } catch (const std::system_error&) {
         send_failed = true;  // EPIPE: the worker went away; found dead below
       }
       if (sent.empty()) front_deadline = Deadline::from(options_.task_timeout);
       sent_bytes += job.args.size() + kRequestOverhead;
       sent.push_back(std::move(job));
+    }
+    if (worker && !send_failed) {
+      try {
+        worker->flush();
+      } catch (const std::system_error&) {
+        // The worker went away: found dead below; the tasks are in `sent`.
+      }
     }
     if (sent.empty()) continue;
 

@@ -71,6 +71,13 @@ class SocketConnection {
   // `fds`). Same errors as recv_bytes().
   std::string recv_bytes_and_fds(std::vector<UniqueFd>& fds);
 
+  // Queues a message that goes out with the next flush() or send: many
+  // small messages then cost one system call. Errors come from flush().
+  void send_deferred(std::string_view message);
+  // Sends what send_deferred() queued (the queue is emptied even when this
+  // throws). Same errors as send_bytes().
+  void flush();
+
   template <class T>
   void send(const T& value) {
     static_assert(Saveable<T>, "mr::SocketConnection::send<T>: T is not serializable");
@@ -103,6 +110,7 @@ class SocketConnection {
   std::vector<char> in_;                   // read-ahead buffer
   std::size_t in_head_ = 0, in_tail_ = 0;  // unread bytes: [in_head_, in_tail_)
   std::vector<UniqueFd> in_fds_;           // descriptors that came with the buffered bytes
+  std::string out_;                        // framed messages queued by send_deferred()
 };
 
 class Listener {
