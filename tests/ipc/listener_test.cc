@@ -1,8 +1,10 @@
 // Tests of Listener / SocketConnection / connect_to: messages between a
 // parent and a spawned child (a fresh exec that shares no memory), end of
 // stream on the peer's death, timeouts, and address clean-up.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,6 +213,57 @@ TEST_F(ListenerTest, AcceptChildEndsWhenTheChildEndsOrTimeIsUp) {
   a.send_bytes("plain");
   EXPECT_EQ(b->recv_bytes_and_fds(none), "plain");
   EXPECT_TRUE(none.empty());
+}
+
+TEST_F(ListenerTest, DescriptorsGoWithTheirOwnMessageInOrder) {
+  mr::Listener listener;
+  mr::SocketConnection a = mr::connect_to(listener.address());
+  std::optional<mr::SocketConnection> b = listener.accept_for(20s);
+  ASSERT_TRUE(b);
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  mr::UniqueFd r(p[0]), w(p[1]);
+  // All three are read ahead together: the descriptor must still go to
+  // "second" only, and the deferred "first" must come before it.
+  a.send_deferred("first");
+  const int fds[] = {w.get()};
+  a.send_bytes("second", fds);
+  a.send_bytes("third");
+  std::vector<mr::UniqueFd> got;
+  EXPECT_EQ(b->recv_bytes_and_fds(got), "first");
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(b->recv_bytes_and_fds(got), "second");
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(::write(got[0].get(), "z", 1), 1);  // the received copy of our pipe's end
+  char c = 0;
+  ASSERT_EQ(::read(r.get(), &c, 1), 1);
+  EXPECT_EQ(c, 'z');
+  got.clear();
+  EXPECT_EQ(b->recv_bytes_and_fds(got), "third");
+  EXPECT_TRUE(got.empty());
+}
+
+TEST_F(ListenerTest, AStrangerCannotStallTheHandshake) {
+  mr::Listener listener;
+  // A stranger announces a 16-byte first message and never sends it; a
+  // second one claims 2 GiB. Then the real child connects with its token.
+  mr::SocketConnection stall = mr::connect_to(listener.address());
+  std::uint64_t n = 16;
+  ASSERT_EQ(::send(stall.fileno(), &n, sizeof n, 0), static_cast<ssize_t>(sizeof n));
+  mr::SocketConnection huge = mr::connect_to(listener.address());
+  n = std::uint64_t{2} << 30;
+  ASSERT_EQ(::send(huge.fileno(), &n, sizeof n, 0), static_cast<ssize_t>(sizeof n));
+  const std::string token = mr::random_token();
+  mr::SocketConnection child = mr::connect_back(listener.address(), token);
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);  // a sentinel that never fires
+  mr::UniqueFd r(p[0]), w(p[1]);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<mr::SocketConnection> c = mr::accept_child(listener, token, r.get(), 20s);
+  ASSERT_TRUE(c);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  c->send_bytes("hello");
+  EXPECT_EQ(child.recv_bytes_for(20s), std::optional<std::string>("hello"));
 }
 
 }  // namespace

@@ -109,6 +109,7 @@ void SocketConnection::send_bytes(std::string_view message) {
 
 void SocketConnection::close() noexcept {
   fd_.reset();
+  in_position_ = 0;
   out_.clear();
   in_.clear();
   in_head_ = in_tail_ = 0;
@@ -138,13 +139,17 @@ bool SocketConnection::need(std::size_t n) {
       r = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
     } while (r < 0 && errno == EINTR);
     if (r < 0 && errno != ECONNRESET) throw_errno("mr::SocketConnection: recv");
+    // The kernel ends a read with the segment that carries descriptors: our
+    // sender's 8-byte frame header. Remember which frame they belong to.
+    const std::uint64_t frame = in_position_ + (in_tail_ - in_head_) +
+                                static_cast<std::uint64_t>(r > 0 ? r : 0) - sizeof(std::uint64_t);
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); r > 0 && c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       for (std::size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        in_fds_.emplace_back(fd);
+        in_fds_.push_back(PendingFd{frame, UniqueFd(fd)});
       }
     }
     if (r <= 0) {
@@ -172,6 +177,7 @@ void SocketConnection::send_bytes(std::string_view message, std::span<const int>
     throw std::invalid_argument("mr::SocketConnection::send_bytes: more than " +
                                 std::to_string(kMaxFds) + " descriptors");
   if (fds.empty()) return send_bytes(message);
+  flush();  // deferred messages go first
   // The length goes out with the descriptors in one sendmsg, the rest after.
   std::uint64_t n = message.size();
   iovec iov{&n, sizeof n};
@@ -209,8 +215,19 @@ std::string SocketConnection::recv_bytes_and_fds(std::vector<UniqueFd>& fds) {
   need(sizeof n + n);
   std::string bytes(in_.data() + in_head_ + sizeof n, n);
   in_head_ += sizeof n + n;
-  for (auto& fd : in_fds_) fds.push_back(std::move(fd));
-  in_fds_.clear();
+  const std::uint64_t start = in_position_, end = in_position_ + sizeof n + n;
+  in_position_ = end;
+  // This frame's descriptors go to the caller; any others inside it
+  // (nobody's) are closed; those of later frames wait.
+  std::vector<PendingFd> later;
+  for (auto& p : in_fds_) {
+    if (p.frame == start) {
+      fds.push_back(std::move(p.fd));
+    } else if (p.frame >= end) {
+      later.push_back(std::move(p));
+    }
+  }
+  in_fds_ = std::move(later);
   return bytes;
 }
 
@@ -293,6 +310,37 @@ SocketConnection connect_back(std::string_view address, std::string_view token) 
   return c;
 }
 
+namespace {
+
+// Reads the first frame of `c` raw (8-byte length + bytes), at most 64 bytes
+// and for at most 1 s (or until `deadline`); true when it is `token`.
+bool said_token(SocketConnection& c, std::string_view token, const Deadline& deadline) {
+  constexpr std::size_t kMaxToken = 64;
+  Deadline limit = Deadline::after(std::chrono::seconds(1));
+  if (!deadline.is_never() && deadline.remaining() < limit.remaining()) limit = deadline;
+  char buf[sizeof(std::uint64_t) + kMaxToken];
+  std::size_t got = 0, want = sizeof(std::uint64_t);
+  while (got < want) {
+    if (!wait_in(c.fileno(), limit, "mr::accept_child: poll")) return false;
+    ssize_t r = ::recv(c.fileno(), buf + got, want - got, MSG_DONTWAIT);
+    if (r == 0) return false;
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    got += static_cast<std::size_t>(r);
+    if (got == sizeof(std::uint64_t)) {
+      std::uint64_t n = 0;
+      std::memcpy(&n, buf, sizeof n);
+      if (n > kMaxToken) return false;
+      want += n;
+    }
+  }
+  return std::string_view(buf + sizeof(std::uint64_t), want - sizeof(std::uint64_t)) == token;
+}
+
+}  // namespace
+
 std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
                                              int sentinel, Timeout timeout) {
   const Deadline deadline = detail::deadline_after(timeout);
@@ -307,17 +355,18 @@ std::optional<SocketConnection> accept_child(Listener& listener, std::string_vie
       std::optional<SocketConnection> c = listener.accept_for(Timeout::zero());
       if (c) {
         try {
-          // The child sends its token right after connecting.
-          std::optional<std::string> said = c->recv_bytes_for(std::chrono::seconds(5));
-          if (said && *said == token) return c;
+          // The child sends its token right after connecting: one small
+          // frame, read with a size limit and a short deadline so that a
+          // stranger can neither stall nor bloat us.
+          if (said_token(*c, token, deadline)) return c;
         } catch (const std::exception&) {
           // Not our child (or it died mid-message): keep listening.
         }
       }
-      continue;
     }
+    // Checked on every pass, so that a stream of strangers cannot hold us.
     if (p[1].revents != 0) return std::nullopt;
-    if (r == 0 && deadline.expired())
+    if (deadline.expired())
       throw TimeoutError("mr::accept_child: the child did not connect back in time");
   }
 }

@@ -590,8 +590,9 @@ class Master {
     }
     detail::WorkerMessage recv() {
       if (!spawned) return conn.recv<detail::WorkerMessage>();
-      heard = true;
-      return sock.recv<detail::WorkerMessage>();
+      detail::WorkerMessage m = sock.recv<detail::WorkerMessage>();
+      heard = true;  // only once a whole message came: a death is not news
+      return m;
     }
     enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
     std::optional<std::uint32_t> chunk;      // being mapped

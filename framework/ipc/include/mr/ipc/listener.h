@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -109,8 +110,15 @@ class SocketConnection {
   UniqueFd fd_;
   std::vector<char> in_;                   // read-ahead buffer
   std::size_t in_head_ = 0, in_tail_ = 0;  // unread bytes: [in_head_, in_tail_)
-  std::vector<UniqueFd> in_fds_;           // descriptors that came with the buffered bytes
-  std::string out_;                        // framed messages queued by send_deferred()
+  // Descriptors received, with the stream position of the frame header they
+  // came with (a sender's descriptors ride on its 8-byte header).
+  struct PendingFd {
+    std::uint64_t frame;
+    UniqueFd fd;
+  };
+  std::vector<PendingFd> in_fds_;
+  std::uint64_t in_position_ = 0;  // stream position of in_head_
+  std::string out_;                // framed messages queued by send_deferred()
 };
 
 class Listener {
