@@ -1,6 +1,8 @@
 #include "mr/base/io.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,6 +41,30 @@ bool read_full(int fd, void* data, std::size_t n) {
     got += static_cast<std::size_t>(r);
   }
   return true;
+}
+
+void send_full(int socket, const void* data, std::size_t n) {
+  auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::send(socket, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNRESET) errno = EPIPE;
+      throw_errno("send");
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+bool wait_readable(int fd, const Deadline& deadline) {
+  pollfd p{fd, POLLIN, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, deadline.poll_timeout_ms());
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) throw_errno("poll");
+    if (r == 0 && deadline.expired()) return false;
+  }
 }
 
 void ignore_sigpipe() noexcept {

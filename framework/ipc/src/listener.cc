@@ -41,31 +41,6 @@ std::string fresh_abstract_address() {
   return "@mr." + std::to_string(::getpid()) + "." + random_token();
 }
 
-// Waits until `fd` is readable (or hung up); false on timeout.
-bool wait_in(int fd, const Deadline& deadline, const char* what) {
-  pollfd p{fd, POLLIN, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, deadline.poll_timeout_ms());
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) throw_errno(what);
-    if (r == 0 && deadline.expired()) return false;
-  }
-}
-
-void send_exact(int fd, const void* data, std::size_t n) {
-  auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ECONNRESET) errno = EPIPE;
-      throw_errno("mr::SocketConnection: send");
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
 }  // namespace
 
 void SocketConnection::check_open(const char* op) const {
@@ -86,7 +61,7 @@ void SocketConnection::flush() {
   check_open("send");
   std::string pending;
   pending.swap(out_);  // dropped even if the peer is gone
-  send_exact(fd_.get(), pending.data(), pending.size());
+  send_full(fd_.get(), pending.data(), pending.size());
 }
 
 void SocketConnection::send_bytes(std::string_view message) {
@@ -100,11 +75,11 @@ void SocketConnection::send_bytes(std::string_view message) {
     char buf[4096 + sizeof n];
     std::memcpy(buf, &n, sizeof n);
     std::memcpy(buf + sizeof n, message.data(), n);
-    send_exact(fd_.get(), buf, sizeof n + n);
+    send_full(fd_.get(), buf, sizeof n + n);
     return;
   }
-  send_exact(fd_.get(), &n, sizeof n);
-  send_exact(fd_.get(), message.data(), n);
+  send_full(fd_.get(), &n, sizeof n);
+  send_full(fd_.get(), message.data(), n);
 }
 
 void SocketConnection::close() noexcept {
@@ -201,9 +176,9 @@ void SocketConnection::send_bytes(std::string_view message, std::span<const int>
     if (errno == ECONNRESET) errno = EPIPE;
     throw_errno("mr::SocketConnection: sendmsg");
   }
-  send_exact(fd_.get(), reinterpret_cast<const char*>(&n) + w,
-             sizeof n - static_cast<std::size_t>(w));
-  send_exact(fd_.get(), message.data(), message.size());
+  send_full(fd_.get(), reinterpret_cast<const char*>(&n) + w,
+            sizeof n - static_cast<std::size_t>(w));
+  send_full(fd_.get(), message.data(), message.size());
 }
 
 std::string SocketConnection::recv_bytes_and_fds(std::vector<UniqueFd>& fds) {
@@ -234,7 +209,7 @@ std::string SocketConnection::recv_bytes_and_fds(std::vector<UniqueFd>& fds) {
 bool SocketConnection::poll(Timeout timeout) {
   check_open("poll");
   if (in_tail_ != in_head_) return true;
-  return wait_in(fd_.get(), detail::deadline_after(timeout), "mr::SocketConnection: poll");
+  return wait_readable(fd_.get(), detail::deadline_after(timeout));
 }
 
 Listener::Listener(std::string address) {
@@ -276,8 +251,7 @@ SocketConnection Listener::accept() { return *accept_for(Timeout::max()); }
 
 std::optional<SocketConnection> Listener::accept_for(Timeout timeout) {
   if (!fd_) throw std::logic_error("mr::Listener::accept: closed");
-  if (!wait_in(fd_.get(), detail::deadline_after(timeout), "mr::Listener: poll"))
-    return std::nullopt;
+  if (!wait_readable(fd_.get(), detail::deadline_after(timeout))) return std::nullopt;
   for (;;) {
     int c = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (c >= 0) return SocketConnection(UniqueFd(c));
@@ -321,7 +295,7 @@ bool said_token(SocketConnection& c, std::string_view token, const Deadline& dea
   char buf[sizeof(std::uint64_t) + kMaxToken];
   std::size_t got = 0, want = sizeof(std::uint64_t);
   while (got < want) {
-    if (!wait_in(c.fileno(), limit, "mr::accept_child: poll")) return false;
+    if (!wait_readable(c.fileno(), limit)) return false;
     ssize_t r = ::recv(c.fileno(), buf + got, want - got, MSG_DONTWAIT);
     if (r == 0) return false;
     if (r < 0) {

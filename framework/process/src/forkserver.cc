@@ -28,6 +28,7 @@
 #include <mutex>
 
 #include "mr/base/error.h"
+#include "mr/base/io.h"
 #include "mr/process/process.h"
 #include "process_internal.h"
 
@@ -95,16 +96,6 @@ ssize_t recv_with_fd(int sock, void* data, std::size_t n, int* fd) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
       std::memcpy(fd, CMSG_DATA(c), sizeof(int));
   return r;
-}
-
-bool wait_readable(int fd, const Deadline& deadline) {
-  pollfd p{fd, POLLIN, 0};
-  for (;;) {
-    int r = ::poll(&p, 1, deadline.poll_timeout_ms());
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) throw_errno("mr::forkserver: poll");
-    if (r == 0 && deadline.expired()) return false;
-  }
 }
 
 // Reaps the server (the caller closed the control socket or it failed).

@@ -32,20 +32,6 @@ struct ExecFailure {
   int err;
 };
 
-void send_all(int fd, const void* data, std::size_t n) {
-  auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    // MSG_NOSIGNAL: a dead peer is an EPIPE error here, not a SIGPIPE.
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("mr::Process: send");
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
 [[noreturn]] void run_spawned(int fd) {
   UniqueFd in(fd);
   ChildRequest request;
@@ -71,8 +57,8 @@ bool hook_installed() noexcept { return g_hook_installed; }
 
 void send_message(int fd, const std::string& bytes) {
   const std::uint64_t n = bytes.size();
-  send_all(fd, &n, sizeof n);
-  send_all(fd, bytes.data(), bytes.size());
+  send_full(fd, &n, sizeof n);
+  send_full(fd, bytes.data(), bytes.size());
 }
 
 std::optional<std::string> recv_message(int fd) {
