@@ -708,6 +708,12 @@ class TypedJob : public Job {
       const OK& key = heads[i].key;
       const OV& value = heads[i].value;
       line.clear();
+      if constexpr (MakesRecords<J>) {
+        if (output.format != Format::kTsv) {
+          record.clear();
+          job_.record(key, value, record);
+        }
+      }
       switch (output.format) {
         case Format::kTsv:
           if constexpr (Formats<J>) {
@@ -721,8 +727,6 @@ class TypedJob : public Job {
           break;
         case Format::kCsv:
           if constexpr (MakesRecords<J>) {
-            record.clear();
-            job_.record(key, value, record);
             // One cell per column, in the columns' order; a field the record
             // does not set is an empty cell.
             for (std::size_t c = 0; c < columns.size(); ++c) {
@@ -743,8 +747,6 @@ class TypedJob : public Job {
         case Format::kJson:
           line += lines ? ",\n  {" : "\n  {";
           if constexpr (MakesRecords<J>) {
-            record.clear();
-            job_.record(key, value, record);
             bool first = true;
             for (const auto& f : record.fields()) {
               if (!first) line += ", ";
