@@ -1,10 +1,15 @@
 // Tests of the pool layer: Future, ThreadPool and ProcessPool. One typed
-// suite runs the same assertions on both pools; the ProcessPool-only tests
-// cover what only processes can do (workers that die, timeouts that kill).
+// suite runs the same assertions on a ThreadPool and on ProcessPools with
+// each start method (fork, spawn, forkserver); a second typed suite covers
+// what only processes can do (workers that die, timeouts that kill) with
+// each start method.
 //
-// Tasks block on "gates": futex words in an anonymous shared mapping made
-// before the pool (so forked workers share it), opened by the test. Every
-// wait is bounded.
+// Tasks block on "gates": futex words in a shared memfd mapping made once
+// per test program, before any worker starts. Forked workers inherit the
+// mapping; spawned and forkserver workers (fresh runs of this program) map
+// the same memfd again through /proc/<test pid>/fd/<fd>. Every wait is
+// bounded.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -12,6 +17,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <future>
 #include <numeric>
 #include <optional>
 #include <ranges>
@@ -20,10 +27,12 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "mr/base/futex.h"
 #include "mr/base/shared_region.h"
+#include "mr/base/unique_fd.h"
 #include "mr/pool/future.h"
 #include "mr/pool/process_pool.h"
 #include "mr/pool/thread_pool.h"
@@ -33,16 +42,52 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Shared between the test and the workers of the pool it creates.
+// Shared between the test and the workers of the pools it creates.
 struct Shared {
   std::atomic<std::uint32_t> gate[8];
   std::atomic<std::uint32_t> counter[8];
 };
+
+// Names the memfd for spawned and forkserver workers, which inherit the
+// environment (the forkserver is started after it is set).
+constexpr const char* kSharedEnv = "MR_POOL_TEST_SHARED";
+
+// Set in the test process (and so in its forked workers) by SharedMemory.
 Shared* g_shared = nullptr;
+
+Shared* shared() {
+  if (g_shared != nullptr) return g_shared;
+  // A spawned or forkserver worker: map the test program's memfd.
+  const char* path = std::getenv(kSharedEnv);
+  if (path == nullptr) std::abort();
+  static mr::SharedRegion region =
+      mr::SharedRegion::map_fd(mr::UniqueFd(::open(path, O_RDWR | O_CLOEXEC)));
+  g_shared = static_cast<Shared*>(region.data());
+  return g_shared;
+}
+
+class SharedMemory : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    region_ = mr::SharedRegion::memfd("pool_test", sizeof(Shared));
+    g_shared = new (region_.data()) Shared{};
+    const std::string path =
+        "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(region_.fd());
+    ::setenv(kSharedEnv, path.c_str(), 1);
+    // Started once, before any test, so that it is no test's leftover
+    // child, and after the variable is set, so that its children see it.
+    mr::forkserver_start();
+  }
+
+ private:
+  mr::SharedRegion region_;
+};
+[[maybe_unused]] ::testing::Environment* const kSharedMemory =
+    ::testing::AddGlobalTestEnvironment(new SharedMemory);
 
 // Waits (at most 20 s) until gate `i` is opened; true if it was.
 bool wait_gate(int i) {
-  auto& g = g_shared->gate[i];
+  auto& g = shared()->gate[i];
   const mr::Deadline deadline = mr::Deadline::after(20s);
   while (g.load() == 0) {
     if (deadline.expired()) return false;
@@ -51,8 +96,33 @@ bool wait_gate(int i) {
   return true;
 }
 void open_gate(int i) {
-  g_shared->gate[i].store(1);
-  mr::futex_wake(&g_shared->gate[i]);
+  shared()->gate[i].store(1);
+  mr::futex_wake(&shared()->gate[i]);
+}
+// Waits (at most 20 s) until counter `i` is at least `value`.
+bool wait_counter(int i, std::uint32_t value) {
+  auto& c = shared()->counter[i];
+  const mr::Deadline deadline = mr::Deadline::after(20s);
+  for (std::uint32_t v = c.load(); v < value; v = c.load()) {
+    if (deadline.expired()) return false;
+    mr::futex_wait(&c, v, deadline);
+  }
+  return true;
+}
+void bump_counter(int i) {
+  shared()->counter[i].fetch_add(1);
+  mr::futex_wake(&shared()->counter[i]);
+}
+
+// Waits (at most 20 s) until `f`'s task runs.
+template <class T>
+bool wait_running(const mr::Future<T>& f) {
+  const auto deadline = mr::Deadline::after(20s);
+  while (!f.running() && !f.ready()) {
+    if (deadline.expired()) return false;
+    std::this_thread::sleep_for(1ms);  // polling a state, not hoping for one
+  }
+  return f.running();
 }
 
 // The error `f` failed with, as an E; empty (and a test failure) when it
@@ -79,7 +149,15 @@ int multiply(int a, int b) { return a * b; }
 int add(int a, int b) { return a + b; }
 // Returns i once gate i is open (-1 if it never opened).
 int gated(int i) { return wait_gate(i) ? i : -1; }
+// gated(i), then bumps counter 3 (how many gated_counting tasks finished).
+int gated_counting(int i) {
+  const int r = gated(i);
+  bump_counter(3);
+  return r;
+}
 int throw_out_of_range(int x) { throw std::out_of_range("bad index " + std::to_string(x)); }
+// The calling thread's id: a worker process's pid, or a pool thread's tid.
+int worker_id(int) { return static_cast<int>(::gettid()); }
 
 struct CustomError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -88,24 +166,51 @@ int throw_custom(int) { throw CustomError("custom failure"); }
 int throw_int(int) { throw 42; }
 
 // Counts how many times the initializer ran, across processes.
-void count_init() { g_shared->counter[0].fetch_add(1); }
+void count_init() { bump_counter(0); }
+void failing_init() { throw std::runtime_error("init exploded"); }
 
-template <class Pool>
-class PoolTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    region_ = mr::SharedRegion::anonymous(sizeof(Shared));
-    g_shared = new (region_.data()) Shared{};
+// A ProcessPool whose workers start with method M.
+template <mr::StartMethod M>
+class ProcessPoolWith : public mr::ProcessPool {
+ public:
+  explicit ProcessPoolWith(mr::PoolOptions o = {}) : mr::ProcessPool(with_method(std::move(o))) {}
+
+ private:
+  static mr::PoolOptions with_method(mr::PoolOptions o) {
+    o.start_method = M;
+    return o;
   }
-  void TearDown() override {
-    for (int i = 0; i < 8; ++i) open_gate(i);
-    g_shared = nullptr;
+};
+using ForkPool = ProcessPoolWith<mr::StartMethod::kFork>;
+using SpawnPool = ProcessPoolWith<mr::StartMethod::kSpawn>;
+using ForkserverPool = ProcessPoolWith<mr::StartMethod::kForkserver>;
+
+struct PoolName {
+  template <class T>
+  static std::string GetName(int) {
+    if constexpr (std::is_same_v<T, mr::ThreadPool>) return "ThreadPool";
+    if constexpr (std::is_same_v<T, ForkPool>) return "Fork";
+    if constexpr (std::is_same_v<T, SpawnPool>) return "Spawn";
+    if constexpr (std::is_same_v<T, ForkserverPool>) return "Forkserver";
+    return "?";
   }
-  mr::SharedRegion region_;
 };
 
-using PoolTypes = ::testing::Types<mr::ThreadPool, mr::ProcessPool>;
-TYPED_TEST_SUITE(PoolTest, PoolTypes);
+// Clears the shared words before a test and opens every gate after it, so
+// that a failed test leaves no task blocked.
+class SharedFixture : public ::testing::Test {
+ protected:
+  void SetUp() override { new (shared()) Shared{}; }
+  void TearDown() override {
+    for (int i = 0; i < 8; ++i) open_gate(i);
+  }
+};
+
+template <class Pool>
+class PoolTest : public SharedFixture {};
+
+using PoolTypes = ::testing::Types<mr::ThreadPool, ForkPool, SpawnPool, ForkserverPool>;
+TYPED_TEST_SUITE(PoolTest, PoolTypes, PoolName);
 
 TYPED_TEST(PoolTest, MapKeepsInputOrder) {
   TypeParam pool({.workers = 2});
@@ -128,13 +233,18 @@ TYPED_TEST(PoolTest, StarmapAppliesTuples) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(out[i], i * (i + 1));
 }
 
-TYPED_TEST(PoolTest, MapAsyncReturnsFutureOfAll) {
+TYPED_TEST(PoolTest, MapAsyncReturnsBeforeTheWorkIsDone) {
   TypeParam pool({.workers = 2});
-  std::vector<int> in{1, 2, 3, 4, 5};
-  mr::Future<std::vector<int>> f = pool.map_async(square, in, 2);
+  mr::Future<std::vector<int>> f = pool.map_async(gated, std::vector<int>{0, 1});
+  EXPECT_FALSE(f.ready());  // both tasks wait for gates still closed
+  open_gate(1);
+  open_gate(0);
   auto got = f.get_for(20s);
   ASSERT_TRUE(got.has_value());
-  EXPECT_EQ(*got, (std::vector<int>{1, 4, 9, 16, 25}));
+  EXPECT_EQ(*got, (std::vector<int>{0, 1}));
+  auto squares = pool.map_async(square, std::vector<int>{1, 2, 3, 4, 5}, 2).get_for(20s);
+  ASSERT_TRUE(squares.has_value());
+  EXPECT_EQ(*squares, (std::vector<int>{1, 4, 9, 16, 25}));
 }
 
 TYPED_TEST(PoolTest, ImapYieldsInInputOrder) {
@@ -147,6 +257,35 @@ TYPED_TEST(PoolTest, ImapYieldsInInputOrder) {
     ++expected;
   }
   EXPECT_EQ(expected, 200);
+}
+
+TYPED_TEST(PoolTest, ImapWaitsForEarlierInputsFinishedLater) {
+  TypeParam pool({.workers = 2});
+  std::vector<int> in{0, 1};
+  auto results = pool.imap(gated_counting, in);
+  open_gate(1);
+  std::thread opener([] {
+    // Input 1 is done before input 0 may finish.
+    if (wait_counter(3, 1)) open_gate(0);
+  });
+  std::vector<int> got;
+  for (int v : results) got.push_back(v);
+  opener.join();
+  EXPECT_EQ(got, (std::vector<int>{0, 1}));
+}
+
+TYPED_TEST(PoolTest, ImapUnorderedYieldsInCompletionOrder) {
+  TypeParam pool({.workers = 4});
+  auto results = pool.imap_unordered(gated, std::vector<int>{0, 1, 2, 3});
+  std::vector<int> got;
+  for (int i : {2, 0, 3, 1}) {
+    open_gate(i);
+    std::optional<int> v = results.next();  // only task i can have finished
+    ASSERT_TRUE(v.has_value());
+    got.push_back(*v);
+  }
+  EXPECT_EQ(got, (std::vector<int>{2, 0, 3, 1}));
+  EXPECT_FALSE(results.next().has_value());
 }
 
 TYPED_TEST(PoolTest, ImapUnorderedYieldsEachResultOnce) {
@@ -265,6 +404,14 @@ TYPED_TEST(PoolTest, AsCompletedYieldsInCompletionOrder) {
   int n = 0;
   for (const auto& f : mr::as_completed(fs)) n += f.ready() ? 1 : 0;
   EXPECT_EQ(n, 3);
+  // Past its deadline, as_completed throws TimeoutError (as Python's).
+  auto late = mr::as_completed(std::vector<mr::Future<int>>{pool.submit(gated, 5)}, 50ms);
+  EXPECT_THROW(late.next(), mr::TimeoutError);
+  EXPECT_EQ(late.remaining(), 1u);
+  open_gate(5);
+  auto last = late.next_for(20s);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->get(), 5);
 }
 
 TYPED_TEST(PoolTest, WaitFirstCompletedFirstExceptionAllCompleted) {
@@ -299,18 +446,38 @@ TYPED_TEST(PoolTest, WaitFirstCompletedFirstExceptionAllCompleted) {
 TYPED_TEST(PoolTest, CancelOnlyBeforeStart) {
   TypeParam pool({.workers = 1});
   auto running = pool.submit(gated, 0);
+  // Once the worker runs the first task (and waits in it), the second stays
+  // queued: a ProcessPool sends tasks ahead only while its queue is deep.
+  ASSERT_TRUE(wait_running(running));
   auto queued = pool.submit(square, 5);
   EXPECT_TRUE(queued.cancel());
   EXPECT_TRUE(queued.cancelled());
   EXPECT_TRUE(queued.ready());
+  EXPECT_TRUE(queued.cancel());  // already cancelled: true again, as in Python
   EXPECT_THROW(queued.get(), mr::CancelledError);
-  // Wait until the first task runs; then cancelling it fails.
-  const auto deadline = mr::Deadline::after(20s);
-  while (!running.running() && !deadline.expired()) std::this_thread::sleep_for(1ms);
   EXPECT_FALSE(running.cancel());
   open_gate(0);
   EXPECT_EQ(running.get(), 0);
+  EXPECT_FALSE(running.cancel());       // finished
   EXPECT_EQ(pool.apply(square, 3), 9);  // the cancelled task left no trace
+}
+
+TYPED_TEST(PoolTest, SubmitBlocksWhileTheQueueIsFull) {
+  TypeParam pool({.workers = 1, .max_queued = 2});
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(wait_running(running));
+  auto q1 = pool.submit(square, 1);
+  auto q2 = pool.submit(square, 2);
+  std::promise<mr::Future<int>> third;
+  std::future<mr::Future<int>> third_submitted = third.get_future();
+  std::thread submitter([&] { third.set_value(pool.submit(square, 3)); });
+  // The queue holds two tasks and the only worker is busy: submit() waits.
+  EXPECT_EQ(third_submitted.wait_for(200ms), std::future_status::timeout);
+  open_gate(0);
+  ASSERT_EQ(third_submitted.wait_for(20s), std::future_status::ready);
+  submitter.join();
+  EXPECT_EQ(third_submitted.get().get(), 9);
+  EXPECT_EQ(q1.get() + q2.get() + running.get(), 1 + 4 + 0);
 }
 
 TYPED_TEST(PoolTest, CloseThenJoin) {
@@ -330,8 +497,7 @@ TYPED_TEST(PoolTest, CloseThenJoin) {
 TYPED_TEST(PoolTest, TerminateFailsUnfinishedWork) {
   TypeParam pool({.workers = 1});
   auto blocked = pool.submit(gated, 0);
-  const auto deadline = mr::Deadline::after(20s);
-  while (!blocked.running() && !deadline.expired()) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(wait_running(blocked));
   std::vector<mr::Future<int>> queued;
   for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(square, i));
   pool.terminate();
@@ -354,7 +520,31 @@ TYPED_TEST(PoolTest, InitializerRunsOncePerWorker) {
     pool.close();
     ASSERT_TRUE(pool.join_for(20s));
   }
-  EXPECT_EQ(g_shared->counter[0].load(), 3u);
+  EXPECT_EQ(shared()->counter[0].load(), 3u);
+}
+
+TYPED_TEST(PoolTest, FailingInitializerFailsTheNextTask) {
+  TypeParam pool({.workers = 1, .initializer = failing_init});
+  for (int i = 0; i < 2; ++i) {  // and the replacement worker's too
+    auto f = pool.submit(square, 2);
+    auto e = error_of<mr::TaskError>(f);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->type_name(), "std::runtime_error");
+    EXPECT_EQ(e->message(), "init exploded");
+  }
+}
+
+TYPED_TEST(PoolTest, MaxTasksPerChildReplacesWorkers) {
+  TypeParam pool({.workers = 1, .max_tasks_per_child = 2});
+  std::vector<int> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(pool.apply(worker_id, 0));
+  EXPECT_NE(ids[0], static_cast<int>(::gettid()));
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+  EXPECT_EQ(ids[2], ids[3]);
+  EXPECT_NE(ids[3], ids[4]);
+  EXPECT_EQ(ids[4], ids[5]);
+  EXPECT_EQ(std::set<int>(ids.begin(), ids.end()).size(), 3u);
 }
 
 TYPED_TEST(PoolTest, DestructorFinishesQueuedWork) {
@@ -369,13 +559,14 @@ TYPED_TEST(PoolTest, DestructorFinishesQueuedWork) {
   }
 }
 
-// ---- ProcessPool only ----
+// ---- ProcessPool only, with each start method ----
 
 int raise_signal(int sig) {
   ::raise(sig);
   return 0;
 }
 int do_abort(int) { std::abort(); }
+int exit_with(int code) { ::_exit(code); }
 int segfault(int x) {
   volatile int* bad = reinterpret_cast<volatile int*>(static_cast<std::uintptr_t>(x));
   return *bad;
@@ -383,32 +574,32 @@ int segfault(int x) {
 int my_pid(int) { return static_cast<int>(::getpid()); }
 // Reports its pid in counter[2], then blocks on gate 0.
 int report_pid_and_block(int) {
-  g_shared->counter[2].store(static_cast<std::uint32_t>(::getpid()));
-  mr::futex_wake(&g_shared->counter[2]);
+  shared()->counter[2].store(static_cast<std::uint32_t>(::getpid()));
+  mr::futex_wake(&shared()->counter[2]);
   return wait_gate(0) ? 1 : -1;
 }
 // Dies on its first attempt, succeeds on the second.
 int die_on_first_attempt(int x) {
-  if (g_shared->counter[1].fetch_add(1) == 0) ::raise(SIGKILL);
+  if (shared()->counter[1].fetch_add(1) == 0) ::raise(SIGKILL);
   return x;
 }
-void failing_init() { throw std::runtime_error("init exploded"); }
+// Counts its runs in counter 4; from the second run on it waits for gate 7.
+void hang_after_first_init() {
+  const std::uint32_t runs = shared()->counter[4].fetch_add(1);
+  mr::futex_wake(&shared()->counter[4]);
+  if (runs >= 1) wait_gate(7);
+}
+// Waits for gate 7 (opened only when the test ends).
+void hanging_init() { wait_gate(7); }
 
-class ProcessPoolTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    region_ = mr::SharedRegion::anonymous(sizeof(Shared));
-    g_shared = new (region_.data()) Shared{};
-  }
-  void TearDown() override {
-    for (int i = 0; i < 8; ++i) open_gate(i);
-    g_shared = nullptr;
-  }
-  mr::SharedRegion region_;
-};
+template <class Pool>
+class ProcessPoolTest : public SharedFixture {};
 
-TEST_F(ProcessPoolTest, SigkilledTaskFailsWithWorkerDiedAndPoolRecovers) {
-  mr::ProcessPool pool({.workers = 2});
+using ProcessPoolTypes = ::testing::Types<ForkPool, SpawnPool, ForkserverPool>;
+TYPED_TEST_SUITE(ProcessPoolTest, ProcessPoolTypes, PoolName);
+
+TYPED_TEST(ProcessPoolTest, SigkilledTaskFailsWithWorkerDiedAndPoolRecovers) {
+  TypeParam pool({.workers = 2});
   auto f = pool.submit(raise_signal, SIGKILL);
   auto e = error_of<mr::WorkerDied>(f);
   ASSERT_TRUE(e);
@@ -421,13 +612,13 @@ TEST_F(ProcessPoolTest, SigkilledTaskFailsWithWorkerDiedAndPoolRecovers) {
   EXPECT_EQ(pool.map(square, in), std::vector<int>(20, 4));
 }
 
-TEST_F(ProcessPoolTest, WorkerKilledFromOutsideIsDetectedAtOnce) {
-  mr::ProcessPool pool({.workers = 1});
+TYPED_TEST(ProcessPoolTest, WorkerKilledFromOutsideIsDetectedAtOnce) {
+  TypeParam pool({.workers = 1});
   auto f = pool.submit(report_pid_and_block, 0);
   const auto deadline = mr::Deadline::after(20s);
-  while (g_shared->counter[2].load() == 0 && !deadline.expired())
-    mr::futex_wait(&g_shared->counter[2], 0, mr::Deadline::after(100ms));
-  const pid_t pid = static_cast<pid_t>(g_shared->counter[2].load());
+  while (shared()->counter[2].load() == 0 && !deadline.expired())
+    mr::futex_wait(&shared()->counter[2], 0, mr::Deadline::after(100ms));
+  const pid_t pid = static_cast<pid_t>(shared()->counter[2].load());
   ASSERT_GT(pid, 0);
   EXPECT_EQ(pool.worker_pids(), std::vector<pid_t>{pid});
   const auto t0 = std::chrono::steady_clock::now();
@@ -445,8 +636,8 @@ TEST_F(ProcessPoolTest, WorkerKilledFromOutsideIsDetectedAtOnce) {
   EXPECT_NE(pool.worker_pids(), std::vector<pid_t>{pid});
 }
 
-TEST_F(ProcessPoolTest, SegfaultAndAbortFailWithWorkerDied) {
-  mr::ProcessPool pool({.workers = 1});
+TYPED_TEST(ProcessPoolTest, SegfaultAbortAndExitFailWithWorkerDied) {
+  TypeParam pool({.workers = 1});
   auto seg = pool.submit(segfault, 8);
   ASSERT_TRUE(seg.wait_for(20s));
   try {
@@ -464,14 +655,20 @@ TEST_F(ProcessPoolTest, SegfaultAndAbortFailWithWorkerDied) {
   auto e = error_of<mr::WorkerDied>(ab);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->signal(), SIGABRT) << e->what();
+  auto ex = pool.submit(exit_with, 3);
+  e = error_of<mr::WorkerDied>(ex);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->exit_code(), 3);
+  EXPECT_NE(std::string(e->what()).find("exited with code 3 while running task"), std::string::npos)
+      << e->what();
   EXPECT_EQ(pool.apply(square, 6), 36);
 }
 
 // With a deep queue a handler sends tasks ahead to its worker; a death or a
 // timeout must still fail only the task that ran, and the tasks sent behind
 // it must run on the next worker.
-TEST_F(ProcessPoolTest, DeathAndTimeoutInADeepQueueFailOnlyTheRunningTask) {
-  mr::ProcessPool pool({.workers = 1, .task_timeout = 2s});
+TYPED_TEST(ProcessPoolTest, DeathAndTimeoutInADeepQueueFailOnlyTheRunningTask) {
+  TypeParam pool({.workers = 1, .task_timeout = 2s});
   auto first = pool.submit(gated, 0);  // holds the worker while the queue fills
   std::vector<mr::Future<int>> fs;
   for (int i = 0; i < 200; ++i) {
@@ -497,44 +694,56 @@ TEST_F(ProcessPoolTest, DeathAndTimeoutInADeepQueueFailOnlyTheRunningTask) {
   }
 }
 
-TEST_F(ProcessPoolTest, RetryRunsTaskAgainAfterWorkerDeath) {
+TYPED_TEST(ProcessPoolTest, RetryRunsTaskAgainAfterWorkerDeath) {
   {
-    mr::ProcessPool pool({.workers = 1, .retries = 1});
+    TypeParam pool({.workers = 1, .retries = 1});
     EXPECT_EQ(pool.submit(die_on_first_attempt, 11).get(), 11);
-    EXPECT_EQ(g_shared->counter[1].load(), 2u);  // two attempts
+    EXPECT_EQ(shared()->counter[1].load(), 2u);  // two attempts
   }
-  g_shared->counter[1] = 0;
-  mr::ProcessPool pool({.workers = 1});  // no retries: the first death is final
+  shared()->counter[1] = 0;
+  TypeParam pool({.workers = 1});  // no retries: the first death is final
   EXPECT_THROW(pool.submit(die_on_first_attempt, 11).get(), mr::WorkerDied);
-  EXPECT_EQ(g_shared->counter[1].load(), 1u);
+  EXPECT_EQ(shared()->counter[1].load(), 1u);
 }
 
-TEST_F(ProcessPoolTest, MaxTasksPerChildReplacesWorkers) {
-  mr::ProcessPool pool({.workers = 1, .max_tasks_per_child = 2});
-  std::vector<int> pids;
-  for (int i = 0; i < 6; ++i) pids.push_back(pool.apply(my_pid, 0));
-  EXPECT_EQ(pids[0], pids[1]);
-  EXPECT_NE(pids[1], pids[2]);
-  EXPECT_EQ(pids[2], pids[3]);
-  EXPECT_NE(pids[3], pids[4]);
-  EXPECT_EQ(pids[4], pids[5]);
-  EXPECT_EQ(std::set<int>(pids.begin(), pids.end()).size(), 3u);
-}
-
-TEST_F(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndPoolContinues) {
-  mr::ProcessPool pool({.workers = 1, .task_timeout = 300ms});
+TYPED_TEST(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndPoolContinues) {
+  TypeParam pool({.workers = 1, .task_timeout = 300ms});
   const pid_t before = pool.worker_pids()[0];
   auto f = pool.submit(report_pid_and_block, 0);
   ASSERT_TRUE(f.wait_for(20s));
   EXPECT_THROW(f.get(), mr::TimeoutError);
-  const pid_t victim = static_cast<pid_t>(g_shared->counter[2].load());
+  const pid_t victim = static_cast<pid_t>(shared()->counter[2].load());
   EXPECT_EQ(victim, before);
   EXPECT_EQ(pool.apply(square, 7), 49);
   EXPECT_NE(pool.worker_pids()[0], before);
   EXPECT_NE(::kill(victim, 0), 0);  // really gone (and reaped)
 }
 
-TEST_F(ProcessPoolTest, BoundCapturingCallableTravelsByFork) {
+TYPED_TEST(ProcessPoolTest, InitializerPastTheTaskTimeoutIsKilled) {
+  TypeParam pool({.workers = 1, .initializer = hanging_init, .task_timeout = 300ms});
+  auto f = pool.submit(square, 2);
+  auto e = error_of<mr::TaskError>(f);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type_name(), "mr::TimeoutError");
+  EXPECT_NE(e->message().find("initializer"), std::string::npos) << e->message();
+}
+
+TYPED_TEST(ProcessPoolTest, TerminateStopsAWorkerHangingInItsInitializer) {
+  TypeParam pool({.workers = 1, .initializer = hang_after_first_init});
+  auto f = pool.submit(raise_signal, SIGKILL);
+  EXPECT_TRUE(error_of<mr::WorkerDied>(f));
+  // The replacement worker now waits in its initializer for a gate that
+  // stays closed.
+  ASSERT_TRUE(wait_counter(4, 2));
+  pool.terminate();
+  EXPECT_TRUE(pool.join_for(10s));
+}
+
+// ---- Fork only: capturing callables ----
+
+class ForkPoolTest : public SharedFixture {};
+
+TEST_F(ForkPoolTest, BoundCapturingCallableTravelsByFork) {
   const int k = 3;
   const std::string suffix = "!";
   mr::TaskTable tasks;
@@ -550,33 +759,18 @@ TEST_F(ProcessPoolTest, BoundCapturingCallableTravelsByFork) {
   EXPECT_EQ(pool.submit([](int a, int b) { return a - b; }, 10, 4).get(), 6);
 }
 
-TEST_F(ProcessPoolTest, FailingInitializerFailsTasksWithoutHanging) {
-  mr::ProcessPool pool({.workers = 1, .initializer = failing_init});
-  auto f = pool.submit(square, 2);
-  auto e = error_of<mr::TaskError>(f);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->type_name(), "std::runtime_error");
-  EXPECT_EQ(e->message(), "init exploded");
-}
-
-// ---- ProcessPool with the spawn and forkserver start methods ----
+// ---- Spawn and forkserver only: fresh programs ----
 //
 // The workers are fresh runs of this test program (spawn_main_hook in
-// tests/common/main.cc), so they share no memory with the test: these tests
-// use no gates, only what travels through the pool.
+// tests/common/main.cc): they share no memory with the test but the memfd.
 
 int g_set_before_pool = 0;  // set by the test; a fresh worker never sees it
 int g_set_by_initializer = 0;
 void set_by_initializer() { g_set_by_initializer = 42; }
 int read_globals(int) { return g_set_before_pool * 1000 + g_set_by_initializer; }
-int block_forever(int) {
-  for (;;) ::pause();
-}
 
 class SpawnedPoolTest : public ::testing::TestWithParam<mr::StartMethod> {
  protected:
-  // The forkserver outlives the tests on purpose: start it before any.
-  static void SetUpTestSuite() { mr::forkserver_start(); }
   mr::PoolOptions options(std::size_t workers) {
     mr::PoolOptions o;
     o.workers = workers;
@@ -589,30 +783,16 @@ INSTANTIATE_TEST_SUITE_P(StartMethods, SpawnedPoolTest,
                          ::testing::Values(mr::StartMethod::kSpawn, mr::StartMethod::kForkserver),
                          [](const auto& info) { return std::string(mr::to_string(info.param)); });
 
-TEST_P(SpawnedPoolTest, MapKeepsOrderAndRunsInTheWorkers) {
+TEST_P(SpawnedPoolTest, TasksRunInTheWorkers) {
   mr::ProcessPool pool(options(2));
   const std::vector<pid_t> workers = pool.worker_pids();
   ASSERT_EQ(workers.size(), 2u);
-  std::vector<int> in(100);
-  std::iota(in.begin(), in.end(), 0);
-  for (std::size_t chunk : {1, 7, 1000}) {
-    std::vector<int> out = pool.map(square, in, chunk);
-    ASSERT_EQ(out.size(), in.size());
-    for (int i = 0; i < 100; ++i) EXPECT_EQ(out[i], i * i) << "chunksize " << chunk;
-  }
   for (int pid : pool.map(my_pid, std::vector<int>(20, 0))) {
     EXPECT_NE(pid, ::getpid());
     EXPECT_TRUE(pid == workers[0] || pid == workers[1]) << pid;
   }
-  EXPECT_EQ(pool.starmap(multiply, std::vector<std::tuple<int, int>>{{2, 3}, {4, 5}}),
-            (std::vector<int>{6, 20}));
   // A captureless lambda is rebuilt from its type in the fresh worker too.
   EXPECT_EQ(pool.submit([](int a, int b) { return a - b; }, 10, 4).get(), 6);
-  std::multiset<int> seen;
-  for (int v : pool.imap_unordered(square, in, 3)) seen.insert(v);
-  std::multiset<int> expected;
-  for (int i : in) expected.insert(i * i);
-  EXPECT_EQ(seen, expected);
 }
 
 TEST_P(SpawnedPoolTest, WorkersAreFreshProgramsThatRunThePlainFunctionInitializer) {
@@ -625,59 +805,6 @@ TEST_P(SpawnedPoolTest, WorkersAreFreshProgramsThatRunThePlainFunctionInitialize
   EXPECT_EQ(pool.map(read_globals, std::vector<int>(10, 0)), std::vector<int>(10, 42));
   EXPECT_EQ(g_set_by_initializer, 0);
   g_set_before_pool = 0;
-}
-
-TEST_P(SpawnedPoolTest, ExceptionsComeBackTyped) {
-  mr::ProcessPool pool(options(1));
-  auto f = pool.submit(throw_out_of_range, 5);
-  auto e = error_of<mr::TaskError>(f);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->type_name(), "std::out_of_range");
-  EXPECT_EQ(e->message(), "bad index 5");
-  mr::PoolOptions o = options(1);
-  o.initializer = failing_init;
-  mr::ProcessPool failing(o);
-  auto g = failing.submit(square, 2);
-  e = error_of<mr::TaskError>(g);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->type_name(), "std::runtime_error");
-  EXPECT_EQ(e->message(), "init exploded");
-}
-
-TEST_P(SpawnedPoolTest, DeadWorkerFailsItsTaskAndIsReplaced) {
-  mr::ProcessPool pool(options(1));
-  const pid_t before = pool.worker_pids()[0];
-  auto f = pool.submit(raise_signal, SIGKILL);
-  auto e = error_of<mr::WorkerDied>(f);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->signal(), SIGKILL);
-  EXPECT_EQ(e->pid(), before);
-  EXPECT_EQ(pool.apply(square, 3), 9);
-  EXPECT_NE(pool.worker_pids()[0], before);
-}
-
-TEST_P(SpawnedPoolTest, TimeoutKillsTheWorker) {
-  mr::PoolOptions o = options(1);
-  o.task_timeout = 300ms;
-  mr::ProcessPool pool(o);
-  const pid_t before = pool.worker_pids()[0];
-  auto f = pool.submit(block_forever, 0);
-  ASSERT_TRUE(f.wait_for(20s));
-  EXPECT_THROW(f.get(), mr::TimeoutError);
-  EXPECT_EQ(pool.apply(square, 7), 49);
-  EXPECT_NE(pool.worker_pids()[0], before);
-  EXPECT_NE(::kill(before, 0), 0);  // gone and reaped
-}
-
-TEST_P(SpawnedPoolTest, MaxTasksPerChildReplacesWorkers) {
-  mr::PoolOptions o = options(1);
-  o.max_tasks_per_child = 2;
-  mr::ProcessPool pool(o);
-  std::vector<int> pids;
-  for (int i = 0; i < 4; ++i) pids.push_back(pool.apply(my_pid, 0));
-  EXPECT_EQ(pids[0], pids[1]);
-  EXPECT_NE(pids[1], pids[2]);
-  EXPECT_EQ(pids[2], pids[3]);
 }
 
 TEST_P(SpawnedPoolTest, ClosuresAreRefusedWithAClearError) {
@@ -780,9 +907,11 @@ TEST(FutureTest, ErrorsAreKeptAsValuesAndThrownFresh) {
   }
 }
 
-TEST(ThreadPoolTest, TimeoutFailsTheFuture) {
-  Shared shared{};
-  g_shared = &shared;
+// ---- ThreadPool only ----
+
+class ThreadPoolTest : public SharedFixture {};
+
+TEST_F(ThreadPoolTest, TimeoutFailsTheFuture) {
   mr::ThreadPool pool({.workers = 1, .task_timeout = 100ms});
   auto f = pool.submit(gated, 0);
   ASSERT_TRUE(f.wait_for(20s));
@@ -791,7 +920,20 @@ TEST(ThreadPoolTest, TimeoutFailsTheFuture) {
   EXPECT_EQ(pool.apply(square, 4), 16);
   pool.close();
   EXPECT_TRUE(pool.join_for(20s));
-  g_shared = nullptr;
+}
+
+// The watchdog fails a late future outside the pool's lock: a done callback
+// may submit more work.
+TEST_F(ThreadPoolTest, TimeoutCallbackMaySubmit) {
+  mr::ThreadPool pool({.workers = 2, .task_timeout = 100ms});
+  std::promise<mr::Future<int>> next;
+  auto f = pool.submit(gated, 0);
+  f.add_done_callback([&](const mr::Future<int>&) { next.set_value(pool.submit(square, 6)); });
+  auto submitted = next.get_future();
+  ASSERT_EQ(submitted.wait_for(20s), std::future_status::ready);
+  EXPECT_EQ(submitted.get().get(), 36);
+  EXPECT_THROW(f.get(), mr::TimeoutError);
+  open_gate(0);
 }
 
 }  // namespace

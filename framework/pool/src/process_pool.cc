@@ -176,9 +176,11 @@ namespace {
 class Worker {
  public:
   // Starts a worker with the pool's start method; waits for it to report
-  // ready. On failure (initializer, start-up), `init_error` is set and the
-  // worker is reaped.
-  Worker(std::size_t slot, const PoolOptions& options, const Hello& hello) {
+  // ready: at most options.task_timeout for the initializer, and only while
+  // `stopping` (terminate()) returns false. On failure (initializer,
+  // start-up, timeout), `init_error` is set and the worker is reaped.
+  Worker(std::size_t slot, const PoolOptions& options, const Hello& hello,
+         const std::function<bool()>& stopping) {
     ProcessOptions po;
     po.name = "PoolWorker-" + std::to_string(slot);
     po.daemon = true;
@@ -188,8 +190,9 @@ class Worker {
     } else {
       start_spawned(std::move(po), hello);
     }
-    if (!init_error_) wait_ready();
-    if (init_error_) reap(kStopGrace);
+    bool hung = false;
+    if (!init_error_) hung = !wait_ready(options.task_timeout, stopping);
+    if (init_error_) reap(hung ? Timeout::zero() : kStopGrace);
   }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -230,13 +233,13 @@ class Worker {
     }
   }
 
-  // Kills the worker (SIGKILL) and reaps it; returns its exit code.
+  // Kills the worker (SIGKILL) and reaps it; returns its exit code. The
+  // channel stays open: the replies the worker sent before it died can still
+  // be read (the destructor closes it).
   int kill() noexcept {
     try {
       if (!process_->exit_code()) process_->kill();
       process_->join();
-      conn_.close();
-      sock_.close();
       return *process_->exit_code();
     } catch (...) {
       return -SIGKILL;
@@ -299,20 +302,39 @@ class Worker {
   }
 
   // Waits for the ready message (or the initializer's failure, or death).
-  void wait_ready() {
+  // False when the worker is still starting after `timeout` or when
+  // `stopping` returns true (init_error_ is then set too).
+  bool wait_ready(const std::optional<Timeout>& timeout, const std::function<bool()>& stopping) {
+    const Deadline deadline = Deadline::from(timeout);
     for (;;) {
-      if (poll(kPollSlice)) {
+      Timeout slice = kPollSlice;
+      if (!deadline.is_never())
+        slice = std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(deadline.remaining()));
+      if (poll(slice)) {
         try {
           Reply r = recv();
           if (r.kind == Reply::kInitFailed) init_error_ = TaskError(r.type, r.message);
         } catch (const EofError&) {
           set_start_failure("died while starting");
         }
-        return;
+        return true;
       }
       if (process_->exit_code()) {
         set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
-        return;
+        return true;
+      }
+      if (deadline.expired()) {
+        init_error_ = TaskError(
+            "mr::TimeoutError",
+            "the initializer of worker " + std::to_string(pid()) + " ran past the timeout of " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*timeout).count()) +
+                " ms; the worker was killed");
+        return false;
+      }
+      if (stopping && stopping()) {
+        set_start_failure("stopped by terminate() while starting");
+        return false;
       }
     }
   }
@@ -463,11 +485,15 @@ void ProcessPool::handler_loop(std::size_t slot) {
       hello.initializer = detail::code_ref(reinterpret_cast<std::uint64_t>(*init));
     }
   }
+  const std::function<bool()> stopping = [this] {
+    std::lock_guard lock(m_);
+    return terminated_;
+  };
   auto start_worker = [&] {
     worker.reset();
     set_pid(0);
     try {
-      worker.emplace(slot, options_, hello);
+      worker.emplace(slot, options_, hello, stopping);
       set_pid(worker->pid());
     } catch (const std::exception& e) {
       worker.reset();

@@ -6,8 +6,11 @@
 #include "mr/process/process.h"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mr {
 
@@ -50,13 +53,20 @@ void ThreadPool::enqueue(std::shared_ptr<detail::StateBase> state, std::function
 }
 
 void ThreadPool::worker_loop() {
-  if (options_.initializer) {
+  // As in a ProcessPool, a failed initializer fails the next task this
+  // thread takes (with the initializer's error), and then runs again, as it
+  // would in a replacement worker.
+  std::optional<detail::ErrorValue> init_error;
+  auto initialize = [&] {
+    init_error.reset();
+    if (!options_.initializer) return;
     try {
       options_.initializer();
     } catch (...) {
-      // Nothing to attribute it to; the thread still serves tasks.
+      init_error = detail::ErrorValue::current();
     }
-  }
+  };
+  initialize();
   std::size_t done = 0;
   std::unique_lock lock(m_);
   for (;;) {
@@ -66,6 +76,14 @@ void ThreadPool::worker_loop() {
     queue_.pop_front();
     space_cv_.notify_one();
     if (!task.state->try_start()) continue;  // cancelled while queued
+    if (init_error) {
+      lock.unlock();
+      task.state->set_error(std::move(*init_error));
+      task = {};
+      initialize();
+      lock.lock();
+      continue;
+    }
     if (options_.task_timeout) {
       running_.push_back({task.state, Deadline::Clock::now() + *options_.task_timeout});
       watchdog_cv_.notify_one();
@@ -93,16 +111,30 @@ void ThreadPool::watchdog_loop() {
   while (!watchdog_stop_) {
     auto now = Deadline::Clock::now();
     auto next = Deadline::Clock::time_point::max();
+    std::vector<std::shared_ptr<detail::StateBase>> expired;
     for (auto it = running_.begin(); it != running_.end();) {
       if (it->deadline != Deadline::Clock::time_point::max() && it->deadline <= now) {
-        it->state->set_error(detail::ErrorValue::timeout(
-            "mr::ThreadPool: task ran past its timeout of " +
-            std::to_string(options_.task_timeout->count() / 1000000) + " ms"));
+        expired.push_back(std::move(it->state));
         it = running_.erase(it);
       } else {
         next = std::min(next, it->deadline);
         ++it;
       }
+    }
+    if (!expired.empty()) {
+      // Outside the lock: failing a future runs its done callbacks, which
+      // may call back into the pool (submit() takes m_).
+      lock.unlock();
+      for (auto& state : expired)
+        state->set_error(detail::ErrorValue::timeout(
+            "mr::ThreadPool: task ran past its timeout of " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(*options_.task_timeout)
+                    .count()) +
+            " ms"));
+      expired.clear();
+      lock.lock();
+      continue;  // running_ may have changed meanwhile
     }
     if (next == Deadline::Clock::time_point::max()) {
       watchdog_cv_.wait(lock);

@@ -156,7 +156,8 @@ class StateBase {
   // pending -> running. False when the state was cancelled or finished (the
   // executor must then skip the task).
   bool try_start();
-  // pending -> cancelled; false once running or finished.
+  // pending -> cancelled; true if cancelled now or before (as Python's
+  // Future.cancel()), false once running or finished.
   bool cancel();
   // Finishes with an error (from pending or running). False (and nothing
   // happens) when the state is already finished or cancelled.
@@ -315,7 +316,8 @@ class Future {
     return state_->status() == detail::StateBase::Status::kRunning;
   }
   // Cancels a task that has not started yet (get() then throws
-  // CancelledError). False once it runs or is done.
+  // CancelledError). True if the future is cancelled (now or before), false
+  // once the task runs or is done, as Python's Future.cancel().
   bool cancel() {
     check();
     return state_->cancel();

@@ -31,9 +31,12 @@ struct PoolOptions {
   std::size_t workers = 0;
   // Run once in every worker before its first task (for a ProcessPool: in
   // the worker process; with fork it may capture anything, with spawn and
-  // forkserver it must be a plain function, void(*)()). If
-  // it throws, the worker reports that and exits (a ProcessPool replaces it;
-  // the error is not attributed to any task).
+  // forkserver it must be a plain function, void(*)()). If it throws, the
+  // next task that worker takes fails with the initializer's error (a
+  // TaskError naming its type), and the worker is replaced: a ProcessPool
+  // starts a new process, a ThreadPool's thread runs the initializer again.
+  // A ProcessPool counts an initializer against task_timeout: one that runs
+  // longer is killed and the start counts as failed.
   std::function<void()> initializer{};
   // Replace a worker after it ran this many tasks (a chunk counts as one
   // task); 0 means never.

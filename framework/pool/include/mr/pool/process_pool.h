@@ -40,16 +40,18 @@
 //
 // How it works. The pool owns one handler thread per worker slot. A handler
 // starts its worker (mr::Process), keeps a duplex channel to it (a Pipe end
-// for fork, a SocketConnection otherwise), takes tasks from the pool's bounded queue, sends
-// them to its worker and waits for the replies, the worker's death (pidfd
-// sentinel or end of stream) or the running task's deadline. While fewer
-// than 2 tasks per worker are queued a handler sends one task at a time;
-// with Q queued it keeps up to 1 + Q / (2 x workers) tasks, at most 256
-// (and 64 KiB of arguments), in the worker's channel, so that trivial tasks
-// do not cost a wake-up each while no worker gets more than its share. A task sent ahead counts as running (cancel() fails), as in
-// Python's ProcessPoolExecutor. The worker runs the tasks in order and
-// answers each, so the handler still knows exactly which task a dead worker
-// was running; the tasks sent behind it go back to the head of the queue:
+// for fork, a SocketConnection otherwise), takes tasks from the pool's
+// bounded queue, sends them to its worker and waits for the replies, the
+// worker's death (pidfd sentinel or end of stream) or the running task's
+// deadline. With Q tasks queued a handler keeps up to 1 + Q / (2 x workers)
+// tasks, at most 256 (and 64 KiB of arguments), in the worker's channel, so
+// that trivial tasks do not cost a wake-up each while no worker gets more
+// than its share; with a shallow queue that is one task at a time. A task
+// sent ahead counts as running (cancel() fails), as in Python's
+// ProcessPoolExecutor. The worker runs the tasks in order and answers each,
+// so the handler still knows exactly which task a dead worker was running;
+// the replies it sent before dying still count, and the tasks sent behind
+// it go back to the head of the queue:
 //  - a worker that dies mid-task (signal, abort, exit, OOM kill) is reaped
 //    at once and replaced; the task is retried up to options.retries times,
 //    then its future fails with mr::WorkerDied naming the pid, the signal or
@@ -57,7 +59,10 @@
 //  - a task past options.task_timeout gets its worker SIGKILLed and
 //    replaced; its future fails with mr::TimeoutError;
 //  - after options.max_tasks_per_child tasks a worker is stopped and
-//    replaced.
+//    replaced;
+//  - an initializer that throws fails the next task with its error; one
+//    that runs past options.task_timeout gets its worker killed, and the
+//    next task fails with a TaskError of type mr::TimeoutError.
 // Task exceptions reach get() as mr::TaskError (type name + message).
 //
 // Fork hazard (read this). Workers, including the first ones, are forked by
