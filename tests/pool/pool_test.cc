@@ -850,6 +850,24 @@ TEST(FutureTest, PromiseThenChainsAndPropagatesErrors) {
   }
 }
 
+// Waiting leaves no callback behind on the futures it waited for, however
+// often a program polls.
+TEST(FutureTest, WaitAndAsCompletedTakeTheirCallbacksBack) {
+  mr::Promise<int> p;
+  std::vector<mr::Future<int>> fs{p.future()};
+  for (int i = 0; i < 1000; ++i) {
+    auto r = mr::wait(fs, mr::ReturnWhen::kFirstCompleted, 0ms);
+    ASSERT_EQ(r.not_done.size(), 1u);
+    auto order = mr::as_completed(fs, 0ms);
+    EXPECT_FALSE(order.next_for(0ms).has_value());
+  }
+  EXPECT_EQ(fs[0].state()->pending_callbacks(), 0u);
+  auto order = mr::as_completed(fs);
+  EXPECT_EQ(fs[0].state()->pending_callbacks(), 1u);
+  p.set_value(7);
+  EXPECT_EQ(order.next()->get(), 7);
+}
+
 TEST(FutureTest, CancelRunsCallbacksAndFailsGet) {
   mr::Promise<int> p;
   auto f = p.future();

@@ -1,6 +1,8 @@
 // Errors and shared-state transitions of mr::Future.
 #include "mr/pool/future.h"
 
+#include <algorithm>
+
 #include <cxxabi.h>
 #include <string.h>
 
@@ -163,7 +165,7 @@ bool StateBase::try_start() {
 }
 
 bool StateBase::cancel() {
-  std::vector<std::function<void()>> cbs;
+  std::vector<Callback> cbs;
   {
     std::lock_guard lock(m_);
     if (status_ != Status::kPending) return status_ == Status::kCancelled;
@@ -172,7 +174,7 @@ bool StateBase::cancel() {
     cbs.swap(callbacks_);
   }
   cv_.notify_all();
-  for (auto& cb : cbs) cb();
+  for (auto& cb : cbs) cb.second();
   return true;
 }
 
@@ -223,15 +225,33 @@ std::optional<ErrorValue> StateBase::error() const {
   return error_;
 }
 
-void StateBase::on_done(std::function<void()> cb) {
+std::uint64_t StateBase::on_done(std::function<void()> cb) {
   {
     std::lock_guard lock(m_);
     if (status_ != Status::kFinished && status_ != Status::kCancelled) {
-      callbacks_.push_back(std::move(cb));
-      return;
+      const std::uint64_t id = ++last_callback_id_;
+      callbacks_.emplace_back(id, std::move(cb));
+      return id;
     }
   }
   cb();
+  return 0;
+}
+
+std::size_t StateBase::pending_callbacks() const {
+  std::lock_guard lock(m_);
+  return callbacks_.size();
+}
+
+void StateBase::remove_done(std::uint64_t id) {
+  if (id == 0) return;
+  std::function<void()> removed;  // destroyed outside the lock
+  std::lock_guard lock(m_);
+  auto it = std::find_if(callbacks_.begin(), callbacks_.end(),
+                         [&](const Callback& c) { return c.first == id; });
+  if (it == callbacks_.end()) return;
+  removed = std::move(it->second);
+  callbacks_.erase(it);
 }
 
 }  // namespace detail

@@ -177,15 +177,21 @@ class StateBase {
   std::optional<ErrorValue> error() const;
 
   // Runs `cb` once the state is finished or cancelled: at once (on this
-  // thread) if it already is.
-  void on_done(std::function<void()> cb);
+  // thread) if it already is. Returns an id for remove_done() (0 when `cb`
+  // already ran).
+  std::uint64_t on_done(std::function<void()> cb);
+  // Drops the callback `id` if it has not run yet (so that waiting on a
+  // future many times does not pile callbacks up on it).
+  void remove_done(std::uint64_t id);
+  // Callbacks registered and not run yet.
+  std::size_t pending_callbacks() const;
 
  protected:
   // Under the lock, runs `fill` and marks the state finished, then wakes
   // waiters and runs callbacks outside the lock. False if already done.
   template <class Fill>
   bool complete(Fill&& fill, Status final_status = Status::kFinished) {
-    std::vector<std::function<void()>> cbs;
+    std::vector<Callback> cbs;
     {
       std::lock_guard lock(m_);
       if (status_ == Status::kFinished || status_ == Status::kCancelled) return false;
@@ -194,7 +200,7 @@ class StateBase {
       cbs.swap(callbacks_);
     }
     cv_.notify_all();
-    for (auto& cb : cbs) cb();
+    for (auto& cb : cbs) cb.second();
     return true;
   }
 
@@ -202,7 +208,9 @@ class StateBase {
   mutable std::condition_variable cv_;
   Status status_ = Status::kPending;
   std::optional<ErrorValue> error_;
-  std::vector<std::function<void()>> callbacks_;
+  using Callback = std::pair<std::uint64_t, std::function<void()>>;
+  std::vector<Callback> callbacks_;
+  std::uint64_t last_callback_id_ = 0;
 };
 
 template <class R>
@@ -466,10 +474,21 @@ class AsCompleted {
       : futures_(std::move(futures)),
         channel_(std::make_shared<detail::CompletionChannel>()),
         deadline_(Deadline::from(timeout)) {
+    callback_ids_.reserve(futures_.size());
     for (std::size_t i = 0; i < futures_.size(); ++i) {
       auto state = futures_[i].state();
-      state->on_done([ch = channel_, i, st = state.get()] { ch->push(i, st->failed()); });
+      callback_ids_.push_back(
+          state->on_done([ch = channel_, i, st = state.get()] { ch->push(i, st->failed()); }));
     }
+  }
+  AsCompleted(const AsCompleted&) = delete;
+  AsCompleted& operator=(const AsCompleted&) = delete;
+  AsCompleted(AsCompleted&&) noexcept = default;
+  AsCompleted& operator=(AsCompleted&&) noexcept = default;
+  // Takes its callbacks off the futures that are still running.
+  ~AsCompleted() {
+    for (std::size_t i = 0; i < callback_ids_.size(); ++i)
+      futures_[i].state()->remove_done(callback_ids_[i]);
   }
 
   // The next completed future, or empty when all have been returned.
@@ -534,6 +553,7 @@ class AsCompleted {
   }
 
   std::vector<Future<R>> futures_;
+  std::vector<std::uint64_t> callback_ids_;  // of on_done(), one per future
   std::shared_ptr<detail::CompletionChannel> channel_;
   Deadline deadline_;
   std::size_t returned_ = 0;
@@ -560,9 +580,11 @@ WaitResult<R> wait(const std::vector<Future<R>>& futures,
                    ReturnWhen when = ReturnWhen::kAllCompleted,
                    std::optional<Timeout> timeout = std::nullopt) {
   auto ch = std::make_shared<detail::CompletionChannel>();
+  std::vector<std::uint64_t> ids;
+  ids.reserve(futures.size());
   for (std::size_t i = 0; i < futures.size(); ++i) {
     auto state = futures[i].state();
-    state->on_done([ch, i, st = state.get()] { ch->push(i, st->failed()); });
+    ids.push_back(state->on_done([ch, i, st = state.get()] { ch->push(i, st->failed()); }));
   }
   const Deadline deadline = Deadline::from(timeout);
   {
@@ -581,6 +603,7 @@ WaitResult<R> wait(const std::vector<Future<R>>& futures,
       }
     }
   }
+  for (std::size_t i = 0; i < futures.size(); ++i) futures[i].state()->remove_done(ids[i]);
   WaitResult<R> out;
   for (const auto& f : futures) (f.ready() ? out.done : out.not_done).push_back(f);
   return out;
