@@ -2,11 +2,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
-#include <zstd.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -85,9 +85,7 @@ class StreamSlots {
   const SharedRegion& region() const { return region_; }
   std::size_t count() const { return count_; }
   std::size_t slot_bytes() const { return slot_bytes_; }
-  SlotHeader* header(std::size_t i) const {
-    return static_cast<SlotHeader*>(region_.data()) + i;
-  }
+  SlotHeader* header(std::size_t i) const { return static_cast<SlotHeader*>(region_.data()) + i; }
   char* data(std::size_t i) const {
     return static_cast<char*>(region_.data()) + count_ * sizeof(SlotHeader) + i * slot_bytes_;
   }
@@ -193,10 +191,12 @@ void sweep_stale_spill_dirs() noexcept {
 
 // Writes each non-empty buffer as one zstd frame of a new file; returns one
 // SpillRun per buffer (empty ones have length 0).
-std::vector<detail::SpillRun> spill(const std::string& dir, std::span<const std::span<std::byte>> parts) {
+std::vector<detail::SpillRun> spill(const std::string& dir,
+                                    std::span<const std::span<std::byte>> parts) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
   static unsigned counter = 0;
-  std::string path = dir + "/spill-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".zst";
+  std::string path =
+      dir + "/spill-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".zst";
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) throw_errno("open " + path);
   std::vector<detail::SpillRun> runs;
@@ -251,8 +251,12 @@ struct FaultInjection {
     int n = std::sscanf(spec, "%15[a-z]:%u:%u", kind, &chunk, &times);
     std::string k = kind;
     if (n < 2 || (k != "kill" && k != "segv" && k != "throw" && k != "hang"))
-      throw std::invalid_argument("MAPREDUCE_FAULT must look like kill|segv|throw|hang:CHUNK[:TIMES]");
-    f.kind = k == "kill" ? Kind::kKill : k == "segv" ? Kind::kSegv : k == "throw" ? Kind::kThrow : Kind::kHang;
+      throw std::invalid_argument(
+          "MAPREDUCE_FAULT must look like kill|segv|throw|hang:CHUNK[:TIMES]");
+    f.kind = k == "kill"    ? Kind::kKill
+             : k == "segv"  ? Kind::kSegv
+             : k == "throw" ? Kind::kThrow
+                            : Kind::kHang;
     f.chunk = chunk;
     f.times = times;
     return f;
@@ -260,10 +264,16 @@ struct FaultInjection {
 
   void fire() const {
     switch (kind) {
-      case Kind::kKill: ::raise(SIGKILL); break;
-      case Kind::kSegv: ::raise(SIGSEGV); break;
-      case Kind::kThrow: throw std::runtime_error("injected fault (MAPREDUCE_FAULT)");
-      case Kind::kHang: for (;;) ::pause();
+      case Kind::kKill:
+        ::raise(SIGKILL);
+        break;
+      case Kind::kSegv:
+        ::raise(SIGSEGV);
+        break;
+      case Kind::kThrow:
+        throw std::runtime_error("injected fault (MAPREDUCE_FAULT)");
+      case Kind::kHang:
+        for (;;) ::pause();
     }
   }
 };
@@ -280,7 +290,7 @@ struct WorkerEnv {
   std::size_t table_limit;  // a worker flushes its map table beyond this many bytes
   std::string spill_dir;
   bool trace;
-  Clock::time_point t0;     // the job's start, for trace timestamps
+  Clock::time_point t0;  // the job's start, for trace timestamps
 };
 
 std::uint64_t micros_since(Clock::time_point t0, Clock::time_point t) {
@@ -336,57 +346,59 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
     conn.send(WorkerMessage{Started{t.chunk}});
     if (env.fault && env.fault->chunk == t.chunk && env.arena->fire_fault(env.fault->times))
       env.fault->fire();
-    std::string_view bytes = t.slot >= 0
-                                 ? std::string_view(env.slots->data(static_cast<std::size_t>(t.slot)), t.length)
-                                 : in.data().substr(t.offset, t.length);
-    tracer.span(tracer.on() ? "map chunk " + std::to_string(t.chunk) + " (" + in.name() + " " +
-                                  byte_range(t) + ")"
-                            : std::string(),
-                [&] {
-                  map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length, t.first_line,
-                                            t.input});
-                });
+    std::string_view bytes =
+        t.slot >= 0 ? std::string_view(env.slots->data(static_cast<std::size_t>(t.slot)), t.length)
+                    : in.data().substr(t.offset, t.length);
+    tracer.span(
+        tracer.on()
+            ? "map chunk " + std::to_string(t.chunk) + " (" + in.name() + " " + byte_range(t) + ")"
+            : std::string(),
+        [&] {
+          map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length, t.first_line, t.input});
+        });
     done.push_back(t.chunk);
     return true;
   };
   std::vector<std::byte> private_buffer;  // for spills
-  auto flush = [&](bool final) { tracer.span("commit map output", [&] {
-    where = "writing map output";
-    auto sizes = map->partition_sizes(env.partitions);
-    std::uint64_t total = 0;
-    for (auto s : sizes) total += s;
-    MapDone msg;
-    msg.chunks = std::move(done);
-    msg.final = final;
-    done.clear();
-    std::vector<std::span<std::byte>> spans;
-    std::optional<Run> space;
-    if (total > 0) space = env.arena->reserve(total);
-    std::uint64_t at = space ? space->offset : 0;
-    if (!space) private_buffer.resize(total);
-    for (auto s : sizes) {
-      if (space) {
-        msg.runs.push_back(Run{at, s});
-        spans.push_back(env.arena->at(Run{at, s}));
-      } else {
-        spans.push_back(std::span<std::byte>(private_buffer.data() + at, s));
+  auto flush = [&](bool final) {
+    tracer.span("commit map output", [&] {
+      where = "writing map output";
+      auto sizes = map->partition_sizes(env.partitions);
+      std::uint64_t total = 0;
+      for (auto s : sizes) total += s;
+      MapDone msg;
+      msg.chunks = std::move(done);
+      msg.final = final;
+      done.clear();
+      std::vector<std::span<std::byte>> spans;
+      std::optional<Run> space;
+      if (total > 0) space = env.arena->reserve(total);
+      std::uint64_t at = space ? space->offset : 0;
+      if (!space) private_buffer.resize(total);
+      for (auto s : sizes) {
+        if (space) {
+          msg.runs.push_back(Run{at, s});
+          spans.push_back(env.arena->at(Run{at, s}));
+        } else {
+          spans.push_back(std::span<std::byte>(private_buffer.data() + at, s));
+        }
+        at += s;
       }
-      at += s;
-    }
-    if (total > 0) map->write_partitions(env.partitions, spans);
-    if (!space) {
-      msg.runs.assign(env.partitions, Run{});
-      if (total > 0) msg.spills = spill(env.spill_dir, spans);
-      private_buffer.clear();
-      private_buffer.shrink_to_fit();
-    }
-    TaskCounters now = map->take_counters();
-    msg.records = now.records;
-    msg.emitted = now.emitted;
-    msg.user_counters = std::move(now.user);
-    msg.spans = tracer.take();
-    conn.send(WorkerMessage{std::move(msg)});
-  }); };
+      if (total > 0) map->write_partitions(env.partitions, spans);
+      if (!space) {
+        msg.runs.assign(env.partitions, Run{});
+        if (total > 0) msg.spills = spill(env.spill_dir, spans);
+        private_buffer.clear();
+        private_buffer.shrink_to_fit();
+      }
+      TaskCounters now = map->take_counters();
+      msg.records = now.records;
+      msg.emitted = now.emitted;
+      msg.user_counters = std::move(now.user);
+      msg.spans = tracer.take();
+      conn.send(WorkerMessage{std::move(msg)});
+    });
+  };
   // Commit when the table outgrows its share, and after every stream chunk
   // so that its slot can be reused.
   auto after_chunk = [&](const ChunkTask& t) {
@@ -419,11 +431,13 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         auto reduce = env.job->make_reduce_task();
         for (const auto& run : rp->runs) {
           auto bytes = env.arena->at(run);
-          reduce->add_run(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+          reduce->add_run(
+              std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         }
         std::vector<std::string> unspilled;  // alive until finish()
         unspilled.reserve(rp->spills.size());
-        for (const auto& spilled : rp->spills) reduce->add_run(unspilled.emplace_back(unspill(spilled)));
+        for (const auto& spilled : rp->spills)
+          reduce->add_run(unspilled.emplace_back(unspill(spilled)));
         std::string out = reduce->finish();
         ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys(), {}};
         if (!out.empty()) {
@@ -432,7 +446,8 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
             msg.run = *space;
           } else {
             std::span<std::byte> whole(reinterpret_cast<std::byte*>(out.data()), out.size());
-            msg.spill = spill(env.spill_dir, std::span<const std::span<std::byte>>(&whole, 1)).front();
+            msg.spill =
+                spill(env.spill_dir, std::span<const std::span<std::byte>>(&whole, 1)).front();
           }
         }
         if (env.trace)
@@ -446,8 +461,8 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
     return 0;  // the master is gone; nothing to report to
   } catch (const std::exception& e) {
     try {
-      conn.send(WorkerMessage{Failed{env.job->name().data() + std::string(": ") + where + ": " +
-                                     e.what()}});
+      conn.send(WorkerMessage{
+          Failed{env.job->name().data() + std::string(": ") + where + ": " + e.what()}});
     } catch (...) {
     }
     return 1;
@@ -539,7 +554,8 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
     const std::string job_name =
         !setup.recipe.builtin.empty() ? setup.recipe.builtin : setup.recipe.plugin;
     try {
-      conn.send(detail::WorkerMessage{detail::Failed{job_name + ": starting a worker: " + e.what()}});
+      conn.send(
+          detail::WorkerMessage{detail::Failed{job_name + ": starting a worker: " + e.what()}});
     } catch (...) {
     }
     return 1;
@@ -637,8 +653,8 @@ class Master {
   std::unique_ptr<StreamSlots> slots_;
   std::unique_ptr<Queue<ChunkTask>> queue_;
   WorkerEnv env_{};
-  WorkerSetup setup_;                 // spawn/forkserver: what each worker is sent
-  unsigned silent_deaths_ = 0;        // spawned workers in a row that died unheard
+  WorkerSetup setup_;           // spawn/forkserver: what each worker is sent
+  unsigned silent_deaths_ = 0;  // spawned workers in a row that died unheard
   std::vector<Worker> workers_;
 
   // The producer: inputs in order, mapped ones cut up front, streams read
@@ -680,7 +696,9 @@ void Master::record_spans(const Worker& w, const std::vector<detail::TraceSpan>&
 
 void Master::write_trace() const {
   std::FILE* f = std::fopen(options_.trace_path.c_str(), "w");
-  if (!f) throw std::system_error(errno, std::generic_category(), "cannot write trace '" + options_.trace_path + "'");
+  if (!f)
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot write trace '" + options_.trace_path + "'");
   auto json_string = [](const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
@@ -698,18 +716,23 @@ void Master::write_trace() const {
   };
   for (const auto& [pid, name] : trace_rows_) {
     sep();
-    std::fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": 0, \"args\": {\"name\": %s}}",
+    std::fprintf(f,
+                 "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"tid\": 0, \"args\": "
+                 "{\"name\": %s}}",
                  static_cast<int>(pid), json_string(name).c_str());
   }
   for (const auto& t : trace_) {
     sep();
-    std::fprintf(f, "{\"name\": %s, \"ph\": \"X\", \"pid\": %d, \"tid\": 0, \"ts\": %llu, \"dur\": %llu}",
-                 json_string(t.span.name).c_str(), static_cast<int>(t.pid),
-                 static_cast<unsigned long long>(t.span.start_us),
-                 static_cast<unsigned long long>(t.span.duration_us));
+    std::fprintf(
+        f, "{\"name\": %s, \"ph\": \"X\", \"pid\": %d, \"tid\": 0, \"ts\": %llu, \"dur\": %llu}",
+        json_string(t.span.name).c_str(), static_cast<int>(t.pid),
+        static_cast<unsigned long long>(t.span.start_us),
+        static_cast<unsigned long long>(t.span.duration_us));
   }
   std::fputs("\n]}\n", f);
-  if (std::fclose(f) != 0) throw std::system_error(errno, std::generic_category(), "cannot write trace '" + options_.trace_path + "'");
+  if (std::fclose(f) != 0)
+    throw std::system_error(errno, std::generic_category(),
+                            "cannot write trace '" + options_.trace_path + "'");
 }
 
 std::uint32_t Master::add_chunk(std::uint32_t input, std::uint64_t offset, std::uint64_t length,
@@ -744,7 +767,8 @@ std::optional<ChunkTask> Master::next_task() {
       if (data.size() - pos > options_.chunk_size)
         end = std::max<std::uint64_t>(job_.split_point(data, pos + options_.chunk_size), pos + 1);
       input_offset_ = end;
-      return chunks_[add_chunk(input_cursor_, pos, end - pos, -1, data.substr(pos, end - pos))].task;
+      return chunks_[add_chunk(input_cursor_, pos, end - pos, -1, data.substr(pos, end - pos))]
+          .task;
     }
     if (free_slots_.empty()) return std::nullopt;
     // Fill a slot: the carried-over bytes, then as much of the stream as fits.
@@ -790,7 +814,8 @@ std::optional<ChunkTask> Master::next_task() {
     }
     if (cut == 0) continue;  // an empty stream
     free_slots_.pop_back();
-    std::uint32_t c = add_chunk(input_cursor_ - (eof ? 1 : 0), offset, cut, slot, std::string_view(buf, cut));
+    std::uint32_t c =
+        add_chunk(input_cursor_ - (eof ? 1 : 0), offset, cut, slot, std::string_view(buf, cut));
     ChunkTask& t = chunks_[c].task;
     t.ticket = next_ticket_++;
     slots_->header(static_cast<std::size_t>(slot))->claim.store(t.ticket);
@@ -858,7 +883,9 @@ void Master::start_worker(std::size_t slot) {
   });
   w.process->start();
   theirs.close();
-  if (env_.trace) trace_rows_.emplace_back(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
+  if (env_.trace)
+    trace_rows_.emplace_back(w.process->pid(),
+                             po.name + " (pid " + std::to_string(w.process->pid()) + ")");
 }
 
 void Master::start_spawned_worker(std::size_t slot) {
@@ -874,7 +901,9 @@ void Master::start_spawned_worker(std::size_t slot) {
   w.process = std::make_unique<Process>(po, target<&detail::engine_spawned_worker>,
                                         listener.address(), token);
   w.process->start();
-  if (env_.trace) trace_rows_.emplace_back(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
+  if (env_.trace)
+    trace_rows_.emplace_back(w.process->pid(),
+                             po.name + " (pid " + std::to_string(w.process->pid()) + ")");
   std::optional<SocketConnection> c;
   try {
     c = accept_child(listener, token, w.process->sentinel(), std::chrono::seconds(60));
@@ -963,15 +992,15 @@ void Master::handle_death(std::size_t slot) {
   if (w.chunk) {
     ChunkState& cs = chunks_[*w.chunk];
     if (++cs.attempts >= options_.max_attempts)
-      throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) + " of '" +
-                     inputs_[cs.task.input]->name() + "' (" + byte_range(cs.task) + ") failed " +
-                     std::to_string(cs.attempts) + " times; last: " + why);
+      throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
+                     " of '" + inputs_[cs.task.input]->name() + "' (" + byte_range(cs.task) +
+                     ") failed " + std::to_string(cs.attempts) + " times; last: " + why);
   }
   if (w.partition) {
     std::uint32_t p = *w.partition;
     if (++partition_attempts_[p] >= options_.max_attempts)
-      throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) + " failed " +
-                     std::to_string(partition_attempts_[p]) + " times; last: " + why);
+      throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) +
+                     " failed " + std::to_string(partition_attempts_[p]) + " times; last: " + why);
     pending_partitions_.push_front(p);
     ++stats_.retries;
   }
@@ -1006,15 +1035,17 @@ void Master::schedule() {
       }
     if (lost.empty()) {
       phase_ = Phase::kReduce;
-      trace_.push_back(TracedSpan{::getpid(), {"map phase", micros_since(t0_, started_),
-                                               micros_since(started_, Clock::now())}});
+      trace_.push_back(TracedSpan{
+          ::getpid(),
+          {"map phase", micros_since(t0_, started_), micros_since(started_, Clock::now())}});
       stats_.seconds_map = seconds_since(started_);
       started_ = Clock::now();
       for (std::uint32_t r = 0; r < map_runs_.size(); ++r) pending_partitions_.push_back(r);
     } else {
       stats_.retries += lost.size();
       std::vector<detail::MapChunks> orders(workers_.size());
-      for (std::size_t i = 0; i < lost.size(); ++i) orders[i % workers_.size()].chunks.push_back(lost[i]);
+      for (std::size_t i = 0; i < lost.size(); ++i)
+        orders[i % workers_.size()].chunks.push_back(lost[i]);
       for (std::size_t i = 0; i < workers_.size(); ++i) {
         if (orders[i].chunks.empty()) continue;
         workers_[i].state = State::kMapping;
@@ -1086,13 +1117,14 @@ void Master::report_progress(bool final) {
   double secs = seconds_since(started_);
   double mb = committed_bytes_ / 1e6, total = stats_.input_bytes / 1e6;
   bool streaming = input_cursor_ < inputs_.size();  // total still unknown
-  std::string counters;  // the job's own counters, as committed so far
+  std::string counters;                             // the job's own counters, as committed so far
   for (const auto& [name, n] : stats_.user_counters)
     counters += "  " + name + "=" + std::to_string(n);
   double rate = secs > 0 ? mb / secs : 0;
   constexpr int kWidth = 30;
   if (streaming) {
-    std::fprintf(stderr, "\r%.1f MB  %.1f MB/s%s%s", mb, rate, counters.c_str(), final ? "\n" : "   ");
+    std::fprintf(stderr, "\r%.1f MB  %.1f MB/s%s%s", mb, rate, counters.c_str(),
+                 final ? "\n" : "   ");
   } else {
     double eta = rate > 0 ? (total - mb) / rate : 0;
     int filled = total > 0 ? static_cast<int>(kWidth * mb / total) : kWidth;
@@ -1105,8 +1137,9 @@ void Master::report_progress(bool final) {
 }
 
 JobStats Master::run() {
-  unsigned workers = options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
-  unsigned partitions = options_.reducers       ? options_.reducers
+  unsigned workers =
+      options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
+  unsigned partitions = options_.reducers           ? options_.reducers
                         : job_.preferred_reducers() ? job_.preferred_reducers()
                                                     : 4 * workers;
   line_numbers_ = job_.wants_line_numbers();
@@ -1125,7 +1158,8 @@ JobStats Master::run() {
   std::size_t table_limit = std::max<std::size_t>(memory / 2 / workers, 1 << 20);
   sweep_stale_spill_dirs();
   spill_dir_ = spill_dir_for(::getpid());
-  bool streams = std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
+  bool streams =
+      std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
   std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
   if (streams) {
     slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size, fresh_workers);
@@ -1133,17 +1167,27 @@ JobStats Master::run() {
   }
   // The queue holds at least every stream slot's task, so re-issuing a lost
   // one never blocks.
-  queue_ = std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16,
-                                              fresh_workers ? Backing::kMemfd : Backing::kAnonymous);
-  env_ = WorkerEnv{FaultInjection::from_environment(), &job_, &inputs_, slots_.get(), queue_.get(),
-                   arena_.get(), partitions, table_limit, spill_dir_,
-                   !options_.trace_path.empty(), t0_};
-  if (env_.trace) trace_rows_.emplace_back(::getpid(), "master (pid " + std::to_string(::getpid()) + ")");
+  queue_ =
+      std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16,
+                                         fresh_workers ? Backing::kMemfd : Backing::kAnonymous);
+  env_ = WorkerEnv{FaultInjection::from_environment(),
+                   &job_,
+                   &inputs_,
+                   slots_.get(),
+                   queue_.get(),
+                   arena_.get(),
+                   partitions,
+                   table_limit,
+                   spill_dir_,
+                   !options_.trace_path.empty(),
+                   t0_};
+  if (env_.trace)
+    trace_rows_.emplace_back(::getpid(), "master (pid " + std::to_string(::getpid()) + ")");
   if (fresh_workers) {
     setup_.recipe = options_.job_recipe;
     for (const auto& in : inputs_)
-      setup_.inputs.push_back(SpawnInput{in->name(), static_cast<std::uint8_t>(in->streamed()),
-                                         in->data().size()});
+      setup_.inputs.push_back(
+          SpawnInput{in->name(), static_cast<std::uint8_t>(in->streamed()), in->data().size()});
     if (slots_) {
       setup_.slot_count = slots_->count();
       setup_.slot_bytes = slots_->slot_bytes();
@@ -1199,8 +1243,9 @@ JobStats Master::run() {
       if (!std::exchange(handled_, false)) wait_for_events();
     }
     report_progress(true);
-    trace_.push_back(TracedSpan{::getpid(), {"reduce phase", micros_since(t0_, started_),
-                                             micros_since(started_, Clock::now())}});
+    trace_.push_back(TracedSpan{
+        ::getpid(),
+        {"reduce phase", micros_since(t0_, started_), micros_since(started_, Clock::now())}});
     stats_.seconds_reduce = seconds_since(started_);
     stop_workers(false);
   } catch (...) {
@@ -1224,8 +1269,8 @@ JobStats Master::run() {
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
   stats_.seconds_output = seconds_since(t_out);
   if (env_.trace) {
-    trace_.push_back(TracedSpan{::getpid(), {"write output", micros_since(t0_, t_out),
-                                             micros_since(t_out, Clock::now())}});
+    trace_.push_back(TracedSpan{
+        ::getpid(), {"write output", micros_since(t0_, t_out), micros_since(t_out, Clock::now())}});
     write_trace();
   }
 
@@ -1249,7 +1294,8 @@ void install_interrupt_handlers() {
 
 bool interrupted() noexcept { return g_interrupted != 0; }
 
-JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out) {
+JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options,
+                 std::FILE* out) {
   if (options.max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
   if (options.chunk_size == 0) throw std::invalid_argument("chunk size must be positive");
   Master master(job, inputs, options, out);

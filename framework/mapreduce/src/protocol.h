@@ -21,10 +21,12 @@ struct ChunkTask {
   std::uint64_t offset = 0;  // in the input (for messages)
   std::uint64_t length = 0;
   std::int32_t slot = -1;
-  std::uint64_t ticket = 0;  // 0: assigned by the master, no claim needed
+  std::uint64_t ticket = 0;      // 0: assigned by the master, no claim needed
   std::uint64_t first_line = 0;  // see ChunkInfo::first_line
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunk, input, offset, length, slot, ticket, first_line); }
+  void serialize(Ar& ar) {
+    ar(chunk, input, offset, length, slot, ticket, first_line);
+  }
 };
 
 // A slice of the shuffle arena.
@@ -32,7 +34,9 @@ struct Run {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   template <class Ar>
-  void serialize(Ar& ar) { ar(offset, length); }
+  void serialize(Ar& ar) {
+    ar(offset, length);
+  }
 };
 
 // One partition run spilled to a zstd-compressed file (one frame).
@@ -42,7 +46,9 @@ struct SpillRun {
   std::uint64_t length = 0;        // compressed bytes
   std::uint64_t plain_length = 0;  // bytes after decompression
   template <class Ar>
-  void serialize(Ar& ar) { ar(path, offset, length, plain_length); }
+  void serialize(Ar& ar) {
+    ar(path, offset, length, plain_length);
+  }
 };
 
 // A span for --trace: microseconds since the job started.
@@ -51,14 +57,18 @@ struct TraceSpan {
   std::uint64_t start_us = 0;
   std::uint64_t duration_us = 0;
   template <class Ar>
-  void serialize(Ar& ar) { ar(name, start_us, duration_us); }
+  void serialize(Ar& ar) {
+    ar(name, start_us, duration_us);
+  }
 };
 
 // worker -> master
-struct Started {            // about to map chunk `chunk`
+struct Started {  // about to map chunk `chunk`
   std::uint32_t chunk = 0;
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunk); }
+  void serialize(Ar& ar) {
+    ar(chunk);
+  }
 };
 // Map output of `chunks` committed: one run per partition, either in the
 // arena (`runs`) or spilled to a file (`spills`). `final` is false for an
@@ -74,21 +84,27 @@ struct MapDone {
   std::map<std::string, std::int64_t> user_counters;
   std::vector<TraceSpan> spans;  // with --trace
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunks, runs, spills, final, records, emitted, user_counters, spans); }
+  void serialize(Ar& ar) {
+    ar(chunks, runs, spills, final, records, emitted, user_counters, spans);
+  }
 };
-struct ReduceDone {         // partition `partition` reduced into `run` (or `spill`)
+struct ReduceDone {  // partition `partition` reduced into `run` (or `spill`)
   std::uint32_t partition = 0;
   Run run;
   std::optional<SpillRun> spill;
   std::uint64_t keys = 0;
   std::vector<TraceSpan> spans;  // with --trace
   template <class Ar>
-  void serialize(Ar& ar) { ar(partition, run, spill, keys, spans); }
+  void serialize(Ar& ar) {
+    ar(partition, run, spill, keys, spans);
+  }
 };
-struct Failed {             // the task threw; the worker exits after sending this
+struct Failed {  // the task threw; the worker exits after sending this
   std::string message;
   template <class Ar>
-  void serialize(Ar& ar) { ar(message); }
+  void serialize(Ar& ar) {
+    ar(message);
+  }
 };
 using WorkerMessage = std::variant<Started, MapDone, ReduceDone, Failed>;
 
@@ -96,14 +112,18 @@ using WorkerMessage = std::variant<Started, MapDone, ReduceDone, Failed>;
 struct MapChunks {
   std::vector<ChunkTask> chunks;
   template <class Ar>
-  void serialize(Ar& ar) { ar(chunks); }
+  void serialize(Ar& ar) {
+    ar(chunks);
+  }
 };
 struct ReducePartition {
   std::uint32_t partition = 0;
   std::vector<Run> runs;
   std::vector<SpillRun> spills;
   template <class Ar>
-  void serialize(Ar& ar) { ar(partition, runs, spills); }
+  void serialize(Ar& ar) {
+    ar(partition, runs, spills);
+  }
 };
 struct Exit {
   template <class Ar>

@@ -174,10 +174,13 @@ struct MapReduceJob {
 namespace detail {
 
 template <class J>
-concept MapsChunks = requires(J& j, std::string_view s, typename J::Context& c) { j.map(s, c); };
+concept MapsChunks = requires(J& j, std::string_view s, typename J::Context& c) {
+  j.map(s, c);
+};
 template <class J>
-concept MapsLines =
-    requires(J& j, std::string_view s, std::uint64_t n, typename J::Context& c) { j.map_line(s, n, c); };
+concept MapsLines = requires(J& j, std::string_view s, std::uint64_t n, typename J::Context& c) {
+  j.map_line(s, n, c);
+};
 template <class J>
 concept Combines = requires(const J& j, const typename J::Value& a, const typename J::Value& b) {
   { j.combine(a, b) } -> std::convertible_to<typename J::Value>;
@@ -190,11 +193,17 @@ template <class J>
 concept HasCombiner = Combines<J> || CombinesInto<J>;
 template <class J>
 concept Reduces = requires(J& j, const typename J::Key& k, std::span<const typename J::Value> vs,
-                           typename J::ReduceContext& c) { j.reduce(k, vs, c); };
+                           typename J::ReduceContext& c) {
+  j.reduce(k, vs, c);
+};
 template <class J>
-concept HasSetup = requires(J& j, const JobOptions& o) { j.setup(o); };
+concept HasSetup = requires(J& j, const JobOptions& o) {
+  j.setup(o);
+};
 template <class J>
-concept HasTeardown = requires(J& j) { j.teardown(); };
+concept HasTeardown = requires(J& j) {
+  j.teardown();
+};
 template <class J>
 concept Partitions = requires(const J& j, const typename J::Key& k, unsigned n) {
   { j.partition(k, n) } -> std::convertible_to<unsigned>;
@@ -218,7 +227,9 @@ concept DeclaresOptions = requires {
   { J::options() } -> std::convertible_to<std::vector<OptionSpec>>;
 };
 template <class J>
-concept WantsLineNumbers = requires { requires J::kLineNumbers; };
+concept WantsLineNumbers = requires {
+  requires J::kLineNumbers;
+};
 template <class J>
 concept PrefersReducers = requires {
   { J::kReducers } -> std::convertible_to<unsigned>;
@@ -243,7 +254,7 @@ struct KeyHash {
     } else if constexpr (std::is_integral_v<K>) {
       return static_cast<std::size_t>(static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ull);
     } else if constexpr (StdHashable<K>) {
-      return std::hash<K>{}(k) * 0x9E3779B97F4A7C15ull;
+      return std::hash<K>{}(k)*0x9E3779B97F4A7C15ull;
     } else {
       return WordCounter::hash(to_bytes(k));
     }
@@ -263,11 +274,17 @@ void append_text(std::string& out, const T& v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(v));
     out += buf;
-  } else if constexpr (requires { v.first; v.second; }) {
+  } else if constexpr (requires {
+                         v.first;
+                         v.second;
+                       }) {
     append_text(out, v.first);
     out += ' ';
     append_text(out, v.second);
-  } else if constexpr (requires { v.begin(); v.end(); }) {
+  } else if constexpr (requires {
+                         v.begin();
+                         v.end();
+                       }) {
     bool first = true;
     for (const auto& e : v) {
       if (!first) out += ',';
@@ -325,7 +342,10 @@ std::size_t heap_bytes(const T& v) {
     return 0;
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
     return shallow_heap_bytes(v);
-  } else if constexpr (requires { v.first; v.second; }) {
+  } else if constexpr (requires {
+                         v.first;
+                         v.second;
+                       }) {
     return heap_bytes(v.first) + heap_bytes(v.second);
   } else if constexpr (HeapContainer<T>) {
     return shallow_heap_bytes(v) + element_heap_bytes(v);
@@ -457,7 +477,8 @@ class TypedMapTask : public MapTask {
 
   void write_partitions(unsigned partitions, std::span<const std::span<std::byte>> out) override {
     if (parts_.size() != partitions) partition_sizes(partitions);
-    for (unsigned p = 0; p < partitions; ++p) std::memcpy(out[p].data(), parts_[p].data(), parts_[p].size());
+    for (unsigned p = 0; p < partitions; ++p)
+      std::memcpy(out[p].data(), parts_[p].data(), parts_[p].size());
     parts_ = {};
     combined_ = {};
     pairs_ = {};
@@ -500,7 +521,8 @@ class TypedMapTask : public MapTask {
       combine();
       const std::size_t shallow_after = shallow_heap_bytes(acc), size_after = acc.size();
       if (shallow_after > shallow_before) bytes_ += shallow_after - shallow_before;
-      if (size_after > size_before && in_size) bytes_ += (size_after - size_before) * in_elements / in_size;
+      if (size_after > size_before && in_size)
+        bytes_ += (size_after - size_before) * in_elements / in_size;
     } else {
       const std::size_t before = heap_bytes(acc);
       combine();
@@ -582,8 +604,8 @@ class TypedReduceTask : public ReduceTask {
   std::string finish() override {
     std::vector<std::pair<OK, OV>> out;
     TaskCounters ignored;
-    typename J::ReduceContext ctx([&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); },
-                                  options_, ignored);
+    typename J::ReduceContext ctx(
+        [&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); }, options_, ignored);
     auto each = [&](const K& k, std::vector<V>& vs) {
       ++keys_;
       if constexpr (Reduces<J>) {
@@ -784,7 +806,8 @@ class TypedJob : public Job {
 // std::invalid_argument for --opt keys J does not declare (when it declares
 // options()).
 template <class J>
-std::unique_ptr<detail::TypedJob<J>> make_job(std::string name, JobOptions options = {}, J job = J{}) {
+std::unique_ptr<detail::TypedJob<J>> make_job(std::string name, JobOptions options = {},
+                                              J job = J{}) {
   return std::make_unique<detail::TypedJob<J>>(std::move(name), std::move(job), std::move(options));
 }
 
