@@ -426,7 +426,8 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
           if (run_chunk(t)) after_chunk(t);
         flush(true);
       } else if (auto* rp = std::get_if<ReducePartition>(&m)) {
-        where = "reduce of partition " + std::to_string(rp->partition);
+        where = "reduce of partition " + std::to_string(rp->partition) + " of " +
+                std::to_string(env.partitions);
         auto reduce_start = Clock::now();
         auto reduce = env.job->make_reduce_task();
         for (const auto& run : rp->runs) {
@@ -462,7 +463,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   } catch (const std::exception& e) {
     try {
       conn.send(WorkerMessage{
-          Failed{env.job->name().data() + std::string(": ") + where + ": " + e.what()}});
+          Failed{std::string(env.job->name()) + ": " + where + ": " + e.what(), e.what()}});
     } catch (...) {
     }
     return 1;
@@ -554,8 +555,8 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
     const std::string job_name =
         !setup.recipe.builtin.empty() ? setup.recipe.builtin : setup.recipe.plugin;
     try {
-      conn.send(
-          detail::WorkerMessage{detail::Failed{job_name + ": starting a worker: " + e.what()}});
+      conn.send(detail::WorkerMessage{
+          detail::Failed{job_name + ": starting a worker: " + e.what(), e.what()}});
     } catch (...) {
     }
     return 1;
@@ -613,7 +614,8 @@ class Master {
     enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
-    std::string failure;                     // from a Failed message
+    std::string failure;                     // from a Failed message, or why it was killed
+    std::string cause;                       // a Failed message's cause alone
     Clock::time_point task_started{};        // of the chunk or partition
     bool timed_out = false;
   };
@@ -975,6 +977,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     w.state = Worker::State::kIdle;
   } else if (auto* f = std::get_if<Failed>(&m)) {
     w.failure = f->message;
+    w.cause = f->cause;
   }
 }
 
@@ -986,9 +989,13 @@ void Master::handle_death(std::size_t slot) {
     w.process->kill();
     w.process->join();
   }
-  std::string why = w.failure.empty() ? "worker " + std::to_string(pid) + " " +
-                                            describe_exit_code(w.process->exit_code().value_or(-9))
-                                      : w.failure;
+  // What went wrong on the last attempt; a task's message below already
+  // names the job and the task, so a thrown error is its cause alone.
+  std::string why = !w.cause.empty() ? w.cause
+                    : !w.failure.empty()
+                        ? w.failure
+                        : "worker " + std::to_string(pid) + " " +
+                              describe_exit_code(w.process->exit_code().value_or(-9));
   if (w.chunk) {
     ChunkState& cs = chunks_[*w.chunk];
     if (++cs.attempts >= options_.max_attempts)
@@ -1000,7 +1007,8 @@ void Master::handle_death(std::size_t slot) {
     std::uint32_t p = *w.partition;
     if (++partition_attempts_[p] >= options_.max_attempts)
       throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) +
-                     " failed " + std::to_string(partition_attempts_[p]) + " times; last: " + why);
+                     " of " + std::to_string(map_runs_.size()) + " failed " +
+                     std::to_string(partition_attempts_[p]) + " times; last: " + why);
     pending_partitions_.push_front(p);
     ++stats_.retries;
   }

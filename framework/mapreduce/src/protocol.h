@@ -99,11 +99,12 @@ struct ReduceDone {  // partition `partition` reduced into `run` (or `spill`)
     ar(partition, run, spill, keys, spans);
   }
 };
-struct Failed {  // the task threw; the worker exits after sending this
-  std::string message;
+struct Failed {         // the task threw; the worker exits after sending this
+  std::string message;  // for the user: "job: where: cause"
+  std::string cause;    // the exception's what() alone (a retried task's "last: ...")
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(message);
+    ar(message, cause);
   }
 };
 using WorkerMessage = std::variant<Started, MapDone, ReduceDone, Failed>;

@@ -114,9 +114,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <queue>
 #include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -243,6 +245,37 @@ template <class T>
 concept StdHashable = requires(const T& t) {
   { std::hash<T>{}(t) } -> std::convertible_to<std::size_t>;
 };
+template <class T>
+concept EqualityComparable = requires(const T& a, const T& b) {
+  { a == b } -> std::convertible_to<bool>;
+};
+template <class T>
+concept Streamable = requires(std::ostream& os, const T& v) {
+  os << v;
+};
+
+// True when append_text can write a T: strings, numbers, bool, pairs and
+// containers of such, and anything with an operator<<.
+template <class T>
+constexpr bool has_text() {
+  if constexpr (std::is_convertible_v<const T&, std::string_view> || std::is_arithmetic_v<T>) {
+    return true;
+  } else if constexpr (requires(const T& v) {
+                         v.first;
+                         v.second;
+                       }) {
+    return has_text<std::remove_cvref_t<decltype(std::declval<const T&>().first)>>() &&
+           has_text<std::remove_cvref_t<decltype(std::declval<const T&>().second)>>();
+  } else if constexpr (requires(const T& v) {
+                         typename T::value_type;
+                         v.begin();
+                         v.end();
+                       }) {
+    return has_text<typename T::value_type>();
+  } else {
+    return Streamable<T>;
+  }
+}
 
 // Hash of a key, the same in every process of a job (it depends only on the
 // key's serialized bytes or its std::hash, both deterministic for one build).
@@ -292,6 +325,11 @@ void append_text(std::string& out, const T& v) {
       append_text(out, e);
     }
   } else {
+    static_assert(Streamable<T>,
+                  "mr::MapReduceJob: an output key or value of a user type needs "
+                  "`std::ostream& operator<<(std::ostream&, const T&)` for its text form "
+                  "(the default output line, --format csv|json), or the job defines both "
+                  "format() and columns() + record()");
     std::ostringstream os;
     os << v;
     out += os.str();
@@ -609,7 +647,19 @@ class TypedReduceTask : public ReduceTask {
     auto each = [&](const K& k, std::vector<V>& vs) {
       ++keys_;
       if constexpr (Reduces<J>) {
-        job_.reduce(k, std::span<const V>(vs.data(), vs.size()), ctx);
+        try {
+          job_.reduce(k, std::span<const V>(vs.data(), vs.size()), ctx);
+        } catch (const std::exception& e) {
+          // Name the key when it has a text form: "key 'x': what".
+          if constexpr (has_text<K>()) {
+            std::string text;
+            append_text(text, k);
+            if (text.size() > 80) text = text.substr(0, 77) + "...";
+            throw std::runtime_error("key '" + text + "': " + e.what());
+          } else {
+            throw;
+          }
+        }
       } else {
         static_assert(std::is_same_v<K, OK> && std::is_same_v<V, OV>,
                       "a map-only job (no reduce) has OutKey = Key and OutValue = Value");
