@@ -440,7 +440,8 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         for (const auto& spilled : rp->spills)
           reduce->add_run(unspilled.emplace_back(unspill(spilled)));
         std::string out = reduce->finish();
-        ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys(), {}};
+        ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys(), {}, {}};
+        msg.user_counters = reduce->take_counters().user;
         if (!out.empty()) {
           if (auto space = env.arena->reserve(out.size())) {
             std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
@@ -971,6 +972,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
       ++stats_.spills;
     }
     stats_.distinct_keys += rd->keys;
+    for (const auto& [name, n] : rd->user_counters) stats_.user_counters[name] += n;
     record_spans(w, rd->spans);
     ++partitions_done_;
     w.partition.reset();

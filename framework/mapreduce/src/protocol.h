@@ -93,10 +93,11 @@ struct ReduceDone {  // partition `partition` reduced into `run` (or `spill`)
   Run run;
   std::optional<SpillRun> spill;
   std::uint64_t keys = 0;
-  std::vector<TraceSpan> spans;  // with --trace
+  std::vector<TraceSpan> spans;                      // with --trace
+  std::map<std::string, std::int64_t> user_counters;  // ctx.count() in reduce
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(partition, run, spill, keys, spans);
+    ar(partition, run, spill, keys, spans, user_counters);
   }
 };
 struct Failed {         // the task threw; the worker exits after sending this

@@ -28,12 +28,12 @@ namespace mr {
 
 // Where a chunk comes from, for error messages and traces.
 struct ChunkInfo {
-  std::uint32_t index = 0;     // chunk number in the job
-  std::string_view file;       // input name as given ("-" for standard input)
-  std::uint64_t offset = 0;    // byte offset of the chunk in that input
+  std::uint32_t index = 0;   // chunk number in the job
+  std::string_view file;     // input name as given ("-" for standard input)
+  std::uint64_t offset = 0;  // byte offset of the chunk in that input
   std::uint64_t length = 0;
-  std::uint64_t first_line = 0;  // 1-based number of the chunk's first line, when the job
-                                 // asked for line numbers (Job::wants_line_numbers), else 0
+  std::uint64_t first_line = 0;   // 1-based number of the chunk's first line, when the job
+                                  // asked for line numbers (Job::wants_line_numbers), else 0
   std::uint32_t input_index = 0;  // 0-based position of the input among the job's inputs: the
                                   // order of the command line, a directory read with -r
                                   // standing for its files in byte order of their paths
@@ -41,8 +41,8 @@ struct ChunkInfo {
 
 // Counters a task reports; summed over the job by the master.
 struct TaskCounters {
-  std::uint64_t records = 0;   // words, lines, ... whatever the job counts as input records
-  std::uint64_t emitted = 0;   // key/value pairs emitted by map (before combining)
+  std::uint64_t records = 0;  // words, lines, ... whatever the job counts as input records
+  std::uint64_t emitted = 0;  // key/value pairs emitted by map (before combining)
   std::map<std::string, std::int64_t> user;  // the job's own counters, by name
 };
 
@@ -76,6 +76,9 @@ class ReduceTask {
   virtual std::string finish() = 0;
   // Number of distinct keys reduced (after finish()).
   virtual std::uint64_t keys() const = 0;
+  // The counters since the last call (after finish(); the engine sums them
+  // with the map tasks' counters). Default: none.
+  virtual TaskCounters take_counters() { return {}; }
 };
 
 // How the master writes merged results.

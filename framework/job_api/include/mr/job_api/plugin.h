@@ -26,15 +26,18 @@
 
 // Bumped whenever Job, MapTask, ReduceTask, PluginInfo or the types they use
 // change shape.
-#define MR_PLUGIN_ABI_VERSION 2  // 2: ChunkInfo::input_index
+// 2: ChunkInfo::input_index; 3: ReduceTask::take_counters.
+#define MR_PLUGIN_ABI_VERSION 3
 
 #define MR_PLUGIN_STRINGIFY2(x) #x
 #define MR_PLUGIN_STRINGIFY(x) MR_PLUGIN_STRINGIFY2(x)
 // The compiler and standard library a plugin must share with the program.
 #define MR_PLUGIN_COMPILER "g++ " __VERSION__
-#define MR_PLUGIN_STDLIB                                    \
+// clang-format off
+#define MR_PLUGIN_STDLIB                                           \
   "libstdc++ " MR_PLUGIN_STRINGIFY(_GLIBCXX_RELEASE) " cxx11-abi=" \
       MR_PLUGIN_STRINGIFY(_GLIBCXX_USE_CXX11_ABI) " c++" MR_PLUGIN_STRINGIFY(__cplusplus)
+// clang-format on
 
 namespace mr {
 

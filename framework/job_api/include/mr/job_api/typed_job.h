@@ -58,8 +58,9 @@
 //   static constexpr unsigned kReducers               preferred number of partitions
 // K, V, OutK and OutV are any types mr::Serializable knows (strings,
 // integers, floats, containers, pairs, user types with a serialize member).
-// A Context gives emit(key, value), count("counter", n) (user counters,
-// summed over the job and shown by --stats), options() and chunk().
+// A Context gives emit(key, value), count("counter", n) (user counters, in
+// map and in reduce, summed over the job and shown by --stats and the
+// progress line), options() and chunk().
 //
 // Combiners and memory. The map side keeps one table entry per key while a
 // job has a combiner; the engine flushes the table (writes its partition
@@ -641,9 +642,8 @@ class TypedReduceTask : public ReduceTask {
   }
   std::string finish() override {
     std::vector<std::pair<OK, OV>> out;
-    TaskCounters ignored;
     typename J::ReduceContext ctx(
-        [&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); }, options_, ignored);
+        [&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); }, options_, counters_);
     auto each = [&](const K& k, std::vector<V>& vs) {
       ++keys_;
       if constexpr (Reduces<J>) {
@@ -683,10 +683,12 @@ class TypedReduceTask : public ReduceTask {
     return std::move(w.buffer());
   }
   std::uint64_t keys() const override { return keys_; }
+  TaskCounters take_counters() override { return std::exchange(counters_, {}); }
 
  private:
   J job_;
   JobOptions options_;
+  TaskCounters counters_;  // ctx.count() in reduce
   std::map<K, std::vector<V>> ordered_;
   std::unordered_map<K, std::vector<V>, KeyHash<K>> hashed_;
   std::uint64_t keys_ = 0;
