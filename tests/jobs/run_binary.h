@@ -21,6 +21,7 @@
 namespace mr::testing {
 
 struct RunResult {
+  pid_t pid = 0;       // of the program (the master)
   int exit_code = -1;  // or 128 + signal
   std::string out, err;
   bool timed_out = false;
@@ -49,6 +50,7 @@ inline RunResult run_mapreduce(const std::vector<std::string>& args,
     ::_exit(127);
   }
   RunResult r;
+  r.pid = pid;
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

@@ -333,7 +333,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
   ::signal(SIGTERM, SIG_DFL);
   using namespace detail;
-  auto map = env.job->make_map_task();
+  std::unique_ptr<MapTask> map;  // made once the job's worker setup is done
   std::vector<std::uint32_t> done;
   std::string where;  // what the worker is doing, for error messages
   Tracer tracer(env.trace, env.t0);
@@ -406,6 +406,11 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   };
 
   try {
+    // The job's per-worker setup; the master times it like a task.
+    where = "setup of worker " + std::to_string(::getpid());
+    env.job->start_worker();
+    map = env.job->make_map_task();
+    conn.send(WorkerMessage{Ready{}});
     // Pull chunks from the shared work queue until the master closes it.
     for (;;) {
       ChunkTask t;
@@ -420,7 +425,20 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
     // Then follow the master's orders.
     for (;;) {
       MasterMessage m = conn.template recv<MasterMessage>();
-      if (std::holds_alternative<Exit>(m)) return 0;
+      if (std::holds_alternative<Exit>(m)) {
+        // Told to exit: the job's per-worker teardown. The master no longer
+        // listens, so its failure can only be said on stderr.
+        map.reset();
+        try {
+          env.job->stop_worker();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "mapreduce: %s: teardown of worker %d: %s\n",
+                       std::string(env.job->name()).c_str(), static_cast<int>(::getpid()),
+                       e.what());
+          return 1;
+        }
+        return 0;
+      }
       if (auto* mc = std::get_if<MapChunks>(&m)) {
         for (const auto& t : mc->chunks)
           if (run_chunk(t)) after_chunk(t);
@@ -591,7 +609,7 @@ class Master {
     Connection conn;        // fork: the master's end of the worker's pipe
     bool spawned = false;   // spawn/forkserver: `sock` instead of `conn`
     SocketConnection sock;  // closed when the worker never connected back
-    bool heard = false;     // a spawned worker sent something
+    bool ready = false;     // it sent Ready: its start (the job's setup) is done
 
     // A send to a dead spawned worker is dropped: its death is handled.
     void send(const detail::MasterMessage& m) {
@@ -608,16 +626,14 @@ class Master {
     }
     detail::WorkerMessage recv() {
       if (!spawned) return conn.recv<detail::WorkerMessage>();
-      detail::WorkerMessage m = sock.recv<detail::WorkerMessage>();
-      heard = true;  // only once a whole message came: a death is not news
-      return m;
+      return sock.recv<detail::WorkerMessage>();
     }
     enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
     std::string failure;                     // from a Failed message, or why it was killed
     std::string cause;                       // a Failed message's cause alone
-    Clock::time_point task_started{};        // of the chunk or partition
+    Clock::time_point task_started{};        // of the chunk or partition, or of its setup
     bool timed_out = false;
   };
   // The master's record of one chunk.
@@ -656,8 +672,8 @@ class Master {
   std::unique_ptr<StreamSlots> slots_;
   std::unique_ptr<Queue<ChunkTask>> queue_;
   WorkerEnv env_{};
-  WorkerSetup setup_;           // spawn/forkserver: what each worker is sent
-  unsigned silent_deaths_ = 0;  // spawned workers in a row that died unheard
+  WorkerSetup setup_;            // spawn/forkserver: what each worker is sent
+  unsigned start_failures_ = 0;  // workers in a row that ended before they were ready
   std::vector<Worker> workers_;
 
   // The producer: inputs in order, mapped ones cut up front, streams read
@@ -873,6 +889,7 @@ void Master::start_worker(std::size_t slot) {
   auto [mine, theirs] = Pipe();
   Worker& w = workers_[slot];
   w = Worker{};
+  w.task_started = Clock::now();  // its setup is timed like a task
   w.conn = std::move(mine);
   ProcessOptions po;
   po.name = "mapreduce-worker-" + std::to_string(slot);
@@ -894,6 +911,7 @@ void Master::start_worker(std::size_t slot) {
 void Master::start_spawned_worker(std::size_t slot) {
   Worker& w = workers_[slot];
   w = Worker{};
+  w.task_started = Clock::now();
   w.spawned = true;
   ProcessOptions po;
   po.name = "mapreduce-worker-" + std::to_string(slot);
@@ -924,6 +942,9 @@ void Master::start_spawned_worker(std::size_t slot) {
   } catch (const std::system_error&) {
     // Died meanwhile: handled as a death.
   }
+  // Its setup (making the job, the job's setup) is timed like a task from
+  // now: starting the program and connecting back have their own limit.
+  w.task_started = Clock::now();
 }
 
 bool Master::drain(Worker& w) {
@@ -977,6 +998,9 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     ++partitions_done_;
     w.partition.reset();
     w.state = Worker::State::kIdle;
+  } else if (std::holds_alternative<Ready>(m)) {
+    w.ready = true;
+    start_failures_ = 0;
   } else if (auto* f = std::get_if<Failed>(&m)) {
     w.failure = f->message;
     w.cause = f->cause;
@@ -1014,15 +1038,16 @@ void Master::handle_death(std::size_t slot) {
     pending_partitions_.push_front(p);
     ++stats_.retries;
   }
-  if (!w.chunk && !w.partition && !w.failure.empty()) throw JobError(w.failure);
-  if (w.spawned && !w.heard) {
-    // A fresh program that dies before saying anything would be replaced
-    // forever: give up after max_attempts in a row.
-    if (++silent_deaths_ >= options_.max_attempts)
-      throw JobError(std::string(job_.name()) + ": " + std::to_string(silent_deaths_) +
-                     " workers in a row died while starting; last: " + why);
-  } else {
-    silent_deaths_ = 0;
+  if (!w.ready) {
+    // It ended before it was ready: crashed, hung (--task-timeout) or threw
+    // in the job's per-worker setup (or, a fresh program, while connecting
+    // or making the job). It is replaced, but a start that keeps failing
+    // would be retried forever: give up after max_attempts in a row.
+    if (++start_failures_ >= options_.max_attempts)
+      throw JobError(std::string(job_.name()) + ": starting a worker (the job's setup) failed " +
+                     std::to_string(start_failures_) + " times in a row; last: " + why);
+  } else if (!w.chunk && !w.partition && !w.failure.empty()) {
+    throw JobError(w.failure);  // a failure outside any task (writing map output, ...)
   }
   ++stats_.workers_replaced;
   start_worker(slot);
@@ -1230,14 +1255,15 @@ JobStats Master::run() {
       if (phase_ == Phase::kDone) break;
       for (std::size_t i = 0; i < workers_.size(); ++i) {
         Worker& w = workers_[i];
-        if ((w.chunk || w.partition) && !w.timed_out &&
+        if ((!w.ready || w.chunk || w.partition) && !w.timed_out &&
             Clock::now() - w.task_started > options_.task_timeout) {
-          // A hung task: kill its worker; the death is handled below like a crash.
+          // A hung task or setup: kill its worker; the death is handled
+          // below like a crash.
           w.timed_out = true;
           char secs[32];
           std::snprintf(secs, sizeof secs, "%g", options_.task_timeout.count());
           w.failure = "worker " + std::to_string(w.process->pid()) + " timed out after " + secs +
-                      " s (--task-timeout)";
+                      " s" + (w.ready ? "" : " in its setup") + " (--task-timeout)";
           w.process->kill();
         }
         bool peer_alive = drain(workers_[i]);

@@ -63,6 +63,10 @@ struct TraceSpan {
 };
 
 // worker -> master
+struct Ready {  // the worker has started (the job's per-worker setup is done)
+  template <class Ar>
+  void serialize(Ar&) {}
+};
 struct Started {  // about to map chunk `chunk`
   std::uint32_t chunk = 0;
   template <class Ar>
@@ -93,7 +97,7 @@ struct ReduceDone {  // partition `partition` reduced into `run` (or `spill`)
   Run run;
   std::optional<SpillRun> spill;
   std::uint64_t keys = 0;
-  std::vector<TraceSpan> spans;                      // with --trace
+  std::vector<TraceSpan> spans;                       // with --trace
   std::map<std::string, std::int64_t> user_counters;  // ctx.count() in reduce
   template <class Ar>
   void serialize(Ar& ar) {
@@ -108,7 +112,7 @@ struct Failed {         // the task threw; the worker exits after sending this
     ar(message, cause);
   }
 };
-using WorkerMessage = std::variant<Started, MapDone, ReduceDone, Failed>;
+using WorkerMessage = std::variant<Started, MapDone, ReduceDone, Failed, Ready>;
 
 // master -> worker
 struct MapChunks {

@@ -101,6 +101,18 @@ class Job {
   // The number of reduce partitions the job prefers (0: the engine's
   // default, four per worker; --reducers overrides it).
   virtual unsigned preferred_reducers() const { return 0; }
+  // Per-worker hooks. The engine calls start_worker() once in each worker
+  // process (forked or a fresh program) before the worker's first task,
+  // and stop_worker() once when the worker ends normally (the master told
+  // it to exit; not when it crashed, was killed or a task threw). Each
+  // worker calls them on its own copy of the job: they are const because
+  // the engine holds the job as const, so per-worker state lives in
+  // mutable members. start_worker may throw (the worker's start fails, and
+  // is retried like a crash); its time counts against the task timeout.
+  // Default: nothing.
+  virtual void start_worker() const {}
+  virtual void stop_worker() const {}
+  // A task of this worker (after start_worker()).
   virtual std::unique_ptr<MapTask> make_map_task() const = 0;
   virtual std::unique_ptr<ReduceTask> make_reduce_task() const = 0;
   // Merges the reducers' sorted runs and writes the results to `out`.

@@ -30,10 +30,21 @@
 //                                                     combine when both are defined
 //   reduce(const K&, std::span<const V>, ReduceContext&)   without it the job is map-only:
 //                                                     map's pairs are the output
-//   setup(const JobOptions&) / teardown()             called on the master's copy when the
-//                                                     job is created (format() and before()
-//                                                     run there) and on each map and reduce
-//                                                     task's copy in the workers
+//   setup(const JobOptions&) / teardown()             once per worker process: setup on
+//                                                     the worker's own copy before its
+//                                                     first task (fork, spawn, forkserver),
+//                                                     which all its map and reduce calls
+//                                                     then use; teardown when the worker
+//                                                     ends normally (not after a crash, a
+//                                                     kill or a throw). Also once on the
+//                                                     master's copy, when the job is made
+//                                                     (so a bad option fails at once;
+//                                                     format(), before() and record() run
+//                                                     on it), torn down when it is
+//                                                     destroyed. A worker's setup is timed
+//                                                     like a task (--task-timeout); one
+//                                                     that hangs, crashes or throws is
+//                                                     retried, then fails the job
 //   unsigned partition(const K&, unsigned partitions) const
 //   bool before(const OutK&, const OutV&, const OutK&, const OutV&) const
 //                                                     output order (default: by key, then value)
@@ -100,12 +111,14 @@
 // inputs; make_job is the way for everything else.
 //
 // make_job<J>(options) wraps a job into the engine's byte-level mr::Job:
-// one copy of J per worker (copied by fork), a hash-map combiner (or a
+// one set-up copy of J per worker (Job::start_worker), a hash-map combiner (or a
 // buffer of pairs), partitions by hash of the key, runs serialized with
 // mr/base/serialize.h, reducers grouping by key.
 //
 // Thread-safety: each copy of a job is used by one thread of one process.
 #pragma once
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -460,15 +473,12 @@ class TypedMapTask : public MapTask {
   using V = typename J::Value;
 
  public:
-  TypedMapTask(const J& prototype, const JobOptions& options)
-      : job_(prototype),
+  // `job`: the worker's copy of the job, set up (TypedJob::start_worker).
+  TypedMapTask(std::shared_ptr<J> job, const JobOptions& options)
+      : owner_(std::move(job)),
+        job_(*owner_),
         options_(options),
-        ctx_([this](K&& k, V&& v) { add(std::move(k), std::move(v)); }, options_, counters_) {
-    if constexpr (HasSetup<J>) job_.setup(options_);
-  }
-  ~TypedMapTask() override {
-    if constexpr (HasTeardown<J>) job_.teardown();
-  }
+        ctx_([this](K&& k, V&& v) { add(std::move(k), std::move(v)); }, options_, counters_) {}
 
   void map(std::string_view chunk, const ChunkInfo& info) override {
     ctx_.set_chunk(info);
@@ -585,7 +595,8 @@ class TypedMapTask : public MapTask {
     }
   }
 
-  J job_;
+  std::shared_ptr<J> owner_;
+  J& job_;
   JobOptions options_;
   TaskCounters counters_;
   typename J::Context ctx_;
@@ -619,13 +630,9 @@ class TypedReduceTask : public ReduceTask {
   using OV = typename J::OutValue;
 
  public:
-  TypedReduceTask(const J& prototype, const JobOptions& options)
-      : job_(prototype), options_(options) {
-    if constexpr (HasSetup<J>) job_.setup(options_);
-  }
-  ~TypedReduceTask() override {
-    if constexpr (HasTeardown<J>) job_.teardown();
-  }
+  // `job`: the worker's copy of the job, set up (TypedJob::start_worker).
+  TypedReduceTask(std::shared_ptr<J> job, const JobOptions& options)
+      : owner_(std::move(job)), job_(*owner_), options_(options) {}
   void add_run(std::string_view run) override {
     Reader r(run);
     while (!r.at_end()) {
@@ -686,7 +693,8 @@ class TypedReduceTask : public ReduceTask {
   TaskCounters take_counters() override { return std::exchange(counters_, {}); }
 
  private:
-  J job_;
+  std::shared_ptr<J> owner_;
+  J& job_;
   JobOptions options_;
   TaskCounters counters_;  // ctx.count() in reduce
   std::map<K, std::vector<V>> ordered_;
@@ -701,12 +709,40 @@ class TypedJob : public Job {
 
  public:
   TypedJob(std::string name, J job, JobOptions options)
-      : name_(std::move(name)), job_(std::move(job)), options_(std::move(options)) {
+      : name_(std::move(name)),
+        pristine_(job),
+        job_(std::move(job)),
+        options_(std::move(options)),
+        creator_(::getpid()) {
     if constexpr (DeclaresOptions<J>) options_.check_known(J::options());
     if constexpr (HasSetup<J>) job_.setup(options_);
   }
   ~TypedJob() override {
-    if constexpr (HasTeardown<J>) job_.teardown();
+    if constexpr (HasTeardown<J>)
+      if (!master_torn_down_) job_.teardown();
+  }
+
+  // The worker's copy of J. In a process that did not make this job (a
+  // forked worker) it is a fresh copy of the job as it was before the
+  // master's setup(), set up here: one setup() per worker. A process that
+  // made the job itself (a worker that is a fresh program, spawn or
+  // forkserver, makes it from its JobRecipe; or a caller running tasks
+  // directly) had its setup() in the constructor, and shares that copy.
+  void start_worker() const override {
+    if (worker_) return;
+    if (::getpid() == creator_) {
+      worker_ = std::shared_ptr<J>(std::shared_ptr<J>(), &job_);  // not owning: job_ is ours
+      return;
+    }
+    auto fresh = std::make_shared<J>(pristine_);
+    if constexpr (HasSetup<J>) fresh->setup(options_);
+    worker_ = std::move(fresh);
+  }
+  void stop_worker() const override {
+    if (!worker_) return;
+    std::shared_ptr<J> w = std::exchange(worker_, nullptr);
+    if (w.get() == &job_) master_torn_down_ = true;  // the constructor's setup, undone here
+    if constexpr (HasTeardown<J>) w->teardown();
   }
   std::string_view name() const override { return name_; }
   std::size_t split_point(std::string_view data, std::size_t near) const override {
@@ -727,11 +763,15 @@ class TypedJob : public Job {
     if constexpr (PrefersReducers<J>) return J::kReducers;
     return 0;
   }
+  // Tasks use the worker's copy (start_worker() is called first if the
+  // caller did not) and must not outlive this job.
   std::unique_ptr<MapTask> make_map_task() const override {
-    return std::make_unique<TypedMapTask<J>>(job_, options_);
+    start_worker();
+    return std::make_unique<TypedMapTask<J>>(worker_, options_);
   }
   std::unique_ptr<ReduceTask> make_reduce_task() const override {
-    return std::make_unique<TypedReduceTask<J>>(job_, options_);
+    start_worker();
+    return std::make_unique<TypedReduceTask<J>>(worker_, options_);
   }
 
   std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& output,
@@ -848,8 +888,15 @@ class TypedJob : public Job {
 
  private:
   std::string name_;
-  J job_;
+  J pristine_;  // as made, before any setup(): what a forked worker sets up
+  // The master's copy, set up in the constructor (options checked early;
+  // format(), before() and record() run on it). Mutable: shared as the
+  // worker's copy in a process that made the job (see start_worker).
+  mutable J job_;
   JobOptions options_;
+  pid_t creator_;                          // the process that made this job
+  mutable std::shared_ptr<J> worker_;      // this process's worker copy, once started
+  mutable bool master_torn_down_ = false;  // job_ was torn down as the worker's copy
 };
 
 }  // namespace detail
