@@ -1575,6 +1575,14 @@ TEST_F(CliFaultTest, KillingTheMasterKillsItsWorkers) {
     // A forked worker runs the master's command line; a spawned one is a
     // fresh run of the program with the spawn marker and a descriptor.
     auto cmdline = [](pid_t pid) { return slurp("/proc/" + std::to_string(pid) + "/cmdline"); };
+    // A spawned worker is seen from its fork on, so it may not have reached
+    // its exec yet: wait for it (bounded) rather than race it.
+    if (std::string(method) == "spawn")
+      poll_until(5s, [&] {
+        return std::all_of(workers.begin(), workers.end(), [&](const ProcStat& w) {
+          return cmdline(w.pid) != cmdline(master->pid());
+        });
+      });
     for (const auto& w : workers)
       EXPECT_EQ(cmdline(w.pid) == cmdline(master->pid()), std::string(method) == "fork")
           << cmdline(w.pid);
