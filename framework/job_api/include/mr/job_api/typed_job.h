@@ -711,15 +711,15 @@ class TypedJob : public Job {
   TypedJob(std::string name, J job, JobOptions options)
       : name_(std::move(name)),
         pristine_(job),
-        job_(std::move(job)),
+        job_(std::make_shared<J>(std::move(job))),
         options_(std::move(options)),
         creator_(::getpid()) {
     if constexpr (DeclaresOptions<J>) options_.check_known(J::options());
-    if constexpr (HasSetup<J>) job_.setup(options_);
+    if constexpr (HasSetup<J>) job_->setup(options_);
   }
   ~TypedJob() override {
     if constexpr (HasTeardown<J>)
-      if (!master_torn_down_) job_.teardown();
+      if (!master_torn_down_) job_->teardown();
   }
 
   // The worker's copy of J. In a process that did not make this job (a
@@ -731,7 +731,7 @@ class TypedJob : public Job {
   void start_worker() const override {
     if (worker_) return;
     if (::getpid() == creator_) {
-      worker_ = std::shared_ptr<J>(std::shared_ptr<J>(), &job_);  // not owning: job_ is ours
+      worker_ = job_;
       return;
     }
     auto fresh = std::make_shared<J>(pristine_);
@@ -741,7 +741,7 @@ class TypedJob : public Job {
   void stop_worker() const override {
     if (!worker_) return;
     std::shared_ptr<J> w = std::exchange(worker_, nullptr);
-    if (w.get() == &job_) master_torn_down_ = true;  // the constructor's setup, undone here
+    if (w == job_) master_torn_down_ = true;  // the constructor's setup, undone here
     if constexpr (HasTeardown<J>) w->teardown();
   }
   std::string_view name() const override { return name_; }
@@ -763,8 +763,8 @@ class TypedJob : public Job {
     if constexpr (PrefersReducers<J>) return J::kReducers;
     return 0;
   }
-  // Tasks use the worker's copy (start_worker() is called first if the
-  // caller did not) and must not outlive this job.
+  // Tasks use (and hold) the worker's copy; start_worker() is called first
+  // if the caller did not.
   std::unique_ptr<MapTask> make_map_task() const override {
     start_worker();
     return std::make_unique<TypedMapTask<J>>(worker_, options_);
@@ -793,7 +793,7 @@ class TypedJob : public Job {
       if (h.next()) heads.push_back(std::move(h));
     }
     auto later = [&](std::size_t a, std::size_t b) {
-      return output_before(job_, heads[b].key, heads[b].value, heads[a].key, heads[a].value);
+      return output_before(*job_, heads[b].key, heads[b].value, heads[a].key, heads[a].value);
     };
     std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
     for (std::size_t i = 0; i < heads.size(); ++i) heap.push(i);
@@ -825,13 +825,13 @@ class TypedJob : public Job {
       if constexpr (MakesRecords<J>) {
         if (output.format != Format::kTsv) {
           record.clear();
-          job_.record(key, value, record);
+          job_->record(key, value, record);
         }
       }
       switch (output.format) {
         case Format::kTsv:
           if constexpr (Formats<J>) {
-            line = job_.format(key, value);
+            line = job_->format(key, value);
           } else {
             append_text(line, key);
             line += '\t';
@@ -890,9 +890,9 @@ class TypedJob : public Job {
   std::string name_;
   J pristine_;  // as made, before any setup(): what a forked worker sets up
   // The master's copy, set up in the constructor (options checked early;
-  // format(), before() and record() run on it). Mutable: shared as the
-  // worker's copy in a process that made the job (see start_worker).
-  mutable J job_;
+  // format(), before() and record() run on it); also the worker's copy in
+  // a process that made the job (see start_worker). Shared: tasks hold it.
+  std::shared_ptr<J> job_;
   JobOptions options_;
   pid_t creator_;                          // the process that made this job
   mutable std::shared_ptr<J> worker_;      // this process's worker copy, once started
