@@ -448,6 +448,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
                 std::to_string(env.partitions);
         auto reduce_start = Clock::now();
         auto reduce = env.job->make_reduce_task();
+        reduce->set_partition(rp->partition, env.partitions);
         for (const auto& run : rp->runs) {
           auto bytes = env.arena->at(run);
           reduce->add_run(

@@ -68,6 +68,9 @@ class MapTask {
 class ReduceTask {
  public:
   virtual ~ReduceTask() = default;
+  // Which partition the task reduces: `partition` (0-based) of `partitions`.
+  // Called once, before the first add_run(). Default: ignored.
+  virtual void set_partition(std::uint32_t /*partition*/, std::uint32_t /*partitions*/) {}
   // Adds one run that a MapTask produced for this task's partition. The
   // bytes stay valid until finish() returns.
   virtual void add_run(std::string_view run) = 0;

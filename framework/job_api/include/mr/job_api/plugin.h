@@ -26,8 +26,8 @@
 
 // Bumped whenever Job, MapTask, ReduceTask, PluginInfo or the types they use
 // change shape.
-// 2: ChunkInfo::input_index; 3: ReduceTask::take_counters,
-// Job::start_worker/stop_worker.
+// 2: ChunkInfo::input_index; 3: ReduceTask::take_counters and
+// set_partition, Job::start_worker/stop_worker.
 #define MR_PLUGIN_ABI_VERSION 3
 
 #define MR_PLUGIN_STRINGIFY2(x) #x

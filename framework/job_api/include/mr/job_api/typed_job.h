@@ -46,6 +46,9 @@
 //                                                     that hangs, crashes or throws is
 //                                                     retried, then fails the job
 //   unsigned partition(const K&, unsigned partitions) const
+//                                                     which reduce partition gets a key
+//                                                     (taken modulo partitions; default:
+//                                                     a hash of the key)
 //   bool before(const OutK&, const OutV&, const OutK&, const OutV&) const
 //                                                     output order (default: by key, then value)
 //   std::string format(const OutK&, const OutV&) const    one output line (default: key TAB value);
@@ -69,9 +72,24 @@
 //   static constexpr unsigned kReducers               preferred number of partitions
 // K, V, OutK and OutV are any types mr::Serializable knows (strings,
 // integers, floats, containers, pairs, user types with a serialize member).
+// What a user type needs (a missing one is a static_assert saying which):
+//   every type          template <class Ar> void serialize(Ar& ar) { ar(a, b); },
+//                       a default constructor, copies; all a map value needs
+//   K                   operator== when the job has a combiner (the mapper's
+//                       table); operator< to reduce keys in order; without a
+//                       combiner either will do (== alone: grouped by hash)
+//   OutK, OutV          operator< gives the default output order (by key,
+//                       then value; or define before()), and
+//                       std::ostream& operator<<(std::ostream&, const T&) the
+//                       text of the default output line and of --format csv|json
+//                       records, unless the job defines format() and
+//                       columns() + record()
+// (tests/jobs/test_plugins/typed_features.cc: struct key and values, floats,
+// partition(), kReducers.)
 // A Context gives emit(key, value), count("counter", n) (user counters, in
 // map and in reduce, summed over the job and shown by --stats and the
-// progress line), options() and chunk().
+// progress line), options(), chunk() (in map) and partition() /
+// partitions() (in reduce).
 //
 // Combiners and memory. The map side keeps one table entry per key while a
 // job has a combiner; the engine flushes the table (writes its partition
@@ -164,12 +182,22 @@ class Context {
   // input), byte range, first line number.
   const ChunkInfo& chunk() const { return chunk_; }
   void set_chunk(const ChunkInfo& c) { chunk_ = c; }
+  // In reduce: the partition being reduced (0-based, what the job's
+  // partition() or the default key hash chose) and how many there are. In
+  // map both are 0.
+  std::uint32_t partition() const { return partition_; }
+  std::uint32_t partitions() const { return partitions_; }
+  void set_partition(std::uint32_t partition, std::uint32_t partitions) {
+    partition_ = partition;
+    partitions_ = partitions;
+  }
 
  private:
   Sink sink_;
   const JobOptions* options_;
   TaskCounters* counters_;
   ChunkInfo chunk_;
+  std::uint32_t partition_ = 0, partitions_ = 0;
 };
 
 class Record;
@@ -344,9 +372,11 @@ void append_text(std::string& out, const T& v) {
                   "`std::ostream& operator<<(std::ostream&, const T&)` for its text form "
                   "(the default output line, --format csv|json), or the job defines both "
                   "format() and columns() + record()");
-    std::ostringstream os;
-    os << v;
-    out += os.str();
+    if constexpr (Streamable<T>) {  // (no second error after the assertion's)
+      std::ostringstream os;
+      os << v;
+      out += os.str();
+    }
   }
 }
 
@@ -471,6 +501,9 @@ template <class J>
 class TypedMapTask : public MapTask {
   using K = typename J::Key;
   using V = typename J::Value;
+  static_assert(!HasCombiner<J> || EqualityComparable<K>,
+                "mr::MapReduceJob: a job with combine or combine_into needs operator== on its "
+                "key type (the mapper's table finds keys by hash and ==)");
 
  public:
   // `job`: the worker's copy of the job, set up (TypedJob::start_worker).
@@ -628,11 +661,21 @@ class TypedReduceTask : public ReduceTask {
   using V = typename J::Value;
   using OK = typename J::OutKey;
   using OV = typename J::OutValue;
+  static_assert(LessComparable<K> || EqualityComparable<K>,
+                "mr::MapReduceJob: the key type needs operator< (keys are then reduced in "
+                "order) or operator== (keys are then grouped by hash)");
+  static_assert(std::is_default_constructible_v<K> && std::is_default_constructible_v<V>,
+                "mr::MapReduceJob: keys and values must be default-constructible (they are "
+                "loaded into default-constructed objects)");
 
  public:
   // `job`: the worker's copy of the job, set up (TypedJob::start_worker).
   TypedReduceTask(std::shared_ptr<J> job, const JobOptions& options)
       : owner_(std::move(job)), job_(*owner_), options_(options) {}
+  void set_partition(std::uint32_t partition, std::uint32_t partitions) override {
+    partition_ = partition;
+    partitions_ = partitions;
+  }
   void add_run(std::string_view run) override {
     Reader r(run);
     while (!r.at_end()) {
@@ -651,6 +694,7 @@ class TypedReduceTask : public ReduceTask {
     std::vector<std::pair<OK, OV>> out;
     typename J::ReduceContext ctx(
         [&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); }, options_, counters_);
+    ctx.set_partition(partition_, partitions_);
     auto each = [&](const K& k, std::vector<V>& vs) {
       ++keys_;
       if constexpr (Reduces<J>) {
@@ -697,6 +741,7 @@ class TypedReduceTask : public ReduceTask {
   J& job_;
   JobOptions options_;
   TaskCounters counters_;  // ctx.count() in reduce
+  std::uint32_t partition_ = 0, partitions_ = 0;
   std::map<K, std::vector<V>> ordered_;
   std::unordered_map<K, std::vector<V>, KeyHash<K>> hashed_;
   std::uint64_t keys_ = 0;
