@@ -20,8 +20,8 @@ std::string JobOptions::get(std::string_view key, std::string fallback) const {
 
 namespace {
 [[noreturn]] void bad(std::string_view key, const char* expected, const std::string& value) {
-  throw std::invalid_argument("option '" + std::string(key) + "': expected " + expected + ", got '" +
-                              value + "'");
+  throw std::invalid_argument("option '" + std::string(key) + "': expected " + expected +
+                              ", got '" + value + "'");
 }
 }  // namespace
 
@@ -59,9 +59,9 @@ void JobOptions::check_known(const std::vector<OptionSpec>& known) const {
     if (found) continue;
     std::string names;
     for (const auto& spec : known) names += (names.empty() ? "" : ", ") + spec.name;
-    throw std::invalid_argument("unknown option '" + key + "'" +
-                                (names.empty() ? " (this job takes no options)"
-                                               : " (known: " + names + ")"));
+    throw std::invalid_argument(
+        "unknown option '" + key + "'" +
+        (names.empty() ? " (this job declares no options)" : " (known: " + names + ")"));
   }
 }
 

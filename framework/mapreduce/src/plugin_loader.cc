@@ -110,11 +110,13 @@ const PluginInfo& load_plugin(const std::string& path) {
   const PluginInfo* info = entry();
   auto mismatch = [&](const std::string& what, const std::string& theirs, const std::string& ours) {
     return PluginError("job plugin '" + path + "' was built with " + what + " " + theirs +
-                       ", this mapreduce with " + ours + ": rebuild the plugin against this installation");
+                       ", this mapreduce with " + ours +
+                       ": rebuild the plugin against this installation");
   };
   if (!info) throw PluginError("job plugin '" + path + "' returned no description");
   if (info->abi_version != MR_PLUGIN_ABI_VERSION)
-    throw mismatch("plugin ABI", std::to_string(info->abi_version), std::to_string(MR_PLUGIN_ABI_VERSION));
+    throw mismatch("plugin ABI", std::to_string(info->abi_version),
+                   std::to_string(MR_PLUGIN_ABI_VERSION));
   if (std::string(info->compiler) != MR_PLUGIN_COMPILER)
     throw mismatch("compiler", info->compiler, MR_PLUGIN_COMPILER);
   if (std::string(info->stdlib) != MR_PLUGIN_STDLIB)
@@ -124,6 +126,14 @@ const PluginInfo& load_plugin(const std::string& path) {
 }
 
 std::unique_ptr<Job> create_plugin_job(const PluginInfo& plugin, const JobOptions& options) {
+  // Only the options the plugin declares are accepted, whatever kind of
+  // job it is (a typed or a byte-level one, declaring options or none): a
+  // typo in --opt must not be silently ignored.
+  try {
+    options.check_known(plugin.options ? plugin.options() : std::vector<OptionSpec>{});
+  } catch (const std::invalid_argument& e) {
+    throw PluginError(std::string(plugin.name) + ": " + e.what());
+  }
   std::string error;
   Job* job = plugin.create(options, &error);
   if (!job) throw PluginError(std::string(plugin.name) + ": " + error);

@@ -68,7 +68,10 @@
 //                                                     cell), a JSON object has the fields
 //                                                     record() set, in that order
 //                                                     (r.field("line", n).field("text", s))
-//   static std::vector<OptionSpec> options()          the --opt keys the job takes
+//   static std::vector<OptionSpec> options()          the --opt keys the job takes; any
+//                                                     other key is refused (a job without
+//                                                     options() takes none), so read only
+//                                                     declared ones
 //   static constexpr unsigned kReducers               preferred number of partitions
 // K, V, OutK and OutV are any types mr::Serializable knows (strings,
 // integers, floats, containers, pairs, user types with a serialize member).
@@ -759,7 +762,12 @@ class TypedJob : public Job {
         job_(std::make_shared<J>(std::move(job))),
         options_(std::move(options)),
         creator_(::getpid()) {
-    if constexpr (DeclaresOptions<J>) options_.check_known(J::options());
+    // Only declared options are accepted; a job without options() takes none.
+    if constexpr (DeclaresOptions<J>) {
+      options_.check_known(J::options());
+    } else {
+      options_.check_known({});
+    }
     if constexpr (HasSetup<J>) job_->setup(options_);
   }
   ~TypedJob() override {
@@ -947,8 +955,8 @@ class TypedJob : public Job {
 }  // namespace detail
 
 // Wraps job type J into the engine's byte-level interface. Throws
-// std::invalid_argument for --opt keys J does not declare (when it declares
-// options()).
+// std::invalid_argument for option keys J does not declare in options()
+// (any key, when it has no options()), and whatever J::setup throws.
 template <class J>
 std::unique_ptr<detail::TypedJob<J>> make_job(std::string name, JobOptions options = {},
                                               J job = J{}) {

@@ -29,7 +29,7 @@ class PluginError : public std::runtime_error {
 };
 
 struct PluginEntry {
-  std::string name;         // as the plugin calls itself
+  std::string name;  // as the plugin calls itself
   std::string path;
   std::string description;  // or the reason it cannot be loaded
   bool loadable = true;
@@ -44,7 +44,9 @@ std::vector<PluginEntry> list_plugins();
 std::string resolve_plugin(const std::string& job);
 // Loads the plugin at `path` and checks it. Throws PluginError.
 const PluginInfo& load_plugin(const std::string& path);
-// A new job of a loaded plugin. Throws PluginError with the job's message.
+// A new job of a loaded plugin. Throws PluginError for an option key the
+// plugin does not declare (any key, when it declares none), naming the key
+// and the declared ones, and with the job's message when it refuses.
 std::unique_ptr<Job> create_plugin_job(const PluginInfo& plugin, const JobOptions& options);
 
 }  // namespace mr
