@@ -101,7 +101,8 @@ endfunction()
 # mr_add_plugin(NAME SOURCES src...)
 # A job plugin: libmr_job_<NAME>.so in <build>/lib/mapreduce/jobs (where the
 # mapreduce program looks, ../lib/mapreduce/jobs from its bin/), installed
-# to lib/mapreduce/jobs. It links only the job API.
+# to ${CMAKE_INSTALL_LIBDIR}/mapreduce/jobs (where the installed program
+# looks: see framework/mapreduce/CMakeLists.txt). It links only the job API.
 function(mr_add_plugin name)
   cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
   set(target mr_job_${name})

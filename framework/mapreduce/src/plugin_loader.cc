@@ -42,7 +42,16 @@ std::vector<std::string> plugin_search_path() {
       start = colon + 1;
     }
   }
-  dirs.push_back(program_dir() + "/../lib/mapreduce/jobs");
+  // The build tree keeps the program in bin/ and the plugins in
+  // lib/mapreduce/jobs; an install puts them where its bindir and libdir
+  // say (lib/x86_64-linux-gnu on Debian with prefix /usr, lib64 elsewhere).
+  const std::string dir = program_dir();
+  const std::string build_tree = dir + "/../lib/mapreduce/jobs";
+  const std::string installed = std::string(MR_INSTALLED_JOBS_DIR).starts_with('/')
+                                    ? std::string(MR_INSTALLED_JOBS_DIR)
+                                    : dir + "/" + MR_INSTALLED_JOBS_DIR;
+  dirs.push_back(installed);
+  if (installed != build_tree) dirs.push_back(build_tree);
   return dirs;
 }
 

@@ -2,9 +2,11 @@
 //
 // A plugin is a shared library named libmr_job_<name>.so exporting
 // mr_plugin_v1. It is looked for, in order, in the folders of
-// $MAPREDUCE_JOB_PATH (colon-separated), then lib/mapreduce/jobs next to the
-// running program's folder (../lib/mapreduce/jobs from bin/, which holds
-// both the build tree's and the installed plugins).
+// $MAPREDUCE_JOB_PATH (colon-separated), then where the install puts them
+// relative to the running program (<bindir>/../<libdir>/mapreduce/jobs, from
+// CMAKE_INSTALL_BINDIR and CMAKE_INSTALL_LIBDIR at configure time), then in
+// the build tree's ../lib/mapreduce/jobs from bin/ (the same folder when the
+// libdir is lib).
 //
 // Plugins are loaded in the master before the workers are forked, so every
 // worker has them. A loaded plugin stays loaded until the process ends.
