@@ -13,8 +13,8 @@
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -34,7 +34,8 @@ constexpr int kExitOk = 0, kExitJobFailed = 1, kExitUsage = 2, kExitInterrupted 
 constexpr const char* kVersion = "mapreduce 0.1.0";
 
 void usage_error(const std::string& message) {
-  std::fprintf(stderr, "mapreduce: %s\nTry 'mapreduce --help' for more information.\n", message.c_str());
+  std::fprintf(stderr, "mapreduce: %s\nTry 'mapreduce --help' for more information.\n",
+               message.c_str());
 }
 
 // "64M", "1G", "4096" -> bytes.
@@ -48,11 +49,17 @@ std::size_t parse_size(const std::string& text, const char* option) {
   }
   std::string unit = text.substr(pos);
   unsigned long long mult = 1;
-  if (unit == "" || unit == "B") mult = 1;
-  else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1ull << 10;
-  else if (unit == "M" || unit == "MiB") mult = 1ull << 20;
-  else if (unit == "G" || unit == "GiB") mult = 1ull << 30;
-  else throw po::error(std::string("invalid size '") + text + "' for --" + option + " (use K, M or G)");
+  if (unit == "" || unit == "B")
+    mult = 1;
+  else if (unit == "K" || unit == "k" || unit == "KiB")
+    mult = 1ull << 10;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1ull << 20;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1ull << 30;
+  else
+    throw po::error(std::string("invalid size '") + text + "' for --" + option +
+                    " (use K, M or G)");
   if (n == 0) throw po::error(std::string("--") + option + " must be positive");
   return static_cast<std::size_t>(n * mult);
 }
@@ -143,23 +150,26 @@ struct CommonOptions {
   std::vector<std::string> files;
 
   void add_to(po::options_description& opts) {
-    opts.add_options()
-      ("workers,j", po::value(&workers), "worker processes (default: number of CPUs)")
-      ("reducers", po::value(&reducers), "reduce partitions (default: 4 per worker)")
-      ("chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")
-      ("memory", po::value(&memory), "shuffle memory budget, with K/M/G (default: a quarter of RAM)")
-      ("task-timeout", po::value(&task_timeout),
-       "seconds a chunk or partition may take before its worker is killed and it is retried (default 600)")
-      ("top", po::value(&top), "print only the first N results")
-      ("output,o", po::value(&output), "write to FILE (atomically) instead of standard output")
-      ("recursive,r", "read the files in directory arguments, recursively")
-      ("progress", "show a progress line on stderr (default when stderr is a terminal)")
-      ("no-progress", "never show the progress line")
-      ("stats", "print phase times, counts and peak memory on stderr")
-      ("trace", po::value<std::string>(), "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")
-      ("start-method", po::value(&start_method),
-       "how workers start: fork (default: copies of this process), spawn or forkserver (fresh runs of "
-       "the program that load the job again)");
+    opts.add_options()("workers,j", po::value(&workers),
+                       "worker processes (default: number of CPUs)")(
+        "reducers", po::value(&reducers), "reduce partitions (default: 4 per worker)")(
+        "chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")(
+        "memory", po::value(&memory),
+        "shuffle memory budget, with K/M/G (default: a quarter of RAM)")(
+        "task-timeout", po::value(&task_timeout),
+        "seconds a chunk or partition may take before its worker is killed and it is retried "
+        "(default 600)")("top", po::value(&top), "print only the first N results")(
+        "output,o", po::value(&output), "write to FILE (atomically) instead of standard output")(
+        "recursive,r", "read the files in directory arguments, recursively")(
+        "progress", "show a progress line on stderr (default when stderr is a terminal)")(
+        "no-progress", "never show the progress line")(
+        "stats", "print phase times, counts and peak memory on stderr")(
+        "trace", po::value<std::string>(),
+        "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")(
+        "start-method", po::value(&start_method),
+        "how workers start: fork (default: copies of this process), spawn or forkserver (fresh "
+        "runs of "
+        "the program that load the job again)");
   }
 
   mr::EngineOptions engine(const po::variables_map& vm) const {
@@ -181,15 +191,21 @@ struct CommonOptions {
     eo.output.top = static_cast<std::uint64_t>(top);
     if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
     eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
-    if (start_method == "fork") eo.start_method = mr::StartMethod::kFork;
-    else if (start_method == "spawn") eo.start_method = mr::StartMethod::kSpawn;
-    else if (start_method == "forkserver") eo.start_method = mr::StartMethod::kForkserver;
-    else throw po::error("invalid --start-method '" + start_method + "' (use fork, spawn or forkserver)");
+    if (start_method == "fork")
+      eo.start_method = mr::StartMethod::kFork;
+    else if (start_method == "spawn")
+      eo.start_method = mr::StartMethod::kSpawn;
+    else if (start_method == "forkserver")
+      eo.start_method = mr::StartMethod::kForkserver;
+    else
+      throw po::error("invalid --start-method '" + start_method +
+                      "' (use fork, spawn or forkserver)");
     return eo;
   }
 
   // Opens the inputs, runs the job and writes the output; returns the exit status.
-  int run(const mr::Job& job, const po::variables_map& vm, mr::EngineOptions eo, const char* records) const {
+  int run(const mr::Job& job, const po::variables_map& vm, mr::EngineOptions eo,
+          const char* records) const {
     if (files.empty()) throw po::error("no input files (use '-' for standard input)");
     mr::InputOptions io;
     io.recursive = vm.count("recursive") > 0;
@@ -223,19 +239,19 @@ int wordcount(const std::vector<std::string>& args) {
   CommonOptions common;
   opts.add_options()("help,h", "show this help and exit");
   common.add_to(opts);
-  opts.add_options()
-    ("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")
-    ("keep-case", "do not lowercase words")
-    ("sort", po::value(&sort), "count (default: by count descending, then word) or word")
-    ("format", po::value(&format), "tsv (default), csv or json");
+  opts.add_options()("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")(
+      "keep-case", "do not lowercase words")(
+      "sort", po::value(&sort), "count (default: by count descending, then word) or word")(
+      "format", po::value(&format), "tsv (default), csv or json");
   try {
     po::variables_map vm = parse(args, opts, common.files);
     if (vm.count("help")) {
-      std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
-                   "Count the words of the FILEs ('-' for standard input; .zst files are\n"
-                   "decompressed) and print 'word<TAB>count' lines, most frequent first.\n\n"
-                << opts
-                << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
+      std::cout
+          << "Usage: mapreduce wordcount [options] FILE...\n"
+             "Count the words of the FILEs ('-' for standard input; .zst files are\n"
+             "decompressed) and print 'word<TAB>count' lines, most frequent first.\n\n"
+          << opts
+          << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
       return kExitOk;
     }
     mr::EngineOptions eo = common.engine(vm);
@@ -262,15 +278,15 @@ int run_plugin(const std::vector<std::string>& args) {
   std::string job_name, format = "tsv";
   std::vector<std::string> job_opts;
   CommonOptions common;
-  opts.add_options()
-    ("help,h", "show this help (with --job: the job's options) and exit")
-    ("job", po::value(&job_name), "the job: a name from 'mapreduce jobs' or the path of a plugin (.so)")
-    ("opt", po::value(&job_opts), "a job option KEY=VALUE (repeatable)");
+  opts.add_options()("help,h", "show this help (with --job: the job's options) and exit")(
+      "job", po::value(&job_name),
+      "the job: a name from 'mapreduce jobs' or the path of a plugin (.so)")(
+      "opt", po::value(&job_opts), "a job option KEY=VALUE (repeatable)");
   common.add_to(opts);
-  opts.add_options()
-    ("format", po::value(&format),
-     "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields) or json "
-     "(an array of {\"key\": ..., \"value\": ...})");
+  opts.add_options()(
+      "format", po::value(&format),
+      "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields) or json "
+      "(an array of {\"key\": ..., \"value\": ...})");
   try {
     po::variables_map vm = parse(args, opts, common.files);
     if (job_name.empty()) {
@@ -282,16 +298,20 @@ int run_plugin(const std::vector<std::string>& args) {
       }
       throw po::error("--job is required ('mapreduce jobs' lists the jobs)");
     }
-    if (job_name == "wordcount") throw po::error("wordcount is built in: use 'mapreduce wordcount'");
+    if (job_name == "wordcount")
+      throw po::error("wordcount is built in: use 'mapreduce wordcount'");
     const std::string plugin_path = std::filesystem::absolute(mr::resolve_plugin(job_name));
     const mr::PluginInfo& plugin = mr::load_plugin(plugin_path);
     if (vm.count("help")) {
-      std::cout << "Usage: mapreduce run --job " << job_name << " [--opt KEY=VALUE]... [options] FILE...\n"
-                << plugin.name << ": " << plugin.description << "\n\nJob options (--opt KEY=VALUE):\n";
+      std::cout << "Usage: mapreduce run --job " << job_name
+                << " [--opt KEY=VALUE]... [options] FILE...\n"
+                << plugin.name << ": " << plugin.description
+                << "\n\nJob options (--opt KEY=VALUE):\n";
       auto specs = plugin.options();
       if (specs.empty()) std::cout << "  (none)\n";
       for (const auto& o : specs)
-        std::cout << "  " << o.name << (o.default_value.empty() ? "" : " (default " + o.default_value + ")")
+        std::cout << "  " << o.name
+                  << (o.default_value.empty() ? "" : " (default " + o.default_value + ")")
                   << "\n      " << o.help << "\n";
       std::cout << "\n" << opts;
       return kExitOk;
