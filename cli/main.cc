@@ -2,7 +2,7 @@
 //
 //   mapreduce wordcount [options] FILE...
 //   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
-//   mapreduce jobs
+//   mapreduce jobs [--help]
 //
 // Exit status: 0 success, 1 job failure, 2 usage or input error, 130
 // interrupted (SIGINT or SIGTERM).
@@ -33,9 +33,11 @@ namespace {
 constexpr int kExitOk = 0, kExitJobFailed = 1, kExitUsage = 2, kExitInterrupted = 130;
 constexpr const char* kVersion = "mapreduce 0.1.0";
 
-void usage_error(const std::string& message) {
-  std::fprintf(stderr, "mapreduce: %s\nTry 'mapreduce --help' for more information.\n",
-               message.c_str());
+// Prints a usage error and where to read about the right usage: `help` is
+// the command whose --help applies ("mapreduce wordcount --help").
+void usage_error(const std::string& message, const std::string& help = "mapreduce --help") {
+  std::fprintf(stderr, "mapreduce: %s\nTry '%s' for more information.\n", message.c_str(),
+               help.c_str());
 }
 
 // "64M", "1G", "4096" -> bytes.
@@ -265,15 +267,17 @@ int wordcount(const std::vector<std::string>& args) {
     std::unique_ptr<mr::Job> job = mr::make_job(eo.job_recipe);
     return common.run(*job, vm, eo, "words");
   } catch (const po::error& e) {
-    usage_error(e.what());
+    usage_error(e.what(), "mapreduce wordcount --help");
     return kExitUsage;
   } catch (const std::invalid_argument& e) {
-    usage_error(e.what());
+    usage_error(e.what(), "mapreduce wordcount --help");
     return kExitUsage;
   }
 }
 
-int run_plugin(const std::vector<std::string>& args) {
+// `mapreduce run --job NAME|PATH`: the built-in wordcount (options as
+// --opt, the same job and output as `mapreduce wordcount`) or a plugin.
+int run_job(const std::vector<std::string>& args) {
   po::options_description opts("run options");
   std::string job_name, format = "tsv";
   std::vector<std::string> job_opts;
@@ -287,27 +291,40 @@ int run_plugin(const std::vector<std::string>& args) {
       "format", po::value(&format),
       "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields) or json "
       "(an array of {\"key\": ..., \"value\": ...})");
+  std::string help = "mapreduce run --help";  // where a usage error points to
   try {
     po::variables_map vm = parse(args, opts, common.files);
     if (job_name.empty()) {
       if (vm.count("help")) {
         std::cout << "Usage: mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...\n"
-                     "Run a job plugin over the FILEs.\n\n"
+                     "Run a job (the built-in wordcount or a plugin) over the FILEs.\n\n"
                   << opts;
         return kExitOk;
       }
       throw po::error("--job is required ('mapreduce jobs' lists the jobs)");
     }
-    if (job_name == "wordcount")
-      throw po::error("wordcount is built in: use 'mapreduce wordcount'");
-    const std::string plugin_path = std::filesystem::absolute(mr::resolve_plugin(job_name));
-    const mr::PluginInfo& plugin = mr::load_plugin(plugin_path);
+    help = "mapreduce run --job " + job_name + " --help";
+    // What the job is called, what it does, which options it takes, and the
+    // recipe that makes it (here and in spawned workers).
+    const bool builtin = job_name == "wordcount";
+    std::string name = job_name, description;
+    std::vector<mr::OptionSpec> specs;
+    mr::JobRecipe recipe;
+    if (builtin) {
+      description = "count words, most frequent first (built in; also 'mapreduce wordcount')";
+      specs = mr::wordcount_option_specs();
+      recipe.builtin = "wordcount";
+    } else {
+      recipe.plugin = std::filesystem::absolute(mr::resolve_plugin(job_name)).string();
+      const mr::PluginInfo& plugin = mr::load_plugin(recipe.plugin);
+      name = plugin.name;
+      description = plugin.description;
+      specs = plugin.options();
+    }
     if (vm.count("help")) {
       std::cout << "Usage: mapreduce run --job " << job_name
                 << " [--opt KEY=VALUE]... [options] FILE...\n"
-                << plugin.name << ": " << plugin.description
-                << "\n\nJob options (--opt KEY=VALUE):\n";
-      auto specs = plugin.options();
+                << name << ": " << description << "\n\nJob options (--opt KEY=VALUE):\n";
       if (specs.empty()) std::cout << "  (none)\n";
       for (const auto& o : specs)
         std::cout << "  " << o.name
@@ -320,15 +337,25 @@ int run_plugin(const std::vector<std::string>& args) {
     eo.output.format = parse_format(format);
     mr::JobOptions jo;
     for (const auto& kv : job_opts) jo.add(kv);
-    eo.job_recipe.plugin = plugin_path;
-    eo.job_recipe.options = jo.all();
+    if (builtin) {
+      // The loader checks a plugin's keys; this is wordcount's check.
+      try {
+        jo.check_known(specs);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("wordcount: " + std::string(e.what()));
+      }
+      // --top also lets each reducer keep only its first N, as in `mapreduce wordcount`.
+      if (!jo.has("top") && eo.output.top) jo.add("top=" + std::to_string(eo.output.top));
+    }
+    recipe.options = jo.all();
+    eo.job_recipe = recipe;
     std::unique_ptr<mr::Job> job = mr::make_job(eo.job_recipe);
-    return common.run(*job, vm, eo, "records");
+    return common.run(*job, vm, eo, builtin ? "words" : "records");
   } catch (const po::error& e) {
-    usage_error(e.what());
+    usage_error(e.what(), help);
     return kExitUsage;
   } catch (const std::invalid_argument& e) {
-    usage_error(e.what());
+    usage_error(e.what(), help);
     return kExitUsage;
   } catch (const mr::PluginError& e) {
     std::fprintf(stderr, "mapreduce: %s\n", e.what());
@@ -336,8 +363,22 @@ int run_plugin(const std::vector<std::string>& args) {
   }
 }
 
-int list_jobs() {
-  std::printf("%-14s %s\n", "wordcount", "count words (built in; 'mapreduce wordcount --help')");
+// `mapreduce jobs`: takes no arguments but --help.
+int list_jobs(const std::vector<std::string>& args) {
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::printf(
+        "Usage: mapreduce jobs\n"
+        "List the jobs that 'mapreduce run --job NAME' runs: the built-in wordcount, then the\n"
+        "plugins (libmr_job_NAME.so) found on $MAPREDUCE_JOB_PATH and where plugins are\n"
+        "installed beside this program, each with its path.\n");
+    return kExitOk;
+  }
+  if (!args.empty()) {
+    usage_error("'jobs' takes no arguments, got '" + args[0] + "'", "mapreduce jobs --help");
+    return kExitUsage;
+  }
+  std::printf("%-14s %s\n", "wordcount",
+              "count words (built in; 'mapreduce run --job wordcount' or 'mapreduce wordcount')");
   for (const auto& p : mr::list_plugins()) {
     if (p.loadable)
       std::printf("%-14s %s\n    %s\n", p.name.c_str(), p.description.c_str(), p.path.c_str());
@@ -360,7 +401,7 @@ int main(int argc, char** argv) {
         "Usage: mapreduce COMMAND [options] [FILE...]\n\n"
         "Commands:\n"
         "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n"
-        "  run         run a job plugin ('mapreduce run --job NAME --help')\n"
+        "  run         run a job: wordcount or a plugin ('mapreduce run --job NAME --help')\n"
         "  jobs        list the jobs: built in, and plugins on the search path\n\n"
         "Options:\n"
         "  -h, --help  show this help\n"
@@ -376,8 +417,8 @@ int main(int argc, char** argv) {
   mr::install_interrupt_handlers();
   try {
     if (command == "wordcount") return wordcount(args);
-    if (command == "run") return run_plugin(args);
-    if (command == "jobs") return list_jobs();
+    if (command == "run") return run_job(args);
+    if (command == "jobs") return list_jobs(args);
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {

@@ -836,6 +836,11 @@ TEST_F(CliTest, BadOptionsAreUsageErrors) {
   };
   const std::vector<Case> cases = {
       {{"wordcount", "--frobnicate", p}, "frobnicate"},
+      {{"run", "--frobnicate", p}, "frobnicate"},
+      {{"run", "--job", "wordcount", "--workers", "0", p}, "workers"},
+      {{"run", "--job", "wordcount", "--opt", "sort=sideways", p}, "sideways"},
+      {{"run", p}, "--job is required"},
+      {{"jobs", "bogus"}, "bogus"},
       {{"wordcount", "--workers", "0", p}, "workers"},
       {{"wordcount", "-j", "0", p}, "workers"},
       {{"wordcount", "--workers", "many", p}, "workers"},
@@ -859,8 +864,64 @@ TEST_F(CliTest, BadOptionsAreUsageErrors) {
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(r.err.rfind("mapreduce: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find(c.mentions), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("Try 'mapreduce --help'"), std::string::npos) << r.err;
+    // The hint points to the help of the command (and job) that was used.
+    std::string help = "mapreduce --help";
+    if (c.args[0] == "wordcount" || c.args[0] == "jobs")
+      help = "mapreduce " + c.args[0] + " --help";
+    if (c.args[0] == "run")
+      help = c.args[1] == "--job" ? "mapreduce run --job " + c.args[2] + " --help"
+                                  : "mapreduce run --help";
+    EXPECT_NE(r.err.find("Try '" + help + "'"), std::string::npos) << r.err;
   }
+}
+
+TEST_F(CliTest, JobsCommandTakesOnlyHelp) {
+  Result help = run({"jobs", "--help"});
+  EXPECT_EQ(help.code(), 0) << help.str();
+  EXPECT_EQ(help.out.rfind("Usage: mapreduce jobs", 0), 0u) << help.out;
+  EXPECT_EQ(help.err, "");
+  Result list = run({"jobs"});
+  EXPECT_EQ(list.code(), 0) << list.str();
+  EXPECT_EQ(list.out.rfind("wordcount ", 0), 0u) << list.out;
+  EXPECT_NE(list.out.find("\ngrep "), std::string::npos) << list.out;
+}
+
+// `mapreduce jobs` lists wordcount, so `run --job wordcount` runs it: the
+// same job and output as `mapreduce wordcount`, its options given as --opt.
+TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
+  std::string text = make_text(23, 20'000) + "Don't STOP, don't stop\n";
+  fs::path f = file("a.txt", text);
+  const std::string p = f.string();
+  struct Case {
+    std::vector<std::string> wordcount, run;
+  };
+  const std::vector<Case> cases = {
+      {{}, {}},
+      {{"--keep-case", "--tokenizer", "whitespace"},
+       {"--opt", "keep_case=1", "--opt", "tokenizer=whitespace"}},
+      {{"--sort", "word", "--top", "7"}, {"--opt", "sort=word", "--top", "7"}},
+      {{"--format", "json", "--top", "5"}, {"--format", "json", "--top", "5"}},
+      {{"--start-method", "spawn"}, {"--start-method", "spawn"}},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> wc = {"wordcount", "-j", "2", "--chunk-size", "4K"};
+    wc.insert(wc.end(), c.wordcount.begin(), c.wordcount.end());
+    wc.push_back(p);
+    std::vector<std::string> rj = {"run", "--job", "wordcount", "-j", "2", "--chunk-size", "4K"};
+    rj.insert(rj.end(), c.run.begin(), c.run.end());
+    rj.push_back(p);
+    SCOPED_TRACE(rj.size() > 8 ? rj[7] : "defaults");
+    Result a = run(wc), b = run(rj);
+    ASSERT_EQ(a.code(), 0) << a.str();
+    ASSERT_EQ(b.code(), 0) << b.str();
+    EXPECT_FALSE(b.out.empty());
+    EXPECT_EQ(b.out, a.out);
+  }
+  Result typo = run({"run", "--job", "wordcount", "--opt", "keepcase=1", p});
+  EXPECT_EQ(typo.code(), 2) << typo.str();
+  EXPECT_NE(typo.err.find("unknown option 'keepcase' (known: tokenizer, keep_case, sort, top)"),
+            std::string::npos)
+      << typo.err;
 }
 
 // Unsigned options parsed by boost::program_options wrap negative numbers
@@ -873,7 +934,7 @@ TEST_F(CliTest, NegativeCountsAreUsageErrors) {
   EXPECT_EQ(r.code(), 2) << r.str() << "\n--- stdout:\n" << r.out;
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("top"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("Try 'mapreduce --help'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Try 'mapreduce wordcount --help'"), std::string::npos) << r.err;
 }
 
 // ---- counting ------------------------------------------------------------------
