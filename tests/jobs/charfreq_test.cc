@@ -1,9 +1,11 @@
 // charfreq end to end: character counts, escapes, names and invalid bytes
 // against a reference decoded here (independently of mr/job_api/utf8.h).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -238,6 +240,36 @@ TEST(CharFreqJobTest, NamesComeFromTheGivenUnicodeDataFile) {
             "U+4E2D\t中\t1\tCJK UNIFIED IDEOGRAPH-4E2D\n"
             "U+D55C\t한\t1\tHANGUL SYLLABLE HAN\n"
             "U+E000\t\xee\x80\x80\t1\t\n");
+}
+
+// Without --opt names, names come from the system's UnicodeData.txt (Debian
+// package unicode-data, which scripts/install-deps installs) when there is
+// one, else from the built-in table only: the test expects whichever
+// applies, the name read from that file here.
+TEST(CharFreqJobTest, DefaultNamesComeFromTheInstalledFileIfAny) {
+  TempDir dir;
+  auto f = dir.write("in.txt", "\xe2\x82\xac\xe2\x82\xac a\n");  // U+20AC twice
+  auto r = run_mapreduce({"run", "--job", "charfreq", "--no-progress", f});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The files charfreq searches, in its order (jobs/charfreq/unicode_names.cc).
+  std::string system_file;
+  for (const char* p :
+       {"/usr/share/unicode/UnicodeData.txt", "/usr/share/unicode/ucd/UnicodeData.txt",
+        "/usr/share/unicode-data/UnicodeData.txt"})
+    if (system_file.empty() && ::access(p, R_OK) == 0) system_file = p;
+  std::string euro;  // U+20AC's name in that file
+  if (!system_file.empty()) {
+    std::ifstream in(system_file);
+    for (std::string line; euro.empty() && std::getline(in, line);)
+      if (line.rfind("20AC;", 0) == 0) euro = line.substr(5, line.find(';', 5) - 5);
+    ASSERT_FALSE(euro.empty()) << system_file << " has no U+20AC";
+  }
+  SCOPED_TRACE(system_file.empty() ? "no UnicodeData.txt installed" : system_file);
+  EXPECT_EQ(r.out, "U+20AC\t\xe2\x82\xac\t2\t" + euro +
+                       "\n"
+                       "U+000A\t\\n\t1\tLINE FEED (LF)\n"
+                       "U+0020\t \t1\tSPACE\n"
+                       "U+0061\ta\t1\tLATIN SMALL LETTER A\n");
 }
 
 TEST(CharFreqJobTest, EmptyInputAndBadOptions) {
