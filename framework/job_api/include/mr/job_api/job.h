@@ -5,10 +5,12 @@
 // worker dies); a Job gives those bytes meaning. A Job object is created in
 // the master before the workers are forked, so every worker holds a copy.
 //
-// Per worker, the engine creates one MapTask, feeds it chunks, then takes its
-// output as R partition runs (byte strings, one per reducer). Per reducer
-// partition r, it creates one ReduceTask, feeds it the run r of every map
-// output, then takes one sorted output run. The master merges the R sorted
+// Each worker first calls Job::start_worker() (the job's per-worker setup),
+// and Job::stop_worker() when it ends normally. Per worker, the engine
+// creates one MapTask, feeds it chunks, then takes its output as R
+// partition runs (byte strings, one per reducer). Per reducer partition r,
+// it creates one ReduceTask, feeds it the run r of every map output, then
+// takes one sorted output run. The master merges the R sorted
 // output runs into the final output with Job::write_output.
 //
 // Thread-safety: every task object is used by one thread of one process.

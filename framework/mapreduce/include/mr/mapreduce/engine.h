@@ -9,14 +9,16 @@
 // positions the job allows, starts the workers (mr::Process; forked unless
 // EngineOptions::start_method says otherwise), feeds chunk
 // numbers to them through a bounded work queue (mr::Queue; workers pull), and
-// talks to each worker over its own duplex pipe (mr::Pipe): "started chunk",
+// talks to each worker over its own duplex pipe (mr::Pipe): "ready" (the
+// job's per-worker setup is done; timed like a task), "started chunk",
 // "map output written", "reduce this partition", "reduce output written",
 // "exit". Map outputs and reduce outputs live in one shuffle arena, an
 // anonymous shared mapping the master creates before forking and owns: a
 // worker's committed output survives the worker. A worker that dies is
 // replaced, and the chunks whose results died with it are mapped again; a
 // chunk (or partition) that fails max_attempts times fails the job with an
-// error naming the input and byte range.
+// error naming the input and byte range (or the partition), and so do
+// max_attempts workers in a row that end before they are ready.
 //
 // Fork-safety: run_job() forks; call it from a single-threaded master (or
 // use spawn/forkserver). Nothing it creates outlives it: no /dev/shm entry
@@ -40,18 +42,19 @@
 namespace mr {
 
 struct EngineOptions {
-  unsigned workers = 0;             // 0: one per CPU
+  unsigned workers = 0;  // 0: one per CPU
   // 0: four per worker, so that one partition (what one reduce task holds in
   // memory) stays small on large vocabularies; costs nothing measurable.
   unsigned reducers = 0;
   std::size_t chunk_size = 8u << 20;
-  std::size_t memory = 0;           // shuffle arena bytes; 0: a quarter of RAM
-  unsigned max_attempts = 3;        // per chunk and per partition
-  // A worker that spends longer than this on one chunk or partition is
-  // killed (a hung task) and the task is retried like a crashed one.
+  std::size_t memory = 0;     // shuffle arena bytes; 0: a quarter of RAM
+  unsigned max_attempts = 3;  // per chunk, per partition, failed worker starts in a row
+  // A worker that spends longer than this on one chunk or partition, or on
+  // its start (the job's per-worker setup), is killed (a hung task) and the
+  // task is retried like a crashed one.
   std::chrono::duration<double> task_timeout{600};
   OutputOptions output;
-  bool progress = false;            // progress line on stderr
+  bool progress = false;  // progress line on stderr
   // Non-empty: write a Chrome trace-event JSON timeline there (one row per
   // process, a span per chunk and per phase; open it in Perfetto or
   // chrome://tracing).
@@ -73,11 +76,11 @@ struct JobStats {
   double seconds_split = 0, seconds_map = 0, seconds_reduce = 0, seconds_output = 0;
   std::uint64_t input_bytes = 0;
   std::uint64_t chunks = 0;
-  std::uint64_t records = 0;        // words for wordcount
+  std::uint64_t records = 0;  // words for wordcount
   std::uint64_t distinct_keys = 0;
   std::uint64_t output_lines = 0;
   std::uint64_t shuffle_bytes = 0;
-  std::uint64_t retries = 0;        // chunk and partition re-executions
+  std::uint64_t retries = 0;  // chunk and partition re-executions
   std::uint64_t workers_replaced = 0;
   std::uint64_t spills = 0;
   long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
@@ -103,6 +106,7 @@ bool interrupted() noexcept;
 
 // Runs `job` over `inputs` and writes the merged results to `out`. Throws
 // JobError, Interrupted, or std::system_error for resource failures.
-JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out);
+JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options,
+                 std::FILE* out);
 
 }  // namespace mr
