@@ -159,8 +159,9 @@ struct CommonOptions {
         "memory", po::value(&memory),
         "shuffle memory budget, with K/M/G (default: a quarter of RAM)")(
         "task-timeout", po::value(&task_timeout),
-        "seconds a chunk or partition may take before its worker is killed and it is retried "
-        "(default 600)")("top", po::value(&top), "print only the first N results")(
+        "seconds a chunk, a partition or a worker's setup may take before its worker is killed "
+        "and the task is retried (default 600)")("top", po::value(&top),
+                                                 "print only the first N results")(
         "output,o", po::value(&output), "write to FILE (atomically) instead of standard output")(
         "recursive,r", "read the files in directory arguments, recursively")(
         "progress", "show a progress line on stderr (default when stderr is a terminal)")(
@@ -344,8 +345,20 @@ int run_job(const std::vector<std::string>& args) {
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("wordcount: " + std::string(e.what()));
       }
-      // --top also lets each reducer keep only its first N, as in `mapreduce wordcount`.
-      if (!jo.has("top") && eo.output.top) jo.add("top=" + std::to_string(eo.output.top));
+      // --top also lets each reducer keep only its first N, as in `mapreduce
+      // wordcount`; --opt top=N is the same setting, so the output keeps N
+      // lines too (a reducer keeping fewer than the output shows would print
+      // a wrong top).
+      if (jo.has("top")) {
+        const long long n = jo.get_int("top", 0);
+        if (n < 0) throw std::invalid_argument("wordcount: option 'top' must not be negative");
+        if (eo.output.top != 0 && eo.output.top != static_cast<std::uint64_t>(n))
+          throw std::invalid_argument("wordcount: --opt top=" + jo.get("top") + " and --top " +
+                                      std::to_string(eo.output.top) + " disagree; give one");
+        eo.output.top = static_cast<std::uint64_t>(n);
+      } else if (eo.output.top) {
+        jo.add("top=" + std::to_string(eo.output.top));
+      }
     }
     recipe.options = jo.all();
     eo.job_recipe = recipe;

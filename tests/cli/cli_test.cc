@@ -901,6 +901,8 @@ TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
        {"--opt", "keep_case=1", "--opt", "tokenizer=whitespace"}},
       {{"--sort", "word", "--top", "7"}, {"--opt", "sort=word", "--top", "7"}},
       {{"--format", "json", "--top", "5"}, {"--format", "json", "--top", "5"}},
+      {{"--top", "4"}, {"--opt", "top=4"}},  // --opt top is --top: each reducer and the output
+      {{"--top", "6"}, {"--opt", "top=6", "--top", "6"}},
       {{"--start-method", "spawn"}, {"--start-method", "spawn"}},
   };
   for (const auto& c : cases) {
@@ -922,6 +924,10 @@ TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
   EXPECT_NE(typo.err.find("unknown option 'keepcase' (known: tokenizer, keep_case, sort, top)"),
             std::string::npos)
       << typo.err;
+  // Each reducer keeping 3 while the output shows 10 would print a wrong top.
+  Result clash = run({"run", "--job", "wordcount", "--opt", "top=3", "--top", "10", p});
+  EXPECT_EQ(clash.code(), 2) << clash.str();
+  EXPECT_NE(clash.err.find("disagree"), std::string::npos) << clash.err;
 }
 
 // Unsigned options parsed by boost::program_options wrap negative numbers
@@ -1043,6 +1049,31 @@ TEST_F(CliTest, StreamsStandardInputFromAPipe) {
       EXPECT_GE(retries[1], 1u) << "the fault did not fire:\n" << r.err;
     }
   }
+}
+
+// A slow producer keeps the master reading standard input for longer than
+// --task-timeout while the workers report Ready: waiting for input is not a
+// hung setup, so no worker may be killed and replaced for it.
+TEST_F(CliTest, SlowStdinDoesNotTimeOutReadyWorkers) {
+  IgnoreSigpipe ignore_sigpipe;
+  StdinPipe pipe;
+  RunOptions o;
+  o.stdin_fd = pipe.read.get();
+  auto child =
+      start({"wordcount", "--stats", "-j", "2", "--task-timeout", "1", "--chunk-size", "4K", "-"},
+            o);
+  pipe.read.reset();
+  EXPECT_TRUE(write_for(pipe.write.get(), "slow start\n", 1000, 20s));
+  // The producer is slow on purpose: the stall must outlast the timeout.
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_TRUE(write_for(pipe.write.get(), "slow end\n", 1000, 20s));
+  pipe.write.reset();
+  Result r = finish(*child, 30s);
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, "slow\t2\nend\t1\nstart\t1\n");
+  auto retries = numbers_on_line(r.err, "retries ");  // "retries R (workers replaced W, ...)"
+  ASSERT_EQ(retries.size(), 3u) << r.err;
+  EXPECT_EQ(retries[1], 0u) << "ready workers were replaced:\n" << r.err;
 }
 
 TEST_F(CliTest, ReadsANamedPipeArgument) {

@@ -1256,7 +1256,11 @@ JobStats Master::run() {
       if (phase_ == Phase::kDone) break;
       for (std::size_t i = 0; i < workers_.size(); ++i) {
         Worker& w = workers_[i];
-        if ((!w.ready || w.chunk || w.partition) && !w.timed_out &&
+        // Read what the worker sent before judging its clock: schedule() may
+        // have kept the master busy (a slow stdin filling a slot), and a
+        // Ready or Done waiting in the pipe is not a hang.
+        bool peer_alive = drain(w);
+        if (peer_alive && (!w.ready || w.chunk || w.partition) && !w.timed_out &&
             Clock::now() - w.task_started > options_.task_timeout) {
           // A hung task or setup: kill its worker; the death is handled
           // below like a crash.
@@ -1267,7 +1271,6 @@ JobStats Master::run() {
                       " s" + (w.ready ? "" : " in its setup") + " (--task-timeout)";
           w.process->kill();
         }
-        bool peer_alive = drain(workers_[i]);
         if (!peer_alive || !workers_[i].process->is_alive()) {
           if (peer_alive) drain(workers_[i]);  // what it sent before dying
           handle_death(i);
