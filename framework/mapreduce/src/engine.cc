@@ -591,7 +591,11 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
   env.spill_dir = setup.spill_dir;
   env.trace = setup.trace != 0;
   env.t0 = Clock::time_point(Clock::duration(setup.t0_ns));
-  return worker_main(env, conn);
+  const int code = worker_main(env, conn);
+  // After a failed task the job is not torn down, as in a forked worker:
+  // the process ends without destroying it.
+  if (code != 0) (void)job.release();
+  return code;
 }
 
 class Master {

@@ -145,7 +145,9 @@
 #include <cmath>
 #include <concepts>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -771,8 +773,19 @@ class TypedJob : public Job {
     if constexpr (HasSetup<J>) job_->setup(options_);
   }
   ~TypedJob() override {
-    if constexpr (HasTeardown<J>)
-      if (!master_torn_down_) job_->teardown();
+    if constexpr (HasTeardown<J>) {
+      if (!master_torn_down_) {
+        // A destructor must not throw (it would end the program): a
+        // teardown() that throws here is reported and otherwise ignored.
+        try {
+          job_->teardown();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "mapreduce: teardown() failed: %s\n", e.what());
+        } catch (...) {
+          std::fprintf(stderr, "mapreduce: teardown() failed\n");
+        }
+      }
+    }
   }
 
   // The worker's copy of J. In a process that did not make this job (a
