@@ -11,6 +11,7 @@
 // bounded.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -757,6 +758,25 @@ TEST_F(ForkPoolTest, BoundCapturingCallableTravelsByFork) {
   EXPECT_THROW(pool.submit(stranger, 1), std::invalid_argument);
   // Captureless lambdas are rebuilt from their type in the worker.
   EXPECT_EQ(pool.submit([](int a, int b) { return a - b; }, 10, 4).get(), 6);
+}
+
+// A child forked while another thread held a lock it needs (an allocator's,
+// under a sanitizer) hangs before its first message. Simulated with a fork
+// handler: while g_stall_forks is set, the first child forked waits forever.
+bool g_stall_forks = false;
+void stall_first_child() {
+  if (g_stall_forks && shared()->counter[5].fetch_add(1) == 0)
+    for (;;) ::pause();
+}
+
+TEST_F(ForkPoolTest, AWorkerThatNeverStartsIsReplaced) {
+  static const int registered = ::pthread_atfork(nullptr, nullptr, stall_first_child);
+  ASSERT_EQ(registered, 0);
+  g_stall_forks = true;
+  mr::ProcessPool pool({.workers = 1});  // waits out the first child's start timeout
+  g_stall_forks = false;
+  EXPECT_EQ(shared()->counter[5].load(), 2u);  // the stalled child and its replacement
+  EXPECT_EQ(pool.apply(square, 4), 16);
 }
 
 // ---- Spawn and forkserver only: fresh programs ----

@@ -43,6 +43,12 @@ std::mutex g_fork_mutex;
 // How long a spawned or forkserver worker has to connect back and say who
 // it is.
 constexpr Timeout kConnectTimeout = 60s;
+// How long a new worker has to send its first message (before its
+// initializer). A child forked while another thread of this process held a
+// lock that the child needs (an allocator's, under a sanitizer) never does:
+// it is killed and another one started, up to kStartAttempts in all.
+constexpr Timeout kStartTimeout = 10s;
+constexpr int kStartAttempts = 3;
 
 // Parent -> worker. id 0 asks the worker to exit. With fork, invoker and fn
 // are addresses; with spawn/forkserver, offsets into the named modules.
@@ -73,7 +79,8 @@ struct Hello {
 
 // Worker -> parent.
 struct Reply {
-  enum Kind : std::uint8_t { kValue, kError, kReady, kInitFailed };
+  // kStarted: the worker's first message, before its initializer.
+  enum Kind : std::uint8_t { kValue, kError, kReady, kInitFailed, kStarted };
   std::uint64_t id = 0;
   std::uint8_t kind = kValue;
   std::string payload;  // serialized result
@@ -99,6 +106,9 @@ Reply error_reply(std::uint64_t id, std::uint8_t kind) {
 // requests carry (module, offset) code references (spawn, forkserver).
 template <class Channel>
 int worker_main(Channel& conn, const std::function<void()>& initializer, bool relocate) {
+  Reply started;
+  started.kind = Reply::kStarted;
+  conn.send(started);
   try {
     if (initializer) initializer();
   } catch (...) {
@@ -199,6 +209,9 @@ class Worker {
   ~Worker() { reap(Timeout::zero()); }
 
   pid_t pid() const noexcept { return process_->pid(); }
+  // The worker sent nothing at all in time and was killed (see
+  // kStartTimeout): worth starting another one.
+  bool stalled() const noexcept { return stalled_; }
   void send(const Request& req) { socket_ ? sock_.send(req) : conn_.send(req); }
   // A batch: queued, then sent by flush() in one system call (socket).
   void send_deferred(const Request& req) {
@@ -305,25 +318,42 @@ class Worker {
   // False when the worker is still starting after `timeout` or when
   // `stopping` returns true (init_error_ is then set too).
   bool wait_ready(const std::optional<Timeout>& timeout, const std::function<bool()>& stopping) {
-    const Deadline deadline = Deadline::from(timeout);
+    bool started = false;
+    const Deadline start_deadline = Deadline::after(kStartTimeout);
+    Deadline deadline = Deadline::never();  // the initializer's, from kStarted on
     for (;;) {
+      const Deadline& next = started ? deadline : start_deadline;
       Timeout slice = kPollSlice;
-      if (!deadline.is_never())
-        slice = std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(deadline.remaining()));
+      if (!next.is_never())
+        slice = std::min<Timeout>(slice, std::chrono::duration_cast<Timeout>(next.remaining()));
       if (poll(slice)) {
         try {
           Reply r = recv();
+          if (r.kind == Reply::kStarted) {
+            started = true;
+            deadline = Deadline::from(timeout);
+            continue;
+          }
           if (r.kind == Reply::kInitFailed) init_error_ = TaskError(r.type, r.message);
         } catch (const EofError&) {
           set_start_failure("died while starting");
         }
         return true;
       }
+      if (!started && start_deadline.expired() && !process_->exit_code()) {
+        stalled_ = true;
+        set_start_failure(
+            "sent nothing within " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(kStartTimeout).count()) +
+            " s of its start; killed");
+        return false;
+      }
       if (process_->exit_code()) {
         set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
         return true;
       }
-      if (deadline.expired()) {
+      if (started && deadline.expired()) {
         init_error_ = TaskError(
             "mr::TimeoutError",
             "the initializer of worker " + std::to_string(pid()) + " ran past the timeout of " +
@@ -348,6 +378,7 @@ class Worker {
   Connection conn_;      // fork: a Pipe end
   SocketConnection sock_;
   std::optional<TaskError> init_error_;
+  bool stalled_ = false;
 };
 
 }  // namespace
@@ -493,7 +524,12 @@ void ProcessPool::handler_loop(std::size_t slot) {
     worker.reset();
     set_pid(0);
     try {
-      worker.emplace(slot, options_, hello, stopping);
+      for (int attempt = 1;; ++attempt) {
+        worker.emplace(slot, options_, hello, stopping);
+        if (!worker->stalled() || attempt == kStartAttempts) break;
+        std::fprintf(stderr, "mr::ProcessPool: %s; starting another\n",
+                     worker->init_error()->message().c_str());
+      }
       set_pid(worker->pid());
     } catch (const std::exception& e) {
       worker.reset();
