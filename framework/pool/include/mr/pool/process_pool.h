@@ -62,7 +62,10 @@
 //    replaced;
 //  - an initializer that throws fails the next task with its error; one
 //    that runs past options.task_timeout gets its worker killed, and the
-//    next task fails with a TaskError of type mr::TimeoutError.
+//    next task fails with a TaskError of type mr::TimeoutError;
+//  - a new worker that sends nothing within 10 s of its start (a fork that
+//    inherited a lock held by another thread, see the fork hazard below) is
+//    killed and another one started, up to 3 times.
 // Task exceptions reach get() as mr::TaskError (type name + message).
 //
 // Fork hazard (read this). Workers, including the first ones, are forked by
