@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "code_address.h"
 #include "mr/base/io.h"
@@ -185,12 +188,9 @@ namespace {
 // handler thread.
 class Worker {
  public:
-  // Starts a worker with the pool's start method; waits for it to report
-  // ready: at most options.task_timeout for the initializer, and only while
-  // `stopping` (terminate()) returns false. On failure (initializer,
-  // start-up, timeout), `init_error` is set and the worker is reaped.
-  Worker(std::size_t slot, const PoolOptions& options, const Hello& hello,
-         const std::function<bool()>& stopping) {
+  // Starts a worker with the pool's start method; await_ready() then waits
+  // for it to be ready. On a failure to start, `init_error` is set.
+  Worker(std::size_t slot, const PoolOptions& options, const Hello& hello) {
     ProcessOptions po;
     po.name = "PoolWorker-" + std::to_string(slot);
     po.daemon = true;
@@ -200,8 +200,14 @@ class Worker {
     } else {
       start_spawned(std::move(po), hello);
     }
+  }
+  // Waits for the worker to report ready: at most `timeout` for the
+  // initializer, and only while `stopping` (terminate()) returns false. On
+  // failure (initializer, start-up, timeout), `init_error` is set and the
+  // worker is reaped.
+  void await_ready(const std::optional<Timeout>& timeout, const std::function<bool()>& stopping) {
     bool hung = false;
-    if (!init_error_) hung = !wait_ready(options.task_timeout, stopping);
+    if (!init_error_) hung = !wait_ready(timeout, stopping);
     if (init_error_) reap(hung ? Timeout::zero() : kStopGrace);
   }
   Worker(const Worker&) = delete;
@@ -399,11 +405,28 @@ ProcessPool::ProcessPool(PoolOptions options, TaskTable tasks)
   workers_ = options_.workers == 0 ? static_cast<std::size_t>(cpu_count()) : options_.workers;
   if (options_.max_queued == 0) options_.max_queued = 1;
   ignore_sigpipe();
+  // Fork the first workers here, before any handler thread exists: a child
+  // forked while another thread of this process holds a lock it needs (the
+  // allocator's, the dynamic loader's, a sanitizer's) can wait on it
+  // forever. Replacements are forked later by the handlers (the fork hazard
+  // of process_pool.h).
+  std::vector<std::shared_ptr<void>> first(workers_);
+  std::string first_error;
+  if (options_.start_method == StartMethod::kFork) {
+    try {
+      for (std::size_t i = 0; i < workers_; ++i)
+        first[i] = std::make_shared<Worker>(i, options_, Hello{});
+    } catch (const std::exception& e) {
+      first_error = e.what();
+    }
+  }
   std::unique_lock lock(m_);
+  start_error_ = first_error;
   pids_.assign(workers_, 0);
   for (std::size_t i = 0; i < workers_; ++i) {
     ++live_;
-    handlers_.emplace_back([this, i] { handler_loop(i); });
+    handlers_.emplace_back(
+        [this, i, w = std::move(first[i])]() mutable { handler_loop(i, std::move(w)); });
   }
   // Like Python's Pool, the workers exist when the constructor returns.
   exit_cv_.wait(lock, [&] { return first_starts_ == workers_; });
@@ -495,8 +518,8 @@ std::size_t ProcessPool::take_jobs_locked(std::size_t in_flight, std::size_t in_
   return taken;
 }
 
-void ProcessPool::handler_loop(std::size_t slot) {
-  std::optional<Worker> worker;
+void ProcessPool::handler_loop(std::size_t slot, std::shared_ptr<void> first_worker) {
+  std::shared_ptr<Worker> worker;
   std::size_t tasks_done = 0;
   bool first_start_done = false;
   // Sent to the worker, in order, not answered yet: the front one runs.
@@ -525,7 +548,13 @@ void ProcessPool::handler_loop(std::size_t slot) {
     set_pid(0);
     try {
       for (int attempt = 1;; ++attempt) {
-        worker.emplace(slot, options_, hello, stopping);
+        if (first_worker) {
+          worker = std::static_pointer_cast<Worker>(std::exchange(first_worker, nullptr));
+        } else {
+          worker = std::make_shared<Worker>(slot, options_, hello);
+        }
+        set_pid(worker->pid());
+        worker->await_ready(options_.task_timeout, stopping);
         if (!worker->stalled() || attempt == kStartAttempts) break;
         std::fprintf(stderr, "mr::ProcessPool: %s; starting another\n",
                      worker->init_error()->message().c_str());

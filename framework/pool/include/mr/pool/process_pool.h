@@ -404,7 +404,9 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
 
   void enqueue(std::shared_ptr<detail::StateBase> state, std::uint64_t invoker, std::uint64_t fn,
                std::string args, std::function<void(std::string_view)> complete);
-  void handler_loop(std::size_t slot);
+  // Drives slot `slot`; `first_worker` (a Worker, type-erased) is its first
+  // worker when the constructor started it, else empty.
+  void handler_loop(std::size_t slot, std::shared_ptr<void> first_worker);
 
   friend class WorkerSlot;
 
