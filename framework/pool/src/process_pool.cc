@@ -559,7 +559,6 @@ void ProcessPool::handler_loop(std::size_t slot, std::shared_ptr<void> first_wor
         std::fprintf(stderr, "mr::ProcessPool: %s; starting another\n",
                      worker->init_error()->message().c_str());
       }
-      set_pid(worker->pid());
     } catch (const std::exception& e) {
       worker.reset();
       if (first_start_done) {
