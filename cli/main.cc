@@ -171,8 +171,7 @@ struct CommonOptions {
         "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")(
         "start-method", po::value(&start_method),
         "how workers start: fork (default: copies of this process), spawn or forkserver (fresh "
-        "runs of "
-        "the program that load the job again)");
+        "runs of the program that load the job again)");
   }
 
   mr::EngineOptions engine(const po::variables_map& vm) const {
@@ -339,19 +338,12 @@ int run_job(const std::vector<std::string>& args) {
     mr::JobOptions jo;
     for (const auto& kv : job_opts) jo.add(kv);
     if (builtin) {
-      // The loader checks a plugin's keys; this is wordcount's check.
-      try {
-        jo.check_known(specs);
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("wordcount: " + std::string(e.what()));
-      }
       // --top also lets each reducer keep only its first N, as in `mapreduce
       // wordcount`; --opt top=N is the same setting, so the output keeps N
       // lines too (a reducer keeping fewer than the output shows would print
-      // a wrong top).
+      // a wrong top). The job checks the value and the other keys.
       if (jo.has("top")) {
         const long long n = jo.get_int("top", 0);
-        if (n < 0) throw std::invalid_argument("wordcount: option 'top' must not be negative");
         if (eo.output.top != 0 && eo.output.top != static_cast<std::uint64_t>(n))
           throw std::invalid_argument("wordcount: --opt top=" + jo.get("top") + " and --top " +
                                       std::to_string(eo.output.top) + " disagree; give one");
@@ -362,7 +354,13 @@ int run_job(const std::vector<std::string>& args) {
     }
     recipe.options = jo.all();
     eo.job_recipe = recipe;
-    std::unique_ptr<mr::Job> job = mr::make_job(eo.job_recipe);
+    std::unique_ptr<mr::Job> job;
+    try {
+      job = mr::make_job(eo.job_recipe);  // a plugin's errors already name it
+    } catch (const std::invalid_argument& e) {
+      if (!builtin) throw;
+      throw std::invalid_argument("wordcount: " + std::string(e.what()));
+    }
     return common.run(*job, vm, eo, builtin ? "words" : "records");
   } catch (const po::error& e) {
     usage_error(e.what(), help);
