@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "run_binary.h"
@@ -51,6 +52,18 @@ RunResult run_faulty(const std::string& mode, const std::string& file,
   return run_mapreduce(args, std::chrono::seconds(60));
 }
 
+// Runs the job with fault `mode`, checks that the run failed cleanly (no
+// hang, exit status 1, nothing on standard output) and returns the
+// program's message.
+std::string failure_message(const std::string& mode, const std::string& file,
+                            std::vector<std::string> extra = {}) {
+  auto r = run_faulty(mode, file, std::move(extra));
+  EXPECT_FALSE(r.timed_out) << "the run hung";
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  return last_line(r.err);
+}
+
 TEST(FaultTest, WithoutAFaultTheJobCountsLines) {
   TempDir dir;
   const std::string text = make_input();
@@ -78,16 +91,12 @@ TEST(FaultTest, MapFailuresNameTheJobPhaseFileAndByteRange) {
       "bytes " + std::to_string(chunk * 64) + "-" + std::to_string(chunk * 64 + 64);
   for (const char* mode : {"throw_map", "crash_map", "hang_map"}) {
     SCOPED_TRACE(mode);
-    auto r = run_faulty(mode, f);
-    ASSERT_FALSE(r.timed_out) << "the run hung";
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_EQ(r.out, "");
-    const std::string msg = last_line(r.err);
+    const std::string msg = failure_message(mode, f);
     EXPECT_EQ(msg.rfind("mapreduce: test_faulty: map of chunk " + std::to_string(chunk) + " of '" +
                             f + "' (" + range + ") failed 3 times; last: ",
                         0),
               0u)
-        << r.err;
+        << msg;
     if (std::string(mode) == "throw_map") {
       EXPECT_NE(msg.find("poisoned map"), std::string::npos) << msg;
     }
@@ -104,15 +113,11 @@ TEST(FaultTest, ReduceFailuresNameTheJobPhaseAndPartition) {
   // partitions.
   for (const char* mode : {"throw_reduce", "crash_reduce", "hang_reduce"}) {
     SCOPED_TRACE(mode);
-    auto r = run_faulty(mode, f);
-    ASSERT_FALSE(r.timed_out) << "the run hung";
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_EQ(r.out, "");
-    const std::string msg = last_line(r.err);
+    const std::string msg = failure_message(mode, f);
     EXPECT_EQ(
         msg.rfind("mapreduce: test_faulty: reduce of partition 2 of 3 failed 3 times; last: ", 0),
         0u)
-        << r.err;
+        << msg;
     EXPECT_EQ(msg.find("map of"), std::string::npos) << msg;
     if (std::string(mode) == "throw_reduce") {
       // A typed job's exception names the key it was reducing.
@@ -130,13 +135,10 @@ TEST(FaultTest, SpawnedWorkersFailTheSameWay) {
   auto f = dir.write("in.txt", make_input());
   for (const char* mode : {"crash_reduce", "hang_map"}) {
     SCOPED_TRACE(mode);
-    auto r = run_faulty(mode, f, {"--start-method", "spawn"});
-    ASSERT_FALSE(r.timed_out) << "the run hung";
-    EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_EQ(r.out, "");
+    const std::string msg = failure_message(mode, f, {"--start-method", "spawn"});
     const std::string phase =
         std::string(mode) == "crash_reduce" ? "reduce of partition 2 of 3" : "map of chunk ";
-    EXPECT_EQ(last_line(r.err).rfind("mapreduce: test_faulty: " + phase, 0), 0u) << r.err;
+    EXPECT_EQ(msg.rfind("mapreduce: test_faulty: " + phase, 0), 0u) << msg;
   }
 }
 
