@@ -27,9 +27,11 @@ struct RunResult {
   bool timed_out = false;
 };
 
-// Runs MAPREDUCE_BIN with `args`; kills it after `timeout`.
+// Runs MAPREDUCE_BIN with `args` (standard input from the file `stdin_path`,
+// or /dev/null); kills it after `timeout`.
 inline RunResult run_mapreduce(const std::vector<std::string>& args,
-                               std::chrono::seconds timeout = std::chrono::seconds(60)) {
+                               std::chrono::seconds timeout = std::chrono::seconds(60),
+                               const std::string& stdin_path = "/dev/null") {
   namespace fs = std::filesystem;
   char tmpl[] = "/tmp/mr-jobs-run-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -38,6 +40,9 @@ inline RunResult run_mapreduce(const std::vector<std::string>& args,
   if (pid == 0) {
     int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int i = ::open(stdin_path.c_str(), O_RDONLY);
+    if (o < 0 || e < 0 || i < 0) ::_exit(126);
+    ::dup2(i, 0);
     ::dup2(o, 1);
     ::dup2(e, 2);
     std::vector<char*> argv;

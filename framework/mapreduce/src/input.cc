@@ -5,20 +5,18 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
-#include "mr/mapreduce/engine.h"
+#include "decompressor.h"
 #include "mr/base/unique_fd.h"
+#include "mr/mapreduce/engine.h"
 
 namespace mr {
 namespace {
-
-constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
 [[noreturn]] void fail(const std::string& what, const std::string& name, int err) {
   throw InputError(what + " '" + name + "': " + std::strerror(err));
@@ -54,34 +52,20 @@ std::size_t read_some(int fd, char* p, std::size_t n, const std::string& name) {
 }
 
 // A stream read with read(): standard input, a pipe, or a compressed file.
-// Plain streams are passed through; zstd streams are decompressed (several
-// frames in a row are fine) and a stream that ends inside a frame is an
-// error.
+// Plain streams are passed through; compressed ones are decompressed
+// (decompressor.h says which formats, and how archives are read).
 class StreamInput : public Input {
  public:
-  StreamInput(std::string name, UniqueFd fd, std::string prefix, bool zstd)
-      : Input(std::move(name)), fd_(std::move(fd)), pending_(std::move(prefix)), zstd_(zstd) {
-    if (zstd_) ctx_.reset(ZSTD_createDCtx());
+  StreamInput(std::string name, UniqueFd fd, std::string prefix, detail::Compression format)
+      : Input(std::move(name)), fd_(std::move(fd)), pending_(std::move(prefix)) {
+    if (format != detail::Compression::kNone)
+      decoder_ = std::make_unique<detail::Decompressor>(
+          name_, format, [this](char* p, std::size_t n) { return read_plain(p, n); });
   }
   bool streamed() const noexcept override { return true; }
 
   std::size_t read(char* buffer, std::size_t n) override {
-    if (!zstd_) return read_plain(buffer, n);
-    ZSTD_outBuffer out{buffer, n, 0};
-    while (out.pos == 0) {
-      if (in_.pos == in_.size) {
-        if (!refill()) {
-          if (frame_open_) throw InputError("truncated zstd data in '" + name_ + "'");
-          return 0;
-        }
-      }
-      std::size_t r = ZSTD_decompressStream(ctx_.get(), &out, &in_);
-      if (ZSTD_isError(r))
-        throw InputError("corrupt zstd data in '" + name_ + "': " + ZSTD_getErrorName(r));
-      frame_open_ = r != 0;
-      if (out.pos == 0 && in_.pos == in_.size && !frame_open_ && eof_) return 0;
-    }
-    return out.pos;
+    return decoder_ ? decoder_->read(buffer, n) : read_plain(buffer, n);
   }
 
  private:
@@ -94,34 +78,11 @@ class StreamInput : public Input {
     }
     return read_some(fd_.get(), buffer, n, name_);
   }
-  bool refill() {
-    if (eof_) return false;
-    raw_.resize(1 << 17);
-    std::size_t got = read_plain(raw_.data(), raw_.size());
-    if (got == 0) {
-      eof_ = true;
-      return false;
-    }
-    in_ = ZSTD_inBuffer{raw_.data(), got, 0};
-    return true;
-  }
 
-  struct FreeDCtx {
-    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
-  };
   UniqueFd fd_;
   std::string pending_;  // bytes read to sniff the format, not yet consumed
-  bool zstd_;
-  std::unique_ptr<ZSTD_DCtx, FreeDCtx> ctx_;
-  std::vector<char> raw_;
-  ZSTD_inBuffer in_{nullptr, 0, 0};
-  bool frame_open_ = false;
-  bool eof_ = false;
+  std::unique_ptr<detail::Decompressor> decoder_;
 };
-
-bool is_zstd(std::string_view data) {
-  return data.size() >= 4 && std::memcmp(data.data(), kZstdMagic, 4) == 0;
-}
 
 void open_one(const std::string& path, const InputOptions& options, Inputs& out);
 
@@ -138,18 +99,18 @@ void open_directory(const std::string& path, const InputOptions& options, Inputs
   for (const auto& n : names) open_one(path + (path.ends_with('/') ? "" : "/") + n, options, out);
 }
 
-// Opens a stream: sniffs the first bytes for the zstd magic.
+// Opens a stream: sniffs its first bytes for a compression format.
 void open_stream(const std::string& name, UniqueFd fd, Inputs& out) {
-  std::string prefix(4, '\0');
+  std::string prefix(detail::kSniffBytes, '\0');
   std::size_t got = 0;
-  while (got < 4) {
-    std::size_t r = read_some(fd.get(), prefix.data() + got, 4 - got, name);
+  while (got < prefix.size()) {
+    std::size_t r = read_some(fd.get(), prefix.data() + got, prefix.size() - got, name);
     if (r == 0) break;
     got += r;
   }
   prefix.resize(got);
-  bool zstd = is_zstd(prefix);
-  out.push_back(std::make_unique<StreamInput>(name, std::move(fd), std::move(prefix), zstd));
+  auto format = detail::sniff_compression(prefix);
+  out.push_back(std::make_unique<StreamInput>(name, std::move(fd), std::move(prefix), format));
 }
 
 void open_one(const std::string& path, const InputOptions& options, Inputs& out) {
@@ -169,10 +130,11 @@ void open_one(const std::string& path, const InputOptions& options, Inputs& out)
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) fail("cannot open", path, errno);
   if (S_ISREG(st.st_mode)) {
-    char magic[4];
-    ssize_t got = ::pread(fd.get(), magic, 4, 0);
+    char head[detail::kSniffBytes];
+    ssize_t got = ::pread(fd.get(), head, sizeof head, 0);
     if (got < 0) fail("cannot read", path, errno);
-    if (is_zstd(std::string_view(magic, static_cast<std::size_t>(got)))) {
+    if (detail::sniff_compression(std::string_view(head, static_cast<std::size_t>(got))) !=
+        detail::Compression::kNone) {
       open_stream(path, std::move(fd), out);
       return;
     }

@@ -2,12 +2,13 @@
 // every worker sees the same bytes at the same addresses.
 //
 // Regular files are memory-mapped read-only and read in place by the
-// workers. Standard input ("-"), pipes and zstd-compressed files (recognized
-// by their magic bytes, whatever their name) are streams: the master reads
+// workers. Standard input ("-"), pipes and compressed files (gzip, xz, bzip2,
+// lz4 or zstd, recognized by their magic bytes, whatever their name; a tar
+// archive inside is read member by member) are streams: the master reads
 // (decompresses) them piece by piece with read() while the job runs.
 //
 // Errors a user can cause (missing file, directory without recursion,
-// unreadable file, corrupt zstd) throw InputError with a message in the
+// unreadable file, corrupt or truncated compressed data) throw InputError with a message in the
 // Unix style: "cannot open 'x.txt': No such file or directory".
 #pragma once
 
@@ -38,7 +39,8 @@ class Input {
   // All bytes of a mapped input (empty for a stream).
   std::string_view data() const noexcept { return data_; }
   // Reads (decompresses) up to `n` bytes of a stream into `buffer`; 0 at the
-  // end. Throws InputError (read errors, corrupt or truncated zstd data).
+  // end. Throws InputError (read errors, corrupt or truncated compressed
+  // data).
   virtual std::size_t read(char* buffer, std::size_t n);
 
  protected:
