@@ -31,6 +31,9 @@ function(mr_add_layer name)
   endif()
   target_compile_features(${target} INTERFACE cxx_std_20)
   add_library(mr::${name} ALIAS ${target})
+  # For the package config and the pkg-config files (cmake/MrInstall.cmake).
+  set_property(GLOBAL APPEND PROPERTY MR_LAYERS ${name})
+  set_property(GLOBAL PROPERTY MR_LAYER_DEPS_${name} ${ARG_DEPS} ${ARG_PRIVATE_DEPS})
   install(TARGETS ${target} EXPORT mrTargets
           ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
           LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
@@ -99,18 +102,16 @@ function(mr_add_examples_in_folder)
 endfunction()
 
 # mr_add_plugin(NAME SOURCES src...)
-# A job plugin: libmr_job_<NAME>.so in <build>/lib/mapreduce/jobs (where the
-# mapreduce program looks, ../lib/mapreduce/jobs from its bin/), installed
-# to ${CMAKE_INSTALL_LIBDIR}/mapreduce/jobs (where the installed program
-# looks: see framework/mapreduce/CMakeLists.txt). It links only the job API.
+# A job plugin of this tree: mapreduce_add_plugin (cmake/mapreducePlugin.cmake,
+# the function the package gives out-of-tree plugins), built into
+# <build>/lib/mapreduce/jobs (where the mapreduce program looks,
+# ../lib/mapreduce/jobs from its bin/) with our warnings.
+include(mapreducePlugin)
 function(mr_add_plugin name)
-  cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
+  mapreduce_add_plugin(${name} ${ARGN})
   set(target mr_job_${name})
-  add_library(${target} MODULE ${ARG_SOURCES})
-  target_link_libraries(${target} PRIVATE mr::job_api mr_warnings)
+  target_link_libraries(${target} PRIVATE mr_warnings)
   set_target_properties(${target} PROPERTIES
-    PREFIX "lib" OUTPUT_NAME mr_job_${name}
     LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib/mapreduce/jobs)
-  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/mapreduce/jobs)
   set_property(GLOBAL APPEND PROPERTY MR_PLUGINS ${target})
 endfunction()
