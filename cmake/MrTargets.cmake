@@ -77,6 +77,27 @@ function(mr_add_tests_in_folder)
   endforeach()
 endfunction()
 
+# mr_add_compile_fail_test(NAME SOURCE file KIND executable|module LIBS target...
+#                          MESSAGE regex)
+# A snippet that must not compile: a target left out of the build whose ctest
+# test <folder>.compile_fail.NAME builds it and passes only when the compiler
+# prints MESSAGE (a readable static_assert, checked as the user sees it).
+function(mr_add_compile_fail_test name)
+  cmake_parse_arguments(ARG "" "SOURCE;KIND;MESSAGE" "LIBS" ${ARGN})
+  get_filename_component(folder ${CMAKE_CURRENT_SOURCE_DIR} NAME)
+  set(target ${folder}_compile_fail_${name})
+  if(ARG_KIND STREQUAL "module")
+    add_library(${target} MODULE EXCLUDE_FROM_ALL ${ARG_SOURCE})
+  else()
+    add_executable(${target} EXCLUDE_FROM_ALL ${ARG_SOURCE})
+  endif()
+  target_link_libraries(${target} PRIVATE ${ARG_LIBS})
+  add_test(NAME ${folder}.compile_fail.${name}
+           COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target ${target})
+  set_tests_properties(${folder}.compile_fail.${name} PROPERTIES
+    PASS_REGULAR_EXPRESSION "${ARG_MESSAGE}" RESOURCE_LOCK build_tree TIMEOUT 300)
+endfunction()
+
 # mr_add_examples_in_folder(LIBS target...)
 # Every *.cc in the current folder becomes example_<stem>, also run as a
 # smoke test (with no arguments) when tests are on. An example that needs

@@ -14,7 +14,11 @@
 //   };
 //
 // A job derives from MapReduceJob<K, V, OutK = K, OutV = V> and defines some
-// of these members (found at compile time; the ones marked * are required):
+// of these members (found at compile time; the ones marked * are required).
+// A member function named like one of them that matches none of the
+// signatures, or named reduces/reducer/Reduce, Map/mapper/map_lines,
+// combiner/Combine, set_up/tear_down, is a compile-time error that prints the
+// expected signature, instead of being ignored:
 //   map(std::string_view chunk, Context&)             * one of map / map_line:
 //   map_line(std::string_view line, std::uint64_t line_number, Context&)
 //                          line_number is 1-based when the job sets
@@ -283,6 +287,95 @@ template <class J>
 concept PrefersReducers = requires {
   { J::kReducers } -> std::convertible_to<unsigned>;
 };
+
+// A member named like a hook but matching none of its signatures would be
+// silently ignored (a reduce taking a vector made the job map-only), and so
+// would a hook under a near-miss name: both are compile-time errors,
+// checked by check_hooks<J>() below. Only member functions (static or not)
+// count, and only when the name is not overloaded and not a template; other
+// members are left to the hook concepts alone.
+template <class P>
+concept FunctionPointer =
+    std::is_member_function_pointer_v<P> || std::is_function_v<std::remove_pointer_t<P>>;
+#define MR_DETAIL_NAMES_MEMBER(member)              \
+  template <class J>                                \
+  concept Names_##member = requires {               \
+    requires FunctionPointer<decltype(&J::member)>; \
+  };
+MR_DETAIL_NAMES_MEMBER(map)
+MR_DETAIL_NAMES_MEMBER(map_line)
+MR_DETAIL_NAMES_MEMBER(combine)
+MR_DETAIL_NAMES_MEMBER(combine_into)
+MR_DETAIL_NAMES_MEMBER(reduce)
+MR_DETAIL_NAMES_MEMBER(partition)
+MR_DETAIL_NAMES_MEMBER(format)
+MR_DETAIL_NAMES_MEMBER(before)
+MR_DETAIL_NAMES_MEMBER(setup)
+MR_DETAIL_NAMES_MEMBER(teardown)
+MR_DETAIL_NAMES_MEMBER(options)
+MR_DETAIL_NAMES_MEMBER(reduces)
+MR_DETAIL_NAMES_MEMBER(reducer)
+MR_DETAIL_NAMES_MEMBER(Reduce)
+MR_DETAIL_NAMES_MEMBER(Map)
+MR_DETAIL_NAMES_MEMBER(mapper)
+MR_DETAIL_NAMES_MEMBER(map_lines)
+MR_DETAIL_NAMES_MEMBER(combiner)
+MR_DETAIL_NAMES_MEMBER(Combine)
+MR_DETAIL_NAMES_MEMBER(set_up)
+MR_DETAIL_NAMES_MEMBER(tear_down)
+#undef MR_DETAIL_NAMES_MEMBER
+
+template <class J>
+constexpr bool check_hooks() {
+  static_assert(!Names_map<J> || MapsChunks<J>,
+                "mr::MapReduceJob: map() does not match: expected "
+                "void map(std::string_view chunk, Context& ctx)");
+  static_assert(!Names_map_line<J> || MapsLines<J>,
+                "mr::MapReduceJob: map_line() does not match: expected "
+                "void map_line(std::string_view line, std::uint64_t line_number, Context& ctx)");
+  static_assert(!Names_combine<J> || Combines<J>,
+                "mr::MapReduceJob: combine() does not match: expected "
+                "Value combine(const Value& a, const Value& b) const");
+  static_assert(!Names_combine_into<J> || CombinesInto<J>,
+                "mr::MapReduceJob: combine_into() does not match: expected "
+                "void combine_into(Value& acc, Value&& incoming)");
+  static_assert(!Names_reduce<J> || Reduces<J>,
+                "mr::MapReduceJob: reduce() does not match: expected "
+                "void reduce(const Key& key, std::span<const Value> values, ReduceContext& ctx)");
+  static_assert(!Names_partition<J> || Partitions<J>,
+                "mr::MapReduceJob: partition() does not match: expected "
+                "unsigned partition(const Key& key, unsigned partitions) const");
+  static_assert(!Names_format<J> || Formats<J>,
+                "mr::MapReduceJob: format() does not match: expected "
+                "std::string format(const OutKey& key, const OutValue& value) const");
+  static_assert(
+      !Names_before<J> || Orders<J>,
+      "mr::MapReduceJob: before() does not match: expected "
+      "bool before(const OutKey&, const OutValue&, const OutKey&, const OutValue&) const");
+  static_assert(!Names_setup<J> || HasSetup<J>,
+                "mr::MapReduceJob: setup() does not match: expected "
+                "void setup(const mr::JobOptions& options)");
+  static_assert(!Names_teardown<J> || HasTeardown<J>,
+                "mr::MapReduceJob: teardown() does not match: expected void teardown()");
+  static_assert(!Names_options<J> || DeclaresOptions<J>,
+                "mr::MapReduceJob: options() does not match: expected "
+                "static std::vector<mr::OptionSpec> options()");
+  static_assert(!Names_reduces<J> && !Names_reducer<J> && !Names_Reduce<J>,
+                "mr::MapReduceJob: a member named like reduce (reduces, reducer, Reduce) is not a "
+                "hook: name it reduce, as void reduce(const Key& key, std::span<const Value> "
+                "values, ReduceContext& ctx), or rename it if it is not meant to be one");
+  static_assert(!Names_Map<J> && !Names_mapper<J> && !Names_map_lines<J>,
+                "mr::MapReduceJob: a member named like map (Map, mapper, map_lines) is not a "
+                "hook: name it map(std::string_view chunk, Context& ctx) or "
+                "map_line(std::string_view line, std::uint64_t line_number, Context& ctx)");
+  static_assert(!Names_combiner<J> && !Names_Combine<J>,
+                "mr::MapReduceJob: a member named like combine (combiner, Combine) is not a "
+                "hook: name it combine, as Value combine(const Value& a, const Value& b) const");
+  static_assert(!Names_set_up<J> && !Names_tear_down<J>,
+                "mr::MapReduceJob: set_up/tear_down are not hooks: name them "
+                "setup(const mr::JobOptions&) and teardown()");
+  return true;
+}
 
 template <class T>
 concept LessComparable = requires(const T& a, const T& b) {
@@ -756,6 +849,7 @@ template <class J>
 class TypedJob : public Job {
   using OK = typename J::OutKey;
   using OV = typename J::OutValue;
+  static_assert(check_hooks<J>());
 
  public:
   TypedJob(std::string name, J job, JobOptions options)
