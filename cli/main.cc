@@ -237,12 +237,15 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
 
 int wordcount(const std::vector<std::string>& args) {
   po::options_description opts("wordcount options");
-  std::string tokenizer = "unicode", sort = "count", format = "tsv";
+  std::string tokenizer = "unicode", normalize = "none", sort = "count", format = "tsv";
   CommonOptions common;
   opts.add_options()("help,h", "show this help and exit");
   common.add_to(opts);
   opts.add_options()("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")(
       "keep-case", "do not lowercase words")(
+      "normalize", po::value(&normalize),
+      "Unicode normal form of each word: none (default), nfc (precomposed and combining "
+      "spellings are one word) or nfkc (also compatibility forms: ligatures, full-width)")(
       "sort", po::value(&sort), "count (default: by count descending, then word) or word")(
       "format", po::value(&format), "tsv (default), csv or json");
   try {
@@ -250,8 +253,9 @@ int wordcount(const std::vector<std::string>& args) {
     if (vm.count("help")) {
       std::cout
           << "Usage: mapreduce wordcount [options] FILE...\n"
-             "Count the words of the FILEs ('-' for standard input; .zst files are\n"
-             "decompressed) and print 'word<TAB>count' lines, most frequent first.\n\n"
+             "Count the words of the FILEs ('-' for standard input; gzip, xz, bzip2,\n"
+             "lz4 and zstd files are decompressed) and print 'word<TAB>count' lines,\n"
+             "most frequent first.\n\n"
           << opts
           << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
       return kExitOk;
@@ -261,6 +265,7 @@ int wordcount(const std::vector<std::string>& args) {
     eo.job_recipe.builtin = "wordcount";
     eo.job_recipe.options = {{"tokenizer", tokenizer},
                              {"keep_case", vm.count("keep-case") ? "1" : "0"},
+                             {"normalize", normalize},
                              {"sort", sort},
                              {"top", std::to_string(eo.output.top)}};
     eo.output.format = parse_format(format);

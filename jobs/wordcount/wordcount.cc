@@ -210,6 +210,7 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
 std::vector<OptionSpec> wordcount_option_specs() {
   return {{"tokenizer", "unicode or whitespace", "unicode"},
           {"keep_case", "do not lowercase words", "0"},
+          {"normalize", "Unicode normal form of each word: none, nfc or nfkc", "none"},
           {"sort", "count or word", "count"},
           {"top", "keep only the first N results", "0"}};
 }
@@ -219,6 +220,7 @@ WordCountOptions wordcount_options(const JobOptions& options) {
   WordCountOptions wo;
   wo.tokenizer.kind = parse_tokenizer_kind(options.get("tokenizer", "unicode"));
   wo.tokenizer.keep_case = options.get_bool("keep_case", false);
+  wo.tokenizer.normalize = parse_normalization(options.get("normalize", "none"));
   const std::string sort = options.get("sort", "count");
   if (sort == "count") {
     wo.sort = WordCountOptions::SortOrder::kCount;

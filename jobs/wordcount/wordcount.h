@@ -38,7 +38,7 @@ std::vector<OptionSpec> wordcount_option_specs();
 WordCountOptions wordcount_options(const JobOptions& options);
 
 // The job from its options (tokenizer=unicode|whitespace, keep_case=0|1,
-// sort=count|word, top=N): the factory the mapreduce program registers as
+// normalize=none|nfc|nfkc, sort=count|word, top=N): the factory the mapreduce program registers as
 // the built-in job "wordcount" (MR_BUILTIN_JOB, mr/mapreduce/job_recipe.h),
 // so that spawned workers can make it too.
 // Throws std::invalid_argument for a bad or unknown option.

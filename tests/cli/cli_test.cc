@@ -921,7 +921,7 @@ TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
   }
   Result typo = run({"run", "--job", "wordcount", "--opt", "keepcase=1", p});
   EXPECT_EQ(typo.code(), 2) << typo.str();
-  EXPECT_NE(typo.err.find("unknown option 'keepcase' (known: tokenizer, keep_case, sort, top)"),
+  EXPECT_NE(typo.err.find("unknown option 'keepcase' (known: tokenizer, keep_case, normalize, sort, top)"),
             std::string::npos)
       << typo.err;
   // Each reducer keeping 3 while the output shows 10 would print a wrong top.

@@ -299,4 +299,22 @@ TEST(TokenizerTest, RandomBytesNeverCrashAndYieldValidLowercaseWords) {
   }
 }
 
+// Normal forms: the words as tokenize_to_vector gives them, expected values
+// from the Unicode data (UAX #15).
+TEST(TokenizerTest, NormalizationJoinsEquivalentSpellings) {
+  const std::string text = "Cafe\u0301 caf\u00e9 \ufb01 \uff21 \ufdfb ok";
+  mr::TokenizerOptions none, nfc, nfkc;
+  nfc.normalize = mr::Normalization::nfc;
+  nfkc.normalize = mr::Normalization::nfkc;
+  EXPECT_EQ(mr::tokenize_to_vector(text, none),
+            (std::vector<std::string>{"cafe\u0301", "caf\u00e9", "\ufb01", "\uff41", "\ufdfb", "ok"}));
+  EXPECT_EQ(mr::tokenize_to_vector(text, nfc),
+            (std::vector<std::string>{"caf\u00e9", "caf\u00e9", "\ufb01", "\uff41", "\ufdfb", "ok"}));
+  EXPECT_EQ(mr::tokenize_to_vector(text, nfkc),
+            (std::vector<std::string>{"caf\u00e9", "caf\u00e9", "fi", "a", "\u062c\u0644",
+                                      "\u062c\u0644\u0627\u0644\u0647", "ok"}));
+  EXPECT_EQ(mr::parse_normalization("nfkc"), mr::Normalization::nfkc);
+  EXPECT_THROW(mr::parse_normalization("NFC"), std::invalid_argument);
+}
+
 }  // namespace

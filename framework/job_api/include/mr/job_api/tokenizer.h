@@ -53,9 +53,19 @@ enum class TokenizerKind : std::uint8_t {
   whitespace  // runs of non-whitespace bytes, as Hadoop's WordCount
 };
 
+// Unicode normalization of each word (UAX #15, by utf8proc), so that
+// canonically equivalent spellings count as one word: precomposed "é" and
+// "e" + U+0301 are one word under nfc. nfkc also folds compatibility
+// characters ("ﬁ" → "fi", full-width "Ａ" → "a", "²" → "2"); a word whose
+// normal form holds separators (NFKC of "¼" is "1⁄4") is split there.
+// Lowercasing applies to the normal form. An all-ASCII word is its own
+// normal form, so plain ASCII text pays one byte scan per non-ASCII word.
+enum class Normalization : std::uint8_t { none, nfc, nfkc };
+
 struct TokenizerOptions {
   TokenizerKind kind = TokenizerKind::unicode;
   bool keep_case = false;  // true: no lowercasing
+  Normalization normalize = Normalization::none;
 };
 
 // "unicode" or "whitespace" -> the kind; anything else throws
@@ -63,6 +73,10 @@ struct TokenizerOptions {
 TokenizerKind parse_tokenizer_kind(std::string_view name);
 // The name parse_tokenizer_kind() accepts for `kind`.
 std::string_view to_string(TokenizerKind kind) noexcept;
+// "none", "nfc" or "nfkc" -> the form; anything else throws
+// std::invalid_argument naming the accepted values.
+Normalization parse_normalization(std::string_view name);
+std::string_view to_string(Normalization form) noexcept;
 
 // Moves a proposed chunk boundary `near` forward to the first position p >=
 // near where cutting `data` into [0, p) and [p, size) and tokenizing each part
@@ -432,25 +446,54 @@ void tokenize_whitespace(std::string_view text, Emit& emit) {
   }
 }
 
+// `word` (valid UTF-8) in the normal form `form` (not none), into `out`;
+// false, leaving `out` unspecified, when utf8proc refuses it.
+bool normalize_utf8(std::string_view word, Normalization form, std::string& out);
+
+}  // namespace detail
+
+namespace detail {
+
+// tokenize() without normalization (options.normalize is not looked at).
+template <class Emit>
+void tokenize_plain(std::string_view text, const TokenizerOptions& options, Emit& emit) {
+  if (options.kind == TokenizerKind::whitespace) {
+    if (options.keep_case) {
+      tokenize_whitespace<true>(text, emit);
+    } else {
+      tokenize_whitespace<false>(text, emit);
+    }
+  } else if (options.keep_case) {
+    tokenize_unicode<true>(text, emit);
+  } else {
+    tokenize_unicode<false>(text, emit);
+  }
+}
+
 }  // namespace detail
 
 // Calls emit(std::string_view word) for each word of `text` in order. The
 // view points into `text` or into a buffer owned by this call; it is valid
 // until emit returns. No allocation per word (one reusable buffer for words
-// that need rewriting). Exceptions from emit propagate.
+// that need rewriting) unless options.normalize asks for a normal form.
+// Exceptions from emit propagate.
 template <class Emit>
 void tokenize(std::string_view text, const TokenizerOptions& options, Emit&& emit) {
-  if (options.kind == TokenizerKind::whitespace) {
-    if (options.keep_case) {
-      detail::tokenize_whitespace<true>(text, emit);
-    } else {
-      detail::tokenize_whitespace<false>(text, emit);
-    }
-  } else if (options.keep_case) {
-    detail::tokenize_unicode<true>(text, emit);
-  } else {
-    detail::tokenize_unicode<false>(text, emit);
+  if (options.normalize != Normalization::none) [[unlikely]] {
+    std::string normal;
+    auto each = [&](std::string_view word) {
+      bool ascii = true;
+      for (char c : word) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+      if (ascii || !detail::normalize_utf8(word, options.normalize, normal) || normal == word) {
+        emit(word);
+      } else {
+        detail::tokenize_plain(normal, options, emit);  // what the normal form is made of
+      }
+    };
+    detail::tokenize_plain(text, options, each);
+    return;
   }
+  detail::tokenize_plain(text, options, emit);
 }
 
 // Convenience for tests and small jobs: the words of `text` as strings.
