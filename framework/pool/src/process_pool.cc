@@ -18,6 +18,7 @@
 
 #include "code_address.h"
 #include "mr/base/io.h"
+#include "mr/ipc/channel.h"
 #include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
 #include "mr/process/process.h"
@@ -218,16 +219,12 @@ class Worker {
   // The worker sent nothing at all in time and was killed (see
   // kStartTimeout): worth starting another one.
   bool stalled() const noexcept { return stalled_; }
-  void send(const Request& req) { socket_ ? sock_.send(req) : conn_.send(req); }
+  void send(const Request& req) { channel_.send(req); }
   // A batch: queued, then sent by flush() in one system call (socket).
-  void send_deferred(const Request& req) {
-    socket_ ? sock_.send_deferred(to_bytes(req)) : conn_.send(req);
-  }
-  void flush() {
-    if (socket_) sock_.flush();
-  }
-  bool poll(Timeout timeout) { return socket_ ? sock_.poll(timeout) : conn_.poll(timeout); }
-  Reply recv() { return socket_ ? sock_.recv<Reply>() : conn_.recv<Reply>(); }
+  void send_deferred(const Request& req) { channel_.send_deferred(to_bytes(req)); }
+  void flush() { channel_.flush(); }
+  bool poll(Timeout timeout) { return channel_.poll(timeout); }
+  Reply recv() { return channel_.recv<Reply>(); }
   Process& process() noexcept { return *process_; }
   const std::optional<TaskError>& init_error() const noexcept { return init_error_; }
 
@@ -244,8 +241,7 @@ class Worker {
       }
       if (!process_->exit_code()) process_->kill();
       process_->join();
-      conn_.close();
-      sock_.close();
+      channel_.close();
       return *process_->exit_code();
     } catch (...) {
       return -SIGKILL;
@@ -281,7 +277,7 @@ class Worker {
     });
     process_->start();
     child_end.close();
-    conn_ = std::move(parent_end);
+    channel_ = Channel(std::move(parent_end));
   }
 
   // spawn/forkserver: the fresh worker connects back to a listener of its
@@ -295,7 +291,6 @@ class Worker {
                        token);
       process_->start();
     }
-    socket_ = true;
     try {
       std::optional<SocketConnection> c =
           accept_child(listener, token, process_->sentinel(), kConnectTimeout);
@@ -304,7 +299,7 @@ class Worker {
         set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
         return;
       }
-      sock_ = std::move(*c);
+      channel_ = Channel(std::move(*c));
     } catch (const TimeoutError&) {
       set_start_failure(
           "did not connect back within " +
@@ -314,7 +309,7 @@ class Worker {
       return;
     }
     try {
-      sock_.send(hello);
+      channel_.send(hello);
     } catch (const std::system_error&) {
       // Found dead while waiting for ready.
     }
@@ -380,9 +375,7 @@ class Worker {
   }
 
   std::optional<Process> process_;
-  bool socket_ = false;  // spawn/forkserver: sock_, else conn_
-  Connection conn_;      // fork: a Pipe end
-  SocketConnection sock_;
+  Channel channel_;  // a Pipe end (fork) or a socket (spawn, forkserver)
   std::optional<TaskError> init_error_;
   bool stalled_ = false;
 };
