@@ -4,7 +4,7 @@
 //   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
 //   mapreduce jobs [--help]
 //
-// Exit status: 0 success, 1 job failure, 2 usage or input error, 130
+// Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130
 // interrupted (SIGINT or SIGTERM).
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -66,8 +66,16 @@ std::size_t parse_size(const std::string& text, const char* option) {
   return static_cast<std::size_t>(n * mult);
 }
 
+// The output (-o FILE or standard output) cannot be created or written: a
+// full disk, a folder without write permission. Exit status 2, like a bad
+// input: the user can fix it.
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Writes to `path` through a temporary file in the same folder that is
-// renamed over it only when everything was written.
+// renamed over it only when everything was written. Throws OutputError.
 class OutputFile {
  public:
   explicit OutputFile(std::string path) : path_(std::move(path)) {
@@ -77,7 +85,7 @@ class OutputFile {
     }
     tmp_ = path_ + ".tmp.XXXXXX";
     int fd = ::mkostemp(tmp_.data(), O_CLOEXEC);
-    if (fd < 0) throw mr::InputError("cannot create '" + path_ + "': " + std::strerror(errno));
+    if (fd < 0) throw OutputError("cannot create '" + path_ + "': " + std::strerror(errno));
     ::fchmod(fd, 0644 & ~current_umask());
     file_ = ::fdopen(fd, "w");
   }
@@ -96,10 +104,10 @@ class OutputFile {
       if (bad || ::rename(tmp_.c_str(), path_.c_str()) != 0) {
         int err = errno;
         ::unlink(tmp_.c_str());
-        throw mr::InputError("cannot write '" + path_ + "': " + std::strerror(err));
+        throw OutputError("cannot write '" + path_ + "': " + std::strerror(err));
       }
     } else if (bad) {
-      throw mr::InputError(std::string("cannot write standard output: ") + std::strerror(errno));
+      throw OutputError(std::string("cannot write standard output: ") + std::strerror(errno));
     }
   }
 
@@ -115,24 +123,26 @@ class OutputFile {
 };
 
 void print_stats(const mr::JobStats& s, const char* records) {
-  double total = s.seconds_split + s.seconds_map + s.seconds_reduce + s.seconds_output;
+  double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
   std::fprintf(stderr,
                "mapreduce: stats\n"
                "  workers            %u (reducers %u)\n"
                "  input              %llu bytes in %llu chunks\n"
                "  %-18s %llu (%llu distinct keys)\n"
+               "  map emitted        %llu pairs (before combining)\n"
                "  output lines       %llu\n"
-               "  time split/map/reduce/output  %.3f / %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
+               "  time map/reduce/output  %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
                "  shuffle            %llu bytes\n"
                "  retries            %llu (workers replaced %llu, spills %llu)\n"
                "  peak memory        master %ld KiB, largest worker %ld KiB\n",
                s.workers, s.reducers, (unsigned long long)s.input_bytes,
                (unsigned long long)s.chunks, records, (unsigned long long)s.records,
-               (unsigned long long)s.distinct_keys, (unsigned long long)s.output_lines,
-               s.seconds_split, s.seconds_map, s.seconds_reduce, s.seconds_output, total,
-               total > 0 ? s.input_bytes / 1e6 / total : 0.0, (unsigned long long)s.shuffle_bytes,
-               (unsigned long long)s.retries, (unsigned long long)s.workers_replaced,
-               (unsigned long long)s.spills, s.peak_rss_kb_master, s.peak_rss_kb_workers);
+               (unsigned long long)s.distinct_keys, (unsigned long long)s.emitted,
+               (unsigned long long)s.output_lines, s.seconds_map, s.seconds_reduce,
+               s.seconds_output, total, total > 0 ? s.input_bytes / 1e6 / total : 0.0,
+               (unsigned long long)s.shuffle_bytes, (unsigned long long)s.retries,
+               (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
+               s.peak_rss_kb_master, s.peak_rss_kb_workers);
   for (const auto& [name, n] : s.user_counters)
     std::fprintf(stderr, "  counter %-10s %lld\n", name.c_str(), static_cast<long long>(n));
 }
@@ -248,12 +258,12 @@ int wordcount(const std::vector<std::string>& args) {
   try {
     po::variables_map vm = parse(args, opts, common.files);
     if (vm.count("help")) {
-      std::cout
-          << "Usage: mapreduce wordcount [options] FILE...\n"
-             "Count the words of the FILEs ('-' for standard input; .zst files are\n"
-             "decompressed) and print 'word<TAB>count' lines, most frequent first.\n\n"
-          << opts
-          << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
+      std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
+                   "Count the words of the FILEs ('-' for standard input; .zst files are\n"
+                   "decompressed) and print 'word<TAB>count' lines, most frequent first.\n\n"
+                << opts
+                << "\nExit status: 0 success, 1 job failure, 2 usage, input or output error, 130 "
+                   "interrupted.\n";
       return kExitOk;
     }
     mr::EngineOptions eo = common.engine(vm);
@@ -433,6 +443,9 @@ int main(int argc, char** argv) {
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {
+    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    return kExitUsage;
+  } catch (const OutputError& e) {
     std::fprintf(stderr, "mapreduce: %s\n", e.what());
     return kExitUsage;
   } catch (const mr::Interrupted&) {

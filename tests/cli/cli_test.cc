@@ -1342,6 +1342,11 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   EXPECT_GE(input[1], 6u) << r.err;
   EXPECT_EQ(numbers_on_line(r.err, "words "), (std::vector<std::uint64_t>{words, expected.size()}))
       << r.err;
+  // Every field is measured: wordcount emits each word once before
+  // combining, and no phase is printed that is never timed (there was a
+  // "split" time that was always 0.000).
+  EXPECT_EQ(numbers_on_line(r.err, "map emitted "), (std::vector<std::uint64_t>{words})) << r.err;
+  EXPECT_EQ(r.err.find("split"), std::string::npos) << r.err;
 
   Result p = run({"wordcount", "--progress", f.string()});
   ASSERT_EQ(p.code(), 0) << p.str();
@@ -1370,6 +1375,16 @@ TEST_F(CliTest, OutputFileReplacesTheTargetAndLeavesNoTemporary) {
   ASSERT_EQ(again.code(), 0) << again.str();
   EXPECT_EQ(slurp(target), "word,count\nb,2\na,1\n");
   EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt", "out.tsv"}));
+}
+
+TEST_F(CliTest, UncreatableOutputIsAnOutputErrorWithStatusTwo) {
+  fs::path f = file("in.txt", "b a b\n");
+  fs::path target = dir_ / "no-such-folder" / "out.tsv";
+  Result r = run({"wordcount", "-o", target.string(), f.string()});
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("mapreduce: cannot create '" + target.string() + "'"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
 }
 
 TEST_F(CliTest, FailedRunLeavesTheTargetAlone) {

@@ -22,6 +22,7 @@
 #include "mr/base/io.h"
 #include "mr/base/shared_region.h"
 #include "mr/base/unique_fd.h"
+#include "mr/ipc/channel.h"
 #include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
 #include "mr/ipc/queue.h"
@@ -38,9 +39,6 @@ int engine_spawned_worker(std::string address, std::string token);
 }  // namespace detail
 
 namespace {
-
-volatile sig_atomic_t g_interrupted = 0;
-extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
@@ -328,7 +326,6 @@ class Tracer {
 
 // DANGER: runs in the forked worker. Exceptions end in a Failed message and
 // exit code 1; the Process layer ends the child with _exit.
-template <class Channel>
 int worker_main(const WorkerEnv& env, Channel& conn) {
   ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
   ::signal(SIGTERM, SIG_DFL);
@@ -341,7 +338,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   // Maps one task; returns false for a stale stream task (re-issued).
   auto run_chunk = [&](const ChunkTask& t) {
     if (t.slot >= 0 && t.ticket && !env.slots->claim(t)) return false;
-    const Input& in = *(*env.inputs)[t.input];
+    const Input& in = (*env.inputs)[t.input];
     where = "map of '" + in.name() + "' " + byte_range(t);
     conn.send(WorkerMessage{Started{t.chunk}});
     if (env.fault && env.fault->chunk == t.chunk && env.arena->fire_fault(env.fault->times))
@@ -424,7 +421,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
     flush(true);
     // Then follow the master's orders.
     for (;;) {
-      MasterMessage m = conn.template recv<MasterMessage>();
+      MasterMessage m = conn.recv<MasterMessage>();
       if (std::holds_alternative<Exit>(m)) {
         // Told to exit: the job's per-worker teardown. The master no longer
         // listens, so its failure can only be said on stderr.
@@ -519,14 +516,6 @@ struct WorkerSetup {
   }
 };
 
-// A spawned worker's stand-in for a stream input: only its name is used
-// (the bytes come through the stream slots).
-class StreamName final : public Input {
- public:
-  explicit StreamName(std::string name) : Input(std::move(name)) {}
-  bool streamed() const noexcept override { return true; }
-};
-
 // The life of a spawned or forkserver worker: connect back, rebuild the job
 // and the inputs, attach the master's shared regions, then the same loop as
 // a forked worker.
@@ -551,11 +540,11 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
     job = make_job(setup.recipe);
     for (const auto& in : setup.inputs) {
       if (in.streamed) {
-        inputs.push_back(std::make_unique<StreamName>(in.name));
+        inputs.push_back(Input::stream_name(in.name));  // its bytes come through the slots
         continue;
       }
       Inputs one = open_inputs({in.name}, {});
-      if (one.size() != 1 || one[0]->streamed() || one[0]->data().size() != in.size)
+      if (one.size() != 1 || one[0].streamed() || one[0].data().size() != in.size)
         throw std::runtime_error("input '" + in.name + "' changed since the job started");
       inputs.push_back(std::move(one[0]));
     }
@@ -591,7 +580,8 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
   env.spill_dir = setup.spill_dir;
   env.trace = setup.trace != 0;
   env.t0 = Clock::time_point(Clock::duration(setup.t0_ns));
-  const int code = worker_main(env, conn);
+  Channel channel(std::move(conn));
+  const int code = worker_main(env, channel);
   // After a failed task the job is not torn down, as in a forked worker:
   // the process ends without destroying it.
   if (code != 0) (void)job.release();
@@ -600,7 +590,7 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
 
 class Master {
  public:
-  Master(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out)
+  Master(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out)
       : job_(job), inputs_(inputs), options_(options), out_(out) {}
   ~Master() {
     if (!spill_dir_.empty()) remove_tree(spill_dir_);
@@ -611,28 +601,23 @@ class Master {
  private:
   struct Worker {
     std::unique_ptr<Process> process;
-    Connection conn;        // fork: the master's end of the worker's pipe
-    bool spawned = false;   // spawn/forkserver: `sock` instead of `conn`
-    SocketConnection sock;  // closed when the worker never connected back
-    bool ready = false;     // it sent Ready: its start (the job's setup) is done
+    // The master's end: a Pipe end (fork) or a socket (spawn, forkserver);
+    // closed when the worker never connected back.
+    Channel channel;
+    bool ready = false;  // it sent Ready: its start (the job's setup) is done
 
-    // A send to a dead spawned worker is dropped: its death is handled.
+    // A send to a dead worker is dropped: its death is handled.
     void send(const detail::MasterMessage& m) {
-      if (!spawned) return conn.send(m);
       try {
-        if (!sock.closed()) sock.send(m);
+        if (!channel.closed()) channel.send(m);
       } catch (const std::system_error&) {
       }
     }
     bool poll() {
-      if (!spawned) return conn.poll();
-      if (sock.closed()) throw EofError("never connected");
-      return sock.poll();
+      if (channel.closed()) throw EofError("never connected");
+      return channel.poll();
     }
-    detail::WorkerMessage recv() {
-      if (!spawned) return conn.recv<detail::WorkerMessage>();
-      return sock.recv<detail::WorkerMessage>();
-    }
+    detail::WorkerMessage recv() { return channel.recv<detail::WorkerMessage>(); }
     enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
@@ -666,7 +651,7 @@ class Master {
   void write_trace() const;
 
   const Job& job_;
-  const Inputs& inputs_;
+  Inputs& inputs_;
   EngineOptions options_;
   std::FILE* out_;
   JobStats stats_;
@@ -778,7 +763,7 @@ std::uint32_t Master::add_chunk(std::uint32_t input, std::uint64_t offset, std::
 // stream is waiting for a free slot (then input_cursor_ < inputs_.size()).
 std::optional<ChunkTask> Master::next_task() {
   while (input_cursor_ < inputs_.size()) {
-    const Input& in = *inputs_[input_cursor_];
+    Input& in = inputs_[input_cursor_];
     if (!in.streamed()) {
       std::string_view data = in.data();
       std::uint64_t pos = input_offset_;
@@ -803,7 +788,7 @@ std::optional<ChunkTask> Master::next_task() {
     carry_.clear();
     bool eof = false;
     while (n < cap) {
-      std::size_t r = inputs_[input_cursor_]->read(buf + n, cap - n);
+      std::size_t r = inputs_[input_cursor_].read(buf + n, cap - n);
       if (r == 0) {
         eof = true;
         break;
@@ -891,19 +876,20 @@ void Master::reissue_lost_stream_tasks(pid_t dead) {
 
 void Master::start_worker(std::size_t slot) {
   if (options_.start_method != StartMethod::kFork) return start_spawned_worker(slot);
-  auto [mine, theirs] = Pipe();
+  auto [mine, their_end] = Pipe();
+  Channel theirs(std::move(their_end));
   Worker& w = workers_[slot];
   w = Worker{};
   w.task_started = Clock::now();  // its setup is timed like a task
-  w.conn = std::move(mine);
+  w.channel = Channel(std::move(mine));
   ProcessOptions po;
   po.name = "mapreduce-worker-" + std::to_string(slot);
   po.daemon = true;
   po.start_method = StartMethod::kFork;
-  Connection* child_end = &theirs;
+  Channel* child_end = &theirs;
   w.process = std::make_unique<Process>(po, [this, child_end]() -> int {
     // Close the master's ends of every pipe: only the master reads them.
-    for (auto& other : workers_) other.conn.close();
+    for (auto& other : workers_) other.channel.close();
     return worker_main(env_, *child_end);
   });
   w.process->start();
@@ -917,7 +903,6 @@ void Master::start_spawned_worker(std::size_t slot) {
   Worker& w = workers_[slot];
   w = Worker{};
   w.task_started = Clock::now();
-  w.spawned = true;
   ProcessOptions po;
   po.name = "mapreduce-worker-" + std::to_string(slot);
   po.daemon = true;
@@ -938,12 +923,12 @@ void Master::start_spawned_worker(std::size_t slot) {
     return;
   }
   if (!c) return;  // died before connecting: handled as a death
-  w.sock = std::move(*c);
   std::vector<int> fds{arena_->region().fd(), queue_->ring_region().fd(),
                        queue_->lock_region().fd()};
   if (slots_) fds.push_back(slots_->region().fd());
+  w.channel = Channel(std::move(*c));
   try {
-    w.sock.send_bytes(to_bytes(setup_), fds);
+    w.channel.socket()->send_bytes(to_bytes(setup_), fds);
   } catch (const std::system_error&) {
     // Died meanwhile: handled as a death.
   }
@@ -987,6 +972,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     for (std::size_t r = 0; r < d->spills.size(); ++r)
       if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
     stats_.records += d->records;
+    stats_.emitted += d->emitted;
     for (const auto& [name, n] : d->user_counters) stats_.user_counters[name] += n;
     record_spans(w, d->spans);
     w.chunk.reset();
@@ -1031,7 +1017,7 @@ void Master::handle_death(std::size_t slot) {
     ChunkState& cs = chunks_[*w.chunk];
     if (++cs.attempts >= options_.max_attempts)
       throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
-                     " of '" + inputs_[cs.task.input]->name() + "' (" + byte_range(cs.task) +
+                     " of '" + inputs_[cs.task.input].name() + "' (" + byte_range(cs.task) +
                      ") failed " + std::to_string(cs.attempts) + " times; last: " + why);
   }
   if (w.partition) {
@@ -1112,17 +1098,13 @@ void Master::wait_for_events() {
   // Sleep until a worker sends something (every chunk a worker takes is
   // announced by Started, which is also when the queue has room again) or
   // dies; wake at least every 50 ms for task timeouts and the progress line.
-  std::vector<Connection*> conns;
+  std::vector<Channel*> channels;
   std::vector<int> sentinels;
   for (auto& w : workers_) {
-    if (w.spawned) {
-      if (!w.sock.closed()) sentinels.push_back(w.sock.fileno());  // readable: a message or EOF
-    } else {
-      conns.push_back(&w.conn);
-    }
+    if (!w.channel.closed()) channels.push_back(&w.channel);
     sentinels.push_back(w.process->sentinel());
   }
-  mr::wait_for(conns, sentinels, std::chrono::milliseconds(50));
+  mr::wait_for(channels, sentinels, std::chrono::milliseconds(50));
 }
 
 void Master::stop_workers(bool kill) noexcept {
@@ -1199,7 +1181,7 @@ JobStats Master::run() {
   sweep_stale_spill_dirs();
   spill_dir_ = spill_dir_for(::getpid());
   bool streams =
-      std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
+      std::any_of(inputs_.begin(), inputs_.end(), [](const Input& in) { return in.streamed(); });
   std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
   if (streams) {
     slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size, fresh_workers);
@@ -1227,7 +1209,7 @@ JobStats Master::run() {
     setup_.recipe = options_.job_recipe;
     for (const auto& in : inputs_)
       setup_.inputs.push_back(
-          SpawnInput{in->name(), static_cast<std::uint8_t>(in->streamed()), in->data().size()});
+          SpawnInput{in.name(), static_cast<std::uint8_t>(in.streamed()), in.data().size()});
     if (slots_) {
       setup_.slot_count = slots_->count();
       setup_.slot_bytes = slots_->slot_bytes();
@@ -1255,7 +1237,7 @@ JobStats Master::run() {
   try {
     for (std::size_t i = 0; i < workers; ++i) start_worker(i);
     while (phase_ != Phase::kDone) {
-      if (g_interrupted) throw Interrupted();
+      if (interrupted()) throw Interrupted();
       schedule();
       if (phase_ == Phase::kDone) break;
       for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -1328,18 +1310,7 @@ JobStats Master::run() {
 
 }  // namespace
 
-void install_interrupt_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-}
-
-bool interrupted() noexcept { return g_interrupted != 0; }
-
-JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options,
-                 std::FILE* out) {
+JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out) {
   if (options.max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
   if (options.chunk_size == 0) throw std::invalid_argument("chunk size must be positive");
   Master master(job, inputs, options, out);

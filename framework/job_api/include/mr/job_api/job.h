@@ -2,8 +2,9 @@
 //
 // The engine moves bytes and keeps books (which chunk ran where, which
 // partition run lives where in the shuffle arena, what to re-execute when a
-// worker dies); a Job gives those bytes meaning. A Job object is created in
-// the master before the workers are forked, so every worker holds a copy.
+// worker dies); a Job gives those bytes meaning. The master makes a Job
+// object; a forked worker holds a copy of it, and a worker that is a fresh
+// program (spawn, forkserver) makes its own from the job's recipe.
 //
 // Each worker first calls Job::start_worker() (the job's per-worker setup),
 // and Job::stop_worker() when it ends normally. Per worker, the engine
