@@ -3,17 +3,18 @@
 //   mr::WordCountJob job(options);
 //   mr::EngineOptions eo;  eo.workers = 4;
 //   auto inputs = mr::open_inputs({"a.txt", "b.txt"}, {});
-//   mr::JobResult r = mr::run_job(job, inputs, eo, stdout);
+//   mr::JobStats stats = mr::run_job(job, inputs, eo, stdout);
 //
 // The calling process is the master. It cuts the inputs into chunks at
 // positions the job allows, starts the workers (mr::Process; forked unless
 // EngineOptions::start_method says otherwise), feeds chunk
-// numbers to them through a bounded work queue (mr::Queue; workers pull), and
-// talks to each worker over its own duplex pipe (mr::Pipe): "ready" (the
+// tasks to them through a bounded work queue (mr::Queue; workers pull), and
+// talks to each worker over its own mr::Channel (a duplex mr::Pipe for a
+// forked worker, a Unix socket for a fresh program): "ready" (the
 // job's per-worker setup is done; timed like a task), "started chunk",
 // "map output written", "reduce this partition", "reduce output written",
-// "exit". Map outputs and reduce outputs live in one shuffle arena, an
-// anonymous shared mapping the master creates before forking and owns: a
+// "exit". Map outputs and reduce outputs live in one shuffle arena, a
+// shared mapping the master creates before starting workers and owns: a
 // worker's committed output survives the worker. A worker that dies is
 // replaced, and the chunks whose results died with it are mapped again; a
 // chunk (or partition) that fails max_attempts times fails the job with an
