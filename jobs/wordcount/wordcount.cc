@@ -233,8 +233,11 @@ WordCountOptions wordcount_options(const JobOptions& options) {
   return wo;
 }
 
-std::unique_ptr<Job> make_wordcount_job(const JobOptions& options) {
-  return std::make_unique<WordCountJob>(wordcount_options(options));
-}
+WordCountJob::WordCountJob(const JobOptions& options) : WordCountJob(wordcount_options(options)) {}
+
+std::vector<OptionSpec> WordCountJob::options() { return wordcount_option_specs(); }
+
+MR_JOB_INFO(wordcount_job_info, WordCountJob, "wordcount",
+            "count words, most frequent first (built in; also 'mapreduce wordcount')")
 
 }  // namespace mr

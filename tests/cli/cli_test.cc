@@ -886,6 +886,34 @@ TEST_F(CliTest, JobsCommandTakesOnlyHelp) {
   EXPECT_NE(list.out.find("\ngrep "), std::string::npos) << list.out;
 }
 
+// wordcount registers the same description record a plugin exports: `jobs`
+// and `run --job wordcount --help` print its one description, and an
+// undeclared --opt key is refused by the same check as a plugin's, naming
+// the job and its declared keys, as a usage error.
+TEST_F(CliTest, BuiltinJobIsListedDescribedAndCheckedLikeAPlugin) {
+  fs::path f = file("a.txt", "b a b\n");
+  Result list = run({"jobs"});
+  ASSERT_EQ(list.code(), 0) << list.str();
+  const std::string first = list.out.substr(0, list.out.find('\n'));
+  ASSERT_EQ(first.rfind("wordcount ", 0), 0u) << list.out;
+  const std::string description = first.substr(first.find_first_not_of(' ', 9));
+  Result help = run({"run", "--job", "wordcount", "--help"});
+  ASSERT_EQ(help.code(), 0) << help.str();
+  EXPECT_NE(help.out.find("\nwordcount: " + description + "\n"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("  tokenizer (default unicode)"), std::string::npos) << help.out;
+
+  for (const std::string job : {"wordcount", "grep"}) {
+    SCOPED_TRACE(job);
+    Result bad = run({"run", "--job", job, "--opt", "colour=red", f.string()});
+    EXPECT_EQ(bad.code(), 2) << bad.str();
+    EXPECT_NE(bad.err.find("mapreduce: " + job + ": unknown option 'colour' (known: "),
+              std::string::npos)
+        << bad.err;
+    EXPECT_NE(bad.err.find("Try 'mapreduce run --job " + job + " --help'"), std::string::npos)
+        << bad.err;
+  }
+}
+
 // `mapreduce jobs` lists wordcount, so `run --job wordcount` runs it: the
 // same job and output as `mapreduce wordcount`, its options given as --opt.
 TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
