@@ -166,6 +166,7 @@
 #include "mr/base/serialize.h"
 #include "mr/job_api/job.h"
 #include "mr/job_api/job_options.h"
+#include "mr/job_api/output_writer.h"
 #include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
 
@@ -842,6 +843,7 @@ class TypedJob : public Job {
 
   std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& output,
                              std::FILE* out) const override {
+    // One cursor per sorted run: the record at its head.
     struct Head {
       Reader reader;
       OK key{};
@@ -853,103 +855,88 @@ class TypedJob : public Job {
         return true;
       }
     };
-    std::vector<Head> heads;
-    for (auto r : runs) {
-      Head h{Reader(r)};
-      if (h.next()) heads.push_back(std::move(h));
-    }
-    auto later = [&](std::size_t a, std::size_t b) {
-      return output_before(*job_, heads[b].key, heads[b].value, heads[a].key, heads[a].value);
-    };
-    std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
-    for (std::size_t i = 0; i < heads.size(); ++i) heap.push(i);
-    using Format = OutputOptions::Format;
-    std::uint64_t lines = 0;
-    std::string line;
-    Record record;
-    std::vector<std::string> columns;
-    if constexpr (MakesRecords<J>) columns = J::columns();
-    if (output.format == Format::kCsv) {
-      if constexpr (MakesRecords<J>) {
-        for (std::size_t c = 0; c < columns.size(); ++c) {
-          if (c) line += ',';
-          append_csv_field(line, columns[c]);
-        }
-        line += '\n';
-        std::fwrite(line.data(), 1, line.size(), out);
-      } else {
-        std::fputs("key,value\n", out);
+    // The job's order and its lines: format() or key<TAB>value; columns()
+    // and record() or key,value for CSV and JSON.
+    struct Records {
+      J& job;
+      Record record;
+      std::vector<std::string> columns;
+      bool before(const Head& a, const Head& b) const {
+        return output_before(job, a.key, a.value, b.key, b.value);
       }
-    }
-    if (output.format == Format::kJson) std::fputs("[", out);
-    while (!heap.empty() && (!output.top || lines < output.top)) {
-      std::size_t i = heap.top();
-      heap.pop();
-      const OK& key = heads[i].key;
-      const OV& value = heads[i].value;
-      line.clear();
-      if constexpr (MakesRecords<J>) {
-        if (output.format != Format::kTsv) {
-          record.clear();
-          job_->record(key, value, record);
+      void csv_header(std::string& line) const {
+        if constexpr (MakesRecords<J>) {
+          for (std::size_t c = 0; c < columns.size(); ++c) {
+            if (c) line += ',';
+            append_csv_field(line, columns[c]);
+          }
+        } else {
+          line += "key,value";
         }
       }
-      switch (output.format) {
-        case Format::kTsv:
-          if constexpr (Formats<J>) {
-            line = job_->format(key, value);
-          } else {
-            append_text(line, key);
-            line += '\t';
-            append_text(line, value);
+      void append(OutputOptions::Format format, const Head& h, std::string& line) {
+        using Format = OutputOptions::Format;
+        if constexpr (MakesRecords<J>) {
+          if (format != Format::kTsv) {
+            record.clear();
+            job.record(h.key, h.value, record);
           }
-          line += '\n';
-          break;
-        case Format::kCsv:
-          if constexpr (MakesRecords<J>) {
-            // One cell per column, in the columns' order; a field the record
-            // does not set is an empty cell.
-            for (std::size_t c = 0; c < columns.size(); ++c) {
-              if (c) line += ',';
-              for (const auto& f : record.fields())
-                if (f.name == columns[c]) {
-                  line += f.csv;
-                  break;
-                }
+        }
+        switch (format) {
+          case Format::kTsv:
+            if constexpr (Formats<J>) {
+              line += job.format(h.key, h.value);
+            } else {
+              append_text(line, h.key);
+              line += '\t';
+              append_text(line, h.value);
             }
-          } else {
-            append_csv_value(line, key);
-            line += ',';
-            append_csv_value(line, value);
-          }
-          line += '\n';
-          break;
-        case Format::kJson:
-          line += lines ? ",\n  {" : "\n  {";
-          if constexpr (MakesRecords<J>) {
-            bool first = true;
-            for (const auto& f : record.fields()) {
-              if (!first) line += ", ";
-              first = false;
-              append_json_string(line, f.name);
-              line += ": ";
-              line += f.json;
+            break;
+          case Format::kCsv:
+            if constexpr (MakesRecords<J>) {
+              // One cell per column, in the columns' order; a field the
+              // record does not set is an empty cell.
+              for (std::size_t c = 0; c < columns.size(); ++c) {
+                if (c) line += ',';
+                for (const auto& f : record.fields())
+                  if (f.name == columns[c]) {
+                    line += f.csv;
+                    break;
+                  }
+              }
+            } else {
+              append_csv_value(line, h.key);
+              line += ',';
+              append_csv_value(line, h.value);
             }
-          } else {
-            line += "\"key\": ";
-            append_json_value(line, key);
-            line += ", \"value\": ";
-            append_json_value(line, value);
-          }
-          line += '}';
-          break;
+            break;
+          case Format::kJson:
+            line += '{';
+            if constexpr (MakesRecords<J>) {
+              bool first = true;
+              for (const auto& f : record.fields()) {
+                if (!first) line += ", ";
+                first = false;
+                append_json_string(line, f.name);
+                line += ": ";
+                line += f.json;
+              }
+            } else {
+              line += "\"key\": ";
+              append_json_value(line, h.key);
+              line += ", \"value\": ";
+              append_json_value(line, h.value);
+            }
+            line += '}';
+            break;
+        }
       }
-      std::fwrite(line.data(), 1, line.size(), out);
-      ++lines;
-      if (heads[i].next()) heap.push(i);
-    }
-    if (output.format == Format::kJson) std::fputs(lines ? "\n]\n" : "]\n", out);
-    return lines;
+    } records{*job_, {}, {}};
+    if constexpr (MakesRecords<J>) records.columns = J::columns();
+    std::vector<Head> cursors;
+    cursors.reserve(runs.size());
+    for (auto r : runs) cursors.push_back(Head{Reader(r)});
+    return write_sorted_runs(std::move(cursors), records, output, out);
   }
 
  private:
