@@ -144,12 +144,27 @@ WordCountJob::WordCountJob(WordCountOptions options) : options_(options) {
   warm_up_unicode_tables();
 }
 
-std::unique_ptr<MapTask> WordCountJob::make_map_task() const {
-  return std::make_unique<WordCountMap>(options_.tokenizer);
-}
+namespace {
 
-std::unique_ptr<ReduceTask> WordCountJob::make_reduce_task() const {
-  return std::make_unique<WordCountReduce>(options_);
+// A worker of wordcount: no per-worker state besides its tasks'.
+class WordCountWorker : public WorkerJob {
+ public:
+  explicit WordCountWorker(const WordCountOptions& o) : options_(o) {}
+  std::unique_ptr<MapTask> make_map_task() override {
+    return std::make_unique<WordCountMap>(options_.tokenizer);
+  }
+  std::unique_ptr<ReduceTask> make_reduce_task() override {
+    return std::make_unique<WordCountReduce>(options_);
+  }
+
+ private:
+  WordCountOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<WorkerJob> WordCountJob::start_worker(WorkerOrigin) const {
+  return std::make_unique<WordCountWorker>(options_);
 }
 
 std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& runs,

@@ -27,8 +27,7 @@ class WordCountJob : public Job {
   static std::vector<OptionSpec> options();
   std::string_view name() const override { return "wordcount"; }
   std::size_t split_point(std::string_view data, std::size_t near) const override;
-  std::unique_ptr<MapTask> make_map_task() const override;
-  std::unique_ptr<ReduceTask> make_reduce_task() const override;
+  std::unique_ptr<WorkerJob> start_worker(WorkerOrigin origin) const override;
   std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& options,
                              std::FILE* out) const override;
 

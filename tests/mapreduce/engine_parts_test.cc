@@ -147,8 +147,7 @@ class SpaceJob : public mr::Job {
     return data.size();
   }
   bool wants_line_numbers() const override { return lines_; }
-  std::unique_ptr<mr::MapTask> make_map_task() const override { return nullptr; }
-  std::unique_ptr<mr::ReduceTask> make_reduce_task() const override { return nullptr; }
+  std::unique_ptr<mr::WorkerJob> start_worker(mr::WorkerOrigin) const override { return nullptr; }
   std::uint64_t write_output(const std::vector<std::string_view>&, const mr::OutputOptions&,
                              std::FILE*) const override {
     return 0;

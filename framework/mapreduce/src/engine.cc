@@ -192,7 +192,9 @@ void Master::prepare(unsigned workers, unsigned partitions) {
   config_.trace = trace_->on();
   config_.t0_ns = trace_->t0().time_since_epoch().count();
   config_.fault = detail::FaultInjection::from_environment();
-  env_ = detail::WorkerEnv{&config_, &job_, &inputs_, slots_.get(), queue_.get(), arena_.get()};
+  // A forked worker's job is a copy of the master's.
+  env_ = detail::WorkerEnv{&config_,     &job_,        WorkerOrigin::kCopy, &inputs_,
+                           slots_.get(), queue_.get(), arena_.get()};
   trace_->row(::getpid(), "master (pid " + std::to_string(::getpid()) + ")");
 
   map_runs_.assign(partitions, {});

@@ -54,7 +54,8 @@ void FaultInjection::fire() const {
 int worker_main(const WorkerEnv& env, Channel& conn) {
   ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
   ::signal(SIGTERM, SIG_DFL);
-  std::unique_ptr<MapTask> map;  // made once the job's worker setup is done
+  std::unique_ptr<WorkerJob> worker;  // the job as this worker holds it (its setup done)
+  std::unique_ptr<MapTask> map;       // made by `worker`
   std::vector<std::uint32_t> done;
   std::string where;  // what the worker is doing, for error messages
   const WorkerConfig& config = *env.config;
@@ -131,8 +132,8 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   try {
     // The job's per-worker setup; the master times it like a task.
     where = "setup of worker " + std::to_string(::getpid());
-    env.job->start_worker();
-    map = env.job->make_map_task();
+    worker = env.job->start_worker(env.origin);
+    map = worker->make_map_task();
     conn.send(WorkerMessage{Ready{}});
     // Pull chunks from the shared work queue until the master closes it.
     for (;;) {
@@ -153,7 +154,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         // listens, so its failure can only be said on stderr.
         map.reset();
         try {
-          env.job->stop_worker();
+          worker->stop();
         } catch (const std::exception& e) {
           std::fprintf(stderr, "mapreduce: %s: teardown of worker %d: %s\n",
                        std::string(env.job->name()).c_str(), static_cast<int>(::getpid()),
@@ -170,7 +171,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         where = "reduce of partition " + std::to_string(rp->partition) + " of " +
                 std::to_string(config.partitions);
         const auto reduce_start = Clock::now();
-        auto reduce = env.job->make_reduce_task();
+        auto reduce = worker->make_reduce_task();
         reduce->set_partition(rp->partition, config.partitions);
         for (const auto& run : rp->runs) {
           auto bytes = env.arena->at(run);
@@ -255,13 +256,14 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
     }
     return 1;
   }
-  const WorkerEnv env{&config, job.get(), &inputs, slots ? &*slots : nullptr, &*queue, &*arena};
+  // This process made the job for this worker: its setup is the worker's.
+  const WorkerEnv env{
+      &config, job.get(), WorkerOrigin::kMadeHere, &inputs, slots ? &*slots : nullptr,
+      &*queue, &*arena};
   Channel channel(std::move(conn));
-  const int code = worker_main(env, channel);
-  // After a failed task the job is not torn down, as in a forked worker:
-  // the process ends without destroying it.
-  if (code != 0) (void)job.release();
-  return code;
+  // After a failed task the worker's job object was abandoned (no
+  // teardown), so the job is simply destroyed.
+  return worker_main(env, channel);
 }
 
 int engine_spawned_worker(std::string address, std::string token) {

@@ -84,6 +84,7 @@ struct WorkerConfig {
 struct WorkerEnv {
   const WorkerConfig* config;
   const Job* job;
+  WorkerOrigin origin;  // a forked worker's job is a copy; a fresh program made its own
   const Inputs* inputs;
   const StreamSlots* slots;  // null without stream inputs
   Queue<ChunkTask>* queue;
