@@ -15,6 +15,7 @@
 #include "mr/ipc/pipe.h"
 #include "mr/ipc/queue.h"
 #include "mr/ipc/wait.h"
+#include "mr/pool/worker_process.h"
 #include "mr/process/process.h"
 #include "protocol.h"
 #include "shuffle.h"
@@ -60,24 +61,25 @@ class Master {
 
  private:
   struct Worker {
-    std::unique_ptr<Process> process;
-    // The master's end: a Pipe end (fork) or a socket (spawn, forkserver);
-    // closed when the worker never connected back.
-    Channel channel;
+    // The process and the master's end of its channel: a Pipe end (fork) or
+    // a socket (spawn, forkserver), closed when it never connected back.
+    std::optional<WorkerProcess> proc;
     bool ready = false;  // it sent Ready: its start (the job's setup) is done
 
+    Process& process() { return proc->process(); }
+    Channel& channel() { return proc->channel(); }
     // A send to a dead worker is dropped: its death is handled.
     void send(const detail::MasterMessage& m) {
       try {
-        if (!channel.closed()) channel.send(m);
+        if (!channel().closed()) channel().send(m);
       } catch (const std::system_error&) {
       }
     }
     bool poll() {
-      if (channel.closed()) throw EofError("never connected");
-      return channel.poll();
+      if (channel().closed()) throw EofError("never connected");
+      return channel().poll();
     }
-    detail::WorkerMessage recv() { return channel.recv<detail::WorkerMessage>(); }
+    detail::WorkerMessage recv() { return channel().recv<detail::WorkerMessage>(); }
     enum class State { kPulling, kIdle, kMapping, kReducing } state = State::kPulling;
     std::optional<std::uint32_t> chunk;      // being mapped
     std::optional<std::uint32_t> partition;  // being reduced
@@ -93,7 +95,6 @@ class Master {
   void feed_queue();
   void reissue_lost_stream_tasks(pid_t dead);
   void start_worker(std::size_t slot);
-  void start_spawned_worker(std::size_t slot);
   bool drain(Worker& w);  // handles pending messages; false when the peer is gone
   void handle(Worker& w, detail::WorkerMessage& m);
   void check_timeout(Worker& w);
@@ -221,7 +222,7 @@ void Master::map_and_reduce() {
         // Ready or Done waiting in the pipe is not a hang.
         bool peer_alive = drain(w);
         if (peer_alive) check_timeout(w);
-        if (!peer_alive || !workers_[i].process->is_alive()) {
+        if (!peer_alive || !workers_[i].process().is_alive()) {
           if (peer_alive) drain(workers_[i]);  // what it sent before dying
           handle_death(i);
           handled_ = true;
@@ -306,56 +307,30 @@ void Master::reissue_lost_stream_tasks(pid_t dead) {
 }
 
 void Master::start_worker(std::size_t slot) {
-  if (options_.start_method != StartMethod::kFork) return start_spawned_worker(slot);
-  auto [mine, their_end] = Pipe();
-  Channel theirs(std::move(their_end));
   Worker& w = workers_[slot];
   w = Worker{};
   w.task_started = Clock::now();  // its setup is timed like a task
-  w.channel = Channel(std::move(mine));
-  ProcessOptions po;
-  po.name = "mapreduce-worker-" + std::to_string(slot);
-  po.daemon = true;
-  po.start_method = StartMethod::kFork;
-  Channel* child_end = &theirs;
-  w.process = std::make_unique<Process>(po, [this, child_end]() -> int {
-    // Close the master's ends of every pipe: only the master reads them.
-    for (auto& other : workers_) other.channel.close();
-    return detail::worker_main(env_, *child_end);
-  });
-  w.process->start();
-  theirs.close();
-  trace_->row(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
-}
-
-void Master::start_spawned_worker(std::size_t slot) {
-  Worker& w = workers_[slot];
-  w = Worker{};
-  w.task_started = Clock::now();
-  ProcessOptions po;
-  po.name = "mapreduce-worker-" + std::to_string(slot);
-  po.daemon = true;
-  po.start_method = options_.start_method;
-  Listener listener;
-  const std::string token = random_token();
-  w.process = std::make_unique<Process>(po, target<&detail::engine_spawned_worker>,
-                                        listener.address(), token);
-  w.process->start();
-  trace_->row(w.process->pid(), po.name + " (pid " + std::to_string(w.process->pid()) + ")");
-  std::optional<SocketConnection> c;
-  try {
-    c = accept_child(listener, token, w.process->sentinel(), std::chrono::seconds(60));
-  } catch (const TimeoutError&) {
-    w.process->kill();  // handled as a death by the main loop
-    return;
-  }
-  if (!c) return;  // died before connecting: handled as a death
+  WorkerProcess::Options wo;
+  wo.process.name = "mapreduce-worker-" + std::to_string(slot);
+  wo.process.daemon = true;
+  wo.process.start_method = options_.start_method;
+  w.proc.emplace(WorkerProcess::start<&detail::engine_spawned_worker>(wo, [this](Channel& mine) {
+    // A forked worker: close the master's ends of the other workers'
+    // channels (only the master reads them).
+    for (auto& other : workers_)
+      if (other.proc) other.channel().close();
+    return detail::worker_main(env_, mine);
+  }));
+  trace_->row(w.process().pid(),
+              wo.process.name + " (pid " + std::to_string(w.process().pid()) + ")");
+  if (options_.start_method == StartMethod::kFork) return;
+  if (w.proc->start_failure()) return;  // died or never connected: handled as a death
+  // A fresh program: its configuration, with the shared regions' descriptors.
   std::vector<int> fds{arena_->region().fd(), queue_->ring_region().fd(),
                        queue_->lock_region().fd()};
   if (slots_) fds.push_back(slots_->region().fd());
-  w.channel = Channel(std::move(*c));
   try {
-    w.channel.socket()->send_bytes(to_bytes(config_), fds);
+    w.channel().socket()->send_bytes(to_bytes(config_), fds);
   } catch (const std::system_error&) {
     // Died meanwhile: handled as a death.
   }
@@ -396,7 +371,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     stats_.records += d->records;
     stats_.emitted += d->emitted;
     for (const auto& [name, n] : d->user_counters) stats_.user_counters[name] += n;
-    trace_->record(w.process->pid(), d->spans);
+    trace_->record(w.process().pid(), d->spans);
     w.chunk.reset();
     if (d->final) w.state = Worker::State::kIdle;
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
@@ -407,7 +382,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     }
     stats_.distinct_keys += rd->keys;
     for (const auto& [name, n] : rd->user_counters) stats_.user_counters[name] += n;
-    trace_->record(w.process->pid(), rd->spans);
+    trace_->record(w.process().pid(), rd->spans);
     book_->partition_done(rd->partition);
     w.partition.reset();
     w.state = Worker::State::kIdle;
@@ -429,18 +404,18 @@ void Master::check_timeout(Worker& w) {
   w.timed_out = true;
   char secs[32];
   std::snprintf(secs, sizeof secs, "%g", options_.task_timeout.count());
-  w.failure = "worker " + std::to_string(w.process->pid()) + " timed out after " + secs + " s" +
+  w.failure = "worker " + std::to_string(w.process().pid()) + " timed out after " + secs + " s" +
               (w.ready ? "" : " in its setup") + " (--task-timeout)";
-  w.process->kill();
+  w.process().kill();
 }
 
 void Master::handle_death(std::size_t slot) {
   Worker& w = workers_[slot];
-  pid_t pid = w.process->pid();
-  w.process->join_for(std::chrono::seconds(5));
-  if (w.process->is_alive()) {
-    w.process->kill();
-    w.process->join();
+  pid_t pid = w.process().pid();
+  w.process().join_for(std::chrono::seconds(5));
+  if (w.process().is_alive()) {
+    w.process().kill();
+    w.process().join();
   }
   // What went wrong on the last attempt; a task's message below already
   // names the job and the task, so a thrown error is its cause alone.
@@ -448,7 +423,7 @@ void Master::handle_death(std::size_t slot) {
                     : !w.failure.empty()
                         ? w.failure
                         : "worker " + std::to_string(pid) + " " +
-                              describe_exit_code(w.process->exit_code().value_or(-9));
+                              describe_exit_code(w.process().exit_code().value_or(-9));
   if (w.chunk && book_->chunk_failed(*w.chunk)) {
     const ChunkTask& t = book_->task(*w.chunk);
     throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
@@ -524,30 +499,30 @@ void Master::wait_for_events() {
   std::vector<Channel*> channels;
   std::vector<int> sentinels;
   for (auto& w : workers_) {
-    if (!w.channel.closed()) channels.push_back(&w.channel);
-    sentinels.push_back(w.process->sentinel());
+    if (!w.channel().closed()) channels.push_back(&w.channel());
+    sentinels.push_back(w.process().sentinel());
   }
   mr::wait_for(channels, sentinels, std::chrono::milliseconds(50));
 }
 
 void Master::stop_workers(bool kill) noexcept {
   for (auto& w : workers_) {
-    if (!w.process) continue;
+    if (!w.proc) continue;
     try {
       if (kill) {
-        w.process->kill();
-      } else if (w.process->is_alive()) {
+        w.process().kill();
+      } else if (w.process().is_alive()) {
         w.send(detail::MasterMessage{detail::Exit{}});
       }
     } catch (...) {
     }
   }
   for (auto& w : workers_) {
-    if (!w.process) continue;
+    if (!w.proc) continue;
     try {
-      if (!w.process->join_for(std::chrono::seconds(5))) {
-        w.process->kill();
-        w.process->join();
+      if (!w.process().join_for(std::chrono::seconds(5))) {
+        w.process().kill();
+        w.process().join();
       }
     } catch (...) {
     }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "mr/ipc/listener.h"
+#include "mr/pool/worker_process.h"
 #include "mr/process/process.h"
 #include "tracer.h"
 
@@ -215,7 +216,8 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
 }
 
 int spawned_worker_main(const std::string& address, const std::string& token) {
-  SocketConnection conn = connect_back(address, token);
+  Channel channel = WorkerProcess::connect(address, token);
+  SocketConnection& conn = *channel.socket();
   std::vector<UniqueFd> fds;
   WorkerConfig config;
   try {
@@ -260,7 +262,6 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
   const WorkerEnv env{
       &config, job.get(), WorkerOrigin::kMadeHere, &inputs, slots ? &*slots : nullptr,
       &*queue, &*arena};
-  Channel channel(std::move(conn));
   // After a failed task the worker's job object was abandoned (no
   // teardown), so the job is simply destroyed.
   return worker_main(env, channel);

@@ -21,6 +21,7 @@
 #include "mr/ipc/channel.h"
 #include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
+#include "mr/pool/worker_process.h"
 #include "mr/process/process.h"
 
 namespace mr {
@@ -44,15 +45,13 @@ constexpr std::size_t kRequestOverhead = 64;
 // the other worker's death).
 std::mutex g_fork_mutex;
 
-// How long a spawned or forkserver worker has to connect back and say who
-// it is.
-constexpr Timeout kConnectTimeout = 60s;
 // How long a new worker has to send its first message (before its
 // initializer). A child forked while another thread of this process held a
 // lock that the child needs (an allocator's, under a sanitizer) never does:
-// it is killed and another one started, up to kStartAttempts in all.
+// it is killed and another one started, up to
+// WorkerStartLimits::start_attempts in all (the connect-back timeout of a
+// fresh program is WorkerStartLimits::connect_timeout).
 constexpr Timeout kStartTimeout = 10s;
-constexpr int kStartAttempts = 3;
 
 // Parent -> worker. id 0 asks the worker to exit. With fork, invoker and fn
 // are addresses; with spawn/forkserver, offsets into the named modules.
@@ -108,7 +107,6 @@ Reply error_reply(std::uint64_t id, std::uint8_t kind) {
 
 // The worker's whole life, in the child. Returns the exit code. `relocate`:
 // requests carry (module, offset) code references (spawn, forkserver).
-template <class Channel>
 int worker_main(Channel& conn, const std::function<void()>& initializer, bool relocate) {
   Reply started;
   started.kind = Reply::kStarted;
@@ -128,7 +126,7 @@ int worker_main(Channel& conn, const std::function<void()>& initializer, bool re
   for (;;) {
     Request req;
     try {
-      req = conn.template recv<Request>();
+      req = conn.recv<Request>();
     } catch (const EofError&) {
       return 0;  // the pool is gone
     }
@@ -158,7 +156,7 @@ namespace detail {
 // A spawned or forkserver worker: a fresh run of this program that connects
 // back to its handler's listener.
 int pool_spawned_worker(std::string address, std::string token) {
-  SocketConnection conn = connect_back(address, token);
+  Channel conn = WorkerProcess::connect(address, token);
   Hello hello;
   try {
     hello = conn.recv<Hello>();
@@ -192,14 +190,24 @@ class Worker {
   // Starts a worker with the pool's start method; await_ready() then waits
   // for it to be ready. On a failure to start, `init_error` is set.
   Worker(std::size_t slot, const PoolOptions& options, const Hello& hello) {
-    ProcessOptions po;
-    po.name = "PoolWorker-" + std::to_string(slot);
-    po.daemon = true;
-    po.start_method = options.start_method;
-    if (options.start_method == StartMethod::kFork) {
-      start_forked(std::move(po), options.initializer);
-    } else {
-      start_spawned(std::move(po), hello);
+    WorkerProcess::Options wo;
+    wo.process.name = "PoolWorker-" + std::to_string(slot);
+    wo.process.daemon = true;
+    wo.process.start_method = options.start_method;
+    wo.fork_lock = &g_fork_mutex;
+    const std::function<void()>* init = &options.initializer;
+    // fork: in the child, `init` points at the child's copy of the options.
+    process_.emplace(WorkerProcess::start<&detail::pool_spawned_worker>(
+        wo, [init](Channel& child) { return worker_main(child, *init, false); }));
+    if (process_->start_failure()) {
+      set_start_failure(*process_->start_failure());
+      return;
+    }
+    if (options.start_method == StartMethod::kFork) return;
+    try {
+      send(hello);  // a fresh program: what it checks and runs before its first task
+    } catch (const std::system_error&) {
+      // Found dead while waiting for ready.
     }
   }
   // Waits for the worker to report ready: at most `timeout` for the
@@ -219,101 +227,37 @@ class Worker {
   // The worker sent nothing at all in time and was killed (see
   // kStartTimeout): worth starting another one.
   bool stalled() const noexcept { return stalled_; }
-  void send(const Request& req) { channel_.send(req); }
+  template <class Message>
+  void send(const Message& m) {
+    channel().send(m);
+  }
   // A batch: queued, then sent by flush() in one system call (socket).
-  void send_deferred(const Request& req) { channel_.send_deferred(to_bytes(req)); }
-  void flush() { channel_.flush(); }
-  bool poll(Timeout timeout) { return channel_.poll(timeout); }
-  Reply recv() { return channel_.recv<Reply>(); }
-  Process& process() noexcept { return *process_; }
+  void send_deferred(const Request& req) { channel().send_deferred(to_bytes(req)); }
+  void flush() { channel().flush(); }
+  bool poll(Timeout timeout) { return channel().poll(timeout); }
+  Reply recv() { return channel().recv<Reply>(); }
+  Process& process() noexcept { return process_->process(); }
   const std::optional<TaskError>& init_error() const noexcept { return init_error_; }
 
   // Asks the worker to exit, waits up to `grace`, then kills it; reaps it.
   // Returns its exit code.
   int reap(Timeout grace) noexcept {
-    try {
-      if (!process_->exit_code() && grace > Timeout::zero()) {
-        try {
-          send(Request{});
-        } catch (...) {
-        }
-        process_->join_for(grace);
+    if (!process().exit_code() && grace > Timeout::zero()) {
+      try {
+        send(Request{});
+      } catch (...) {
       }
-      if (!process_->exit_code()) process_->kill();
-      process_->join();
-      channel_.close();
-      return *process_->exit_code();
-    } catch (...) {
-      return -SIGKILL;
     }
+    return process_->reap(grace);
   }
 
   // Kills the worker (SIGKILL) and reaps it; returns its exit code. The
   // channel stays open: the replies the worker sent before it died can still
   // be read (the destructor closes it).
-  int kill() noexcept {
-    try {
-      if (!process_->exit_code()) process_->kill();
-      process_->join();
-      return *process_->exit_code();
-    } catch (...) {
-      return -SIGKILL;
-    }
-  }
+  int kill() noexcept { return process_->kill(); }
 
  private:
-  void start_forked(ProcessOptions po, const std::function<void()>& initializer) {
-    std::lock_guard fork_lock(g_fork_mutex);
-    auto [parent_end, child_end] = Pipe();
-    Connection* child = &child_end;
-    Connection* parent = &parent_end;
-    const std::function<void()>* init = &initializer;
-    // The body captures pointers: in the child they point at the child's
-    // copies of these locals; the parent closes its copy of the child end
-    // right after the fork, so only the worker holds it.
-    process_.emplace(std::move(po), [child, parent, init] {
-      parent->close();
-      return worker_main(*child, *init, false);
-    });
-    process_->start();
-    child_end.close();
-    channel_ = Channel(std::move(parent_end));
-  }
-
-  // spawn/forkserver: the fresh worker connects back to a listener of its
-  // own, proves it is ours with a random token, and gets the Hello.
-  void start_spawned(ProcessOptions po, const Hello& hello) {
-    Listener listener;
-    const std::string token = random_token();
-    {
-      std::lock_guard fork_lock(g_fork_mutex);
-      process_.emplace(std::move(po), target<&detail::pool_spawned_worker>, listener.address(),
-                       token);
-      process_->start();
-    }
-    try {
-      std::optional<SocketConnection> c =
-          accept_child(listener, token, process_->sentinel(), kConnectTimeout);
-      if (!c) {
-        process_->join();
-        set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
-        return;
-      }
-      channel_ = Channel(std::move(*c));
-    } catch (const TimeoutError&) {
-      set_start_failure(
-          "did not connect back within " +
-          std::to_string(
-              std::chrono::duration_cast<std::chrono::seconds>(kConnectTimeout).count()) +
-          " s");
-      return;
-    }
-    try {
-      channel_.send(hello);
-    } catch (const std::system_error&) {
-      // Found dead while waiting for ready.
-    }
-  }
+  Channel& channel() { return process_->channel(); }
 
   // Waits for the ready message (or the initializer's failure, or death).
   // False when the worker is still starting after `timeout` or when
@@ -341,7 +285,7 @@ class Worker {
         }
         return true;
       }
-      if (!started && start_deadline.expired() && !process_->exit_code()) {
+      if (!started && start_deadline.expired() && !process().exit_code()) {
         stalled_ = true;
         set_start_failure(
             "sent nothing within " +
@@ -350,8 +294,8 @@ class Worker {
             " s of its start; killed");
         return false;
       }
-      if (process_->exit_code()) {
-        set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
+      if (process().exit_code()) {
+        set_start_failure(describe_exit_code(*process().exit_code()) + " while starting");
         return true;
       }
       if (started && deadline.expired()) {
@@ -374,8 +318,7 @@ class Worker {
     init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) + " " + what);
   }
 
-  std::optional<Process> process_;
-  Channel channel_;  // a Pipe end (fork) or a socket (spawn, forkserver)
+  std::optional<WorkerProcess> process_;  // the process and the channel to it
   std::optional<TaskError> init_error_;
   bool stalled_ = false;
 };
@@ -548,7 +491,8 @@ void ProcessPool::handler_loop(std::size_t slot, std::shared_ptr<void> first_wor
         }
         set_pid(worker->pid());
         worker->await_ready(options_.task_timeout, stopping);
-        if (!worker->stalled() || attempt == kStartAttempts) break;
+        if (!worker->stalled() || attempt == static_cast<int>(WorkerStartLimits{}.start_attempts))
+          break;
         std::fprintf(stderr, "mr::ProcessPool: %s; starting another\n",
                      worker->init_error()->message().c_str());
       }
