@@ -4,7 +4,7 @@
 //   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
 //   mapreduce jobs [--help]
 //
-// Exit status: 0 success, 1 job failure, 2 usage or input error, 130
+// Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130
 // interrupted (SIGINT or SIGTERM).
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -66,8 +66,16 @@ std::size_t parse_size(const std::string& text, const char* option) {
   return static_cast<std::size_t>(n * mult);
 }
 
+// The output (-o FILE or standard output) cannot be created or written: a
+// full disk, a folder without write permission. Exit status 2, like a bad
+// input: the user can fix it.
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Writes to `path` through a temporary file in the same folder that is
-// renamed over it only when everything was written.
+// renamed over it only when everything was written. Throws OutputError.
 class OutputFile {
  public:
   explicit OutputFile(std::string path) : path_(std::move(path)) {
@@ -77,7 +85,7 @@ class OutputFile {
     }
     tmp_ = path_ + ".tmp.XXXXXX";
     int fd = ::mkostemp(tmp_.data(), O_CLOEXEC);
-    if (fd < 0) throw mr::InputError("cannot create '" + path_ + "': " + std::strerror(errno));
+    if (fd < 0) throw OutputError("cannot create '" + path_ + "': " + std::strerror(errno));
     ::fchmod(fd, 0644 & ~current_umask());
     file_ = ::fdopen(fd, "w");
   }
@@ -96,10 +104,10 @@ class OutputFile {
       if (bad || ::rename(tmp_.c_str(), path_.c_str()) != 0) {
         int err = errno;
         ::unlink(tmp_.c_str());
-        throw mr::InputError("cannot write '" + path_ + "': " + std::strerror(err));
+        throw OutputError("cannot write '" + path_ + "': " + std::strerror(err));
       }
     } else if (bad) {
-      throw mr::InputError(std::string("cannot write standard output: ") + std::strerror(errno));
+      throw OutputError(std::string("cannot write standard output: ") + std::strerror(errno));
     }
   }
 
@@ -115,24 +123,26 @@ class OutputFile {
 };
 
 void print_stats(const mr::JobStats& s, const char* records) {
-  double total = s.seconds_split + s.seconds_map + s.seconds_reduce + s.seconds_output;
+  double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
   std::fprintf(stderr,
                "mapreduce: stats\n"
                "  workers            %u (reducers %u)\n"
                "  input              %llu bytes in %llu chunks\n"
                "  %-18s %llu (%llu distinct keys)\n"
+               "  map emitted        %llu pairs (before combining)\n"
                "  output lines       %llu\n"
-               "  time split/map/reduce/output  %.3f / %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
+               "  time map/reduce/output  %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
                "  shuffle            %llu bytes\n"
                "  retries            %llu (workers replaced %llu, spills %llu)\n"
                "  peak memory        master %ld KiB, largest worker %ld KiB\n",
                s.workers, s.reducers, (unsigned long long)s.input_bytes,
                (unsigned long long)s.chunks, records, (unsigned long long)s.records,
-               (unsigned long long)s.distinct_keys, (unsigned long long)s.output_lines,
-               s.seconds_split, s.seconds_map, s.seconds_reduce, s.seconds_output, total,
-               total > 0 ? s.input_bytes / 1e6 / total : 0.0, (unsigned long long)s.shuffle_bytes,
-               (unsigned long long)s.retries, (unsigned long long)s.workers_replaced,
-               (unsigned long long)s.spills, s.peak_rss_kb_master, s.peak_rss_kb_workers);
+               (unsigned long long)s.distinct_keys, (unsigned long long)s.emitted,
+               (unsigned long long)s.output_lines, s.seconds_map, s.seconds_reduce,
+               s.seconds_output, total, total > 0 ? s.input_bytes / 1e6 / total : 0.0,
+               (unsigned long long)s.shuffle_bytes, (unsigned long long)s.retries,
+               (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
+               s.peak_rss_kb_master, s.peak_rss_kb_workers);
   for (const auto& [name, n] : s.user_counters)
     std::fprintf(stderr, "  counter %-10s %lld\n", name.c_str(), static_cast<long long>(n));
 }
@@ -251,13 +261,13 @@ int wordcount(const std::vector<std::string>& args) {
   try {
     po::variables_map vm = parse(args, opts, common.files);
     if (vm.count("help")) {
-      std::cout
-          << "Usage: mapreduce wordcount [options] FILE...\n"
-             "Count the words of the FILEs ('-' for standard input; gzip, xz, bzip2,\n"
-             "lz4 and zstd files are decompressed) and print 'word<TAB>count' lines,\n"
-             "most frequent first.\n\n"
-          << opts
-          << "\nExit status: 0 success, 1 job failure, 2 usage or input error, 130 interrupted.\n";
+      std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
+                   "Count the words of the FILEs ('-' for standard input; gzip, xz, bzip2,\n"
+                   "lz4 and zstd files are decompressed) and print 'word<TAB>count' lines,\n"
+                   "most frequent first.\n\n"
+                << opts
+                << "\nExit status: 0 success, 1 job failure, 2 usage, input or output error, 130 "
+                   "interrupted.\n";
       return kExitOk;
     }
     mr::EngineOptions eo = common.engine(vm);
@@ -277,11 +287,15 @@ int wordcount(const std::vector<std::string>& args) {
   } catch (const std::invalid_argument& e) {
     usage_error(e.what(), "mapreduce wordcount --help");
     return kExitUsage;
+  } catch (const mr::PluginError& e) {  // an option value the job refused
+    usage_error(e.what(), "mapreduce wordcount --help");
+    return kExitUsage;
   }
 }
 
-// `mapreduce run --job NAME|PATH`: the built-in wordcount (options as
-// --opt, the same job and output as `mapreduce wordcount`) or a plugin.
+// `mapreduce run --job NAME|PATH`: a built-in job (wordcount: the same job
+// and output as `mapreduce wordcount`, its options as --opt) or a plugin,
+// described, checked and run alike through their PluginInfo records.
 int run_job(const std::vector<std::string>& args) {
   po::options_description opts("run options");
   std::string job_name, format = "tsv";
@@ -309,27 +323,23 @@ int run_job(const std::vector<std::string>& args) {
       throw po::error("--job is required ('mapreduce jobs' lists the jobs)");
     }
     help = "mapreduce run --job " + job_name + " --help";
-    // What the job is called, what it does, which options it takes, and the
+    // The job's description record (a built-in's or a plugin's) and the
     // recipe that makes it (here and in spawned workers).
-    const bool builtin = job_name == "wordcount";
-    std::string name = job_name, description;
-    std::vector<mr::OptionSpec> specs;
     mr::JobRecipe recipe;
-    if (builtin) {
-      description = "count words, most frequent first (built in; also 'mapreduce wordcount')";
-      specs = mr::wordcount_option_specs();
-      recipe.builtin = "wordcount";
+    const mr::PluginInfo* info = mr::find_builtin_job(job_name);
+    if (info) {
+      recipe.builtin = job_name;
     } else {
       recipe.plugin = std::filesystem::absolute(mr::resolve_plugin(job_name)).string();
-      const mr::PluginInfo& plugin = mr::load_plugin(recipe.plugin);
-      name = plugin.name;
-      description = plugin.description;
-      specs = plugin.options();
+      info = &mr::load_plugin(recipe.plugin);
     }
+    const std::vector<mr::OptionSpec> specs =
+        info->options ? info->options() : std::vector<mr::OptionSpec>{};
     if (vm.count("help")) {
       std::cout << "Usage: mapreduce run --job " << job_name
                 << " [--opt KEY=VALUE]... [options] FILE...\n"
-                << name << ": " << description << "\n\nJob options (--opt KEY=VALUE):\n";
+                << info->name << ": " << info->description
+                << "\n\nJob options (--opt KEY=VALUE):\n";
       if (specs.empty()) std::cout << "  (none)\n";
       for (const auto& o : specs)
         std::cout << "  " << o.name
@@ -342,31 +352,33 @@ int run_job(const std::vector<std::string>& args) {
     eo.output.format = parse_format(format);
     mr::JobOptions jo;
     for (const auto& kv : job_opts) jo.add(kv);
-    if (builtin) {
-      // --top also lets each reducer keep only its first N, as in `mapreduce
-      // wordcount`; --opt top=N is the same setting, so the output keeps N
-      // lines too (a reducer keeping fewer than the output shows would print
-      // a wrong top). The job checks the value and the other keys.
-      if (jo.has("top")) {
-        const long long n = jo.get_int("top", 0);
-        if (eo.output.top != 0 && eo.output.top != static_cast<std::uint64_t>(n))
-          throw std::invalid_argument("wordcount: --opt top=" + jo.get("top") + " and --top " +
-                                      std::to_string(eo.output.top) + " disagree; give one");
-        eo.output.top = static_cast<std::uint64_t>(n);
-      } else if (eo.output.top) {
-        jo.add("top=" + std::to_string(eo.output.top));
-      }
+    // A job that declares a `top` option (wordcount: each reducer then keeps
+    // only its first N) gets --top as that option; --opt top=N is the same
+    // setting, so the output keeps N lines too (a reducer keeping fewer than
+    // the output shows would print a wrong top). The job checks the value
+    // and the other keys.
+    const bool takes_top = std::any_of(specs.begin(), specs.end(),
+                                       [](const mr::OptionSpec& o) { return o.name == "top"; });
+    if (takes_top && jo.has("top")) {
+      const long long n = jo.get_int("top", 0);
+      if (eo.output.top != 0 && eo.output.top != static_cast<std::uint64_t>(n))
+        throw std::invalid_argument(std::string(info->name) + ": --opt top=" + jo.get("top") +
+                                    " and --top " + std::to_string(eo.output.top) +
+                                    " disagree; give one");
+      eo.output.top = static_cast<std::uint64_t>(n);
+    } else if (takes_top && eo.output.top) {
+      jo.add("top=" + std::to_string(eo.output.top));
     }
     recipe.options = jo.all();
     eo.job_recipe = recipe;
     std::unique_ptr<mr::Job> job;
     try {
-      job = mr::make_job(eo.job_recipe);  // a plugin's errors already name it
-    } catch (const std::invalid_argument& e) {
-      if (!builtin) throw;
-      throw std::invalid_argument("wordcount: " + std::string(e.what()));
+      job = mr::make_job(eo.job_recipe);  // its errors name the job
+    } catch (const mr::PluginError& e) {
+      usage_error(e.what(), help);  // an option the job refused
+      return kExitUsage;
     }
-    return common.run(*job, vm, eo, builtin ? "words" : "records");
+    return common.run(*job, vm, eo, "records");
   } catch (const po::error& e) {
     usage_error(e.what(), help);
     return kExitUsage;
@@ -384,7 +396,7 @@ int list_jobs(const std::vector<std::string>& args) {
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     std::printf(
         "Usage: mapreduce jobs\n"
-        "List the jobs that 'mapreduce run --job NAME' runs: the built-in wordcount, then the\n"
+        "List the jobs that 'mapreduce run --job NAME' runs: the built-in ones, then the\n"
         "plugins (libmr_job_NAME.so) found on $MAPREDUCE_JOB_PATH and where plugins are\n"
         "installed beside this program, each with its path.\n");
     return kExitOk;
@@ -393,8 +405,8 @@ int list_jobs(const std::vector<std::string>& args) {
     usage_error("'jobs' takes no arguments, got '" + args[0] + "'", "mapreduce jobs --help");
     return kExitUsage;
   }
-  std::printf("%-14s %s\n", "wordcount",
-              "count words (built in; 'mapreduce run --job wordcount' or 'mapreduce wordcount')");
+  for (const mr::PluginInfo* b : mr::builtin_jobs())
+    std::printf("%-14s %s\n    (built into this program)\n", b->name, b->description);
   for (const auto& p : mr::list_plugins()) {
     if (p.loadable)
       std::printf("%-14s %s\n    %s\n", p.name.c_str(), p.description.c_str(), p.path.c_str());
@@ -406,8 +418,9 @@ int list_jobs(const std::vector<std::string>& args) {
 
 }  // namespace
 
-// The built-in jobs of this program, by name (spawned workers make them from a JobRecipe).
-MR_BUILTIN_JOB("wordcount", mr::make_wordcount_job);
+// The built-in jobs of this program, registered by the same description
+// record a plugin exports (spawned workers make them from a JobRecipe).
+MR_BUILTIN_JOB(mr::wordcount_job_info);
 
 int main(int argc, char** argv) {
   mr::spawn_main_hook(argc, argv);
@@ -438,6 +451,9 @@ int main(int argc, char** argv) {
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {
+    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    return kExitUsage;
+  } catch (const OutputError& e) {
     std::fprintf(stderr, "mapreduce: %s\n", e.what());
     return kExitUsage;
   } catch (const mr::Interrupted&) {

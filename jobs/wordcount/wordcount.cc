@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <queue>
 #include <stdexcept>
 #include <utility>
 
+#include "mr/job_api/output_writer.h"
 #include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
 
@@ -144,67 +144,66 @@ WordCountJob::WordCountJob(WordCountOptions options) : options_(options) {
   warm_up_unicode_tables();
 }
 
-std::unique_ptr<MapTask> WordCountJob::make_map_task() const {
-  return std::make_unique<WordCountMap>(options_.tokenizer);
-}
+namespace {
 
-std::unique_ptr<ReduceTask> WordCountJob::make_reduce_task() const {
-  return std::make_unique<WordCountReduce>(options_);
+// A worker of wordcount: no per-worker state besides its tasks'.
+class WordCountWorker : public WorkerJob {
+ public:
+  explicit WordCountWorker(const WordCountOptions& o) : options_(o) {}
+  std::unique_ptr<MapTask> make_map_task() override {
+    return std::make_unique<WordCountMap>(options_.tokenizer);
+  }
+  std::unique_ptr<ReduceTask> make_reduce_task() override {
+    return std::make_unique<WordCountReduce>(options_);
+  }
+
+ private:
+  WordCountOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<WorkerJob> WordCountJob::start_worker(WorkerOrigin) const {
+  return std::make_unique<WordCountWorker>(options_);
 }
 
 std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& runs,
                                          const OutputOptions& output, std::FILE* out) const {
-  // k-way merge of the reducers' sorted runs.
-  std::vector<RunReader> readers;
-  for (auto r : runs) {
-    RunReader rd;
-    rd.rest = r;
-    if (rd.next()) readers.push_back(rd);
-  }
-  auto later = [this, &readers](std::size_t a, std::size_t b) {
-    return before(options_.sort, readers[b].word, readers[b].count, readers[a].word, readers[a].count);
-  };
-  std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
-  for (std::size_t i = 0; i < readers.size(); ++i) heap.push(i);
-
-  std::uint64_t limit = output.top ? output.top : options_.top;
-  std::uint64_t lines = 0;
-  std::string line;
-  using Format = OutputOptions::Format;
-  if (output.format == Format::kCsv) std::fputs("word,count\n", out);
-  if (output.format == Format::kJson) std::fputs("[", out);
-  while (!heap.empty() && (!limit || lines < limit)) {
-    std::size_t i = heap.top();
-    heap.pop();
-    const RunReader& r = readers[i];
-    line.clear();
-    switch (output.format) {
-      case Format::kTsv:
-        line += r.word;
-        line += '\t';
-        line += std::to_string(r.count);
-        line += '\n';
-        break;
-      case Format::kCsv:
-        append_csv_field(line, r.word);
-        line += ',';
-        line += std::to_string(r.count);
-        line += '\n';
-        break;
-      case Format::kJson:
-        line += lines ? ",\n  {\"word\": " : "\n  {\"word\": ";
-        append_json_string(line, r.word);
-        line += ", \"count\": ";
-        line += std::to_string(r.count);
-        line += '}';
-        break;
+  // word<TAB>count, word,count or {"word": ..., "count": ...}.
+  struct Records {
+    WordCountOptions::SortOrder order;
+    bool before(const RunReader& a, const RunReader& b) const {
+      return mr::before(order, a.word, a.count, b.word, b.count);
     }
-    std::fwrite(line.data(), 1, line.size(), out);
-    ++lines;
-    if (readers[i].next()) heap.push(i);
-  }
-  if (output.format == Format::kJson) std::fputs(lines ? "\n]\n" : "]\n", out);
-  return lines;
+    void csv_header(std::string& line) const { line += "word,count"; }
+    void append(OutputOptions::Format format, const RunReader& r, std::string& line) const {
+      switch (format) {
+        case OutputOptions::Format::kTsv:
+          line += r.word;
+          line += '\t';
+          line += std::to_string(r.count);
+          break;
+        case OutputOptions::Format::kCsv:
+          append_csv_field(line, r.word);
+          line += ',';
+          line += std::to_string(r.count);
+          break;
+        case OutputOptions::Format::kJson:
+          line += "{\"word\": ";
+          append_json_string(line, r.word);
+          line += ", \"count\": ";
+          line += std::to_string(r.count);
+          line += '}';
+          break;
+      }
+    }
+  } records{options_.sort};
+  std::vector<RunReader> cursors;
+  cursors.reserve(runs.size());
+  for (auto r : runs) cursors.push_back(RunReader{r, {}, 0});
+  OutputOptions framing = output;
+  if (!framing.top) framing.top = options_.top;  // the job's top option is the same setting
+  return write_sorted_runs(std::move(cursors), records, framing, out);
 }
 
 std::vector<OptionSpec> wordcount_option_specs() {
@@ -235,8 +234,11 @@ WordCountOptions wordcount_options(const JobOptions& options) {
   return wo;
 }
 
-std::unique_ptr<Job> make_wordcount_job(const JobOptions& options) {
-  return std::make_unique<WordCountJob>(wordcount_options(options));
-}
+WordCountJob::WordCountJob(const JobOptions& options) : WordCountJob(wordcount_options(options)) {}
+
+std::vector<OptionSpec> WordCountJob::options() { return wordcount_option_specs(); }
+
+MR_JOB_INFO(wordcount_job_info, WordCountJob, "wordcount",
+            "count words, most frequent first (built in; also 'mapreduce wordcount')")
 
 }  // namespace mr

@@ -6,9 +6,10 @@
 
 #include <memory>
 
-#include "mr/job_api/tokenizer.h"
 #include "mr/job_api/job.h"
 #include "mr/job_api/job_options.h"
+#include "mr/job_api/plugin.h"
+#include "mr/job_api/tokenizer.h"
 
 namespace mr {
 
@@ -21,10 +22,12 @@ struct WordCountOptions {
 class WordCountJob : public Job {
  public:
   explicit WordCountJob(WordCountOptions options);
+  // From job options (see wordcount_options); throws std::invalid_argument.
+  explicit WordCountJob(const JobOptions& options);
+  static std::vector<OptionSpec> options();
   std::string_view name() const override { return "wordcount"; }
   std::size_t split_point(std::string_view data, std::size_t near) const override;
-  std::unique_ptr<MapTask> make_map_task() const override;
-  std::unique_ptr<ReduceTask> make_reduce_task() const override;
+  std::unique_ptr<WorkerJob> start_worker(WorkerOrigin origin) const override;
   std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& options,
                              std::FILE* out) const override;
 
@@ -37,11 +40,12 @@ class WordCountJob : public Job {
 std::vector<OptionSpec> wordcount_option_specs();
 WordCountOptions wordcount_options(const JobOptions& options);
 
-// The job from its options (tokenizer=unicode|whitespace, keep_case=0|1,
-// normalize=none|nfc|nfkc, sort=count|word, top=N): the factory the mapreduce program registers as
-// the built-in job "wordcount" (MR_BUILTIN_JOB, mr/mapreduce/job_recipe.h),
-// so that spawned workers can make it too.
-// Throws std::invalid_argument for a bad or unknown option.
-std::unique_ptr<Job> make_wordcount_job(const JobOptions& options);
+// The job's description record (name "wordcount", description, options
+// tokenizer=unicode|whitespace, keep_case=0|1, normalize=none|nfc|nfkc,
+// sort=count|word, top=N, and factory): the same record a plugin exports (MR_JOB_INFO,
+// mr/job_api/plugin.h), which the mapreduce program registers as a built-in
+// job (MR_BUILTIN_JOB, mr/mapreduce/job_recipe.h), so that it is listed,
+// documented and checked like any job, and spawned workers make it too.
+const PluginInfo* wordcount_job_info();
 
 }  // namespace mr

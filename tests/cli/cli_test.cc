@@ -886,6 +886,34 @@ TEST_F(CliTest, JobsCommandTakesOnlyHelp) {
   EXPECT_NE(list.out.find("\ngrep "), std::string::npos) << list.out;
 }
 
+// wordcount registers the same description record a plugin exports: `jobs`
+// and `run --job wordcount --help` print its one description, and an
+// undeclared --opt key is refused by the same check as a plugin's, naming
+// the job and its declared keys, as a usage error.
+TEST_F(CliTest, BuiltinJobIsListedDescribedAndCheckedLikeAPlugin) {
+  fs::path f = file("a.txt", "b a b\n");
+  Result list = run({"jobs"});
+  ASSERT_EQ(list.code(), 0) << list.str();
+  const std::string first = list.out.substr(0, list.out.find('\n'));
+  ASSERT_EQ(first.rfind("wordcount ", 0), 0u) << list.out;
+  const std::string description = first.substr(first.find_first_not_of(' ', 9));
+  Result help = run({"run", "--job", "wordcount", "--help"});
+  ASSERT_EQ(help.code(), 0) << help.str();
+  EXPECT_NE(help.out.find("\nwordcount: " + description + "\n"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("  tokenizer (default unicode)"), std::string::npos) << help.out;
+
+  for (const std::string job : {"wordcount", "grep"}) {
+    SCOPED_TRACE(job);
+    Result bad = run({"run", "--job", job, "--opt", "colour=red", f.string()});
+    EXPECT_EQ(bad.code(), 2) << bad.str();
+    EXPECT_NE(bad.err.find("mapreduce: " + job + ": unknown option 'colour' (known: "),
+              std::string::npos)
+        << bad.err;
+    EXPECT_NE(bad.err.find("Try 'mapreduce run --job " + job + " --help'"), std::string::npos)
+        << bad.err;
+  }
+}
+
 // `mapreduce jobs` lists wordcount, so `run --job wordcount` runs it: the
 // same job and output as `mapreduce wordcount`, its options given as --opt.
 TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
@@ -1342,6 +1370,11 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   EXPECT_GE(input[1], 6u) << r.err;
   EXPECT_EQ(numbers_on_line(r.err, "words "), (std::vector<std::uint64_t>{words, expected.size()}))
       << r.err;
+  // Every field is measured: wordcount emits each word once before
+  // combining, and no phase is printed that is never timed (there was a
+  // "split" time that was always 0.000).
+  EXPECT_EQ(numbers_on_line(r.err, "map emitted "), (std::vector<std::uint64_t>{words})) << r.err;
+  EXPECT_EQ(r.err.find("split"), std::string::npos) << r.err;
 
   Result p = run({"wordcount", "--progress", f.string()});
   ASSERT_EQ(p.code(), 0) << p.str();
@@ -1370,6 +1403,16 @@ TEST_F(CliTest, OutputFileReplacesTheTargetAndLeavesNoTemporary) {
   ASSERT_EQ(again.code(), 0) << again.str();
   EXPECT_EQ(slurp(target), "word,count\nb,2\na,1\n");
   EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt", "out.tsv"}));
+}
+
+TEST_F(CliTest, UncreatableOutputIsAnOutputErrorWithStatusTwo) {
+  fs::path f = file("in.txt", "b a b\n");
+  fs::path target = dir_ / "no-such-folder" / "out.tsv";
+  Result r = run({"wordcount", "-o", target.string(), f.string()});
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("mapreduce: cannot create '" + target.string() + "'"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
 }
 
 TEST_F(CliTest, FailedRunLeavesTheTargetAlone) {

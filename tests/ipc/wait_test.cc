@@ -20,6 +20,8 @@
 
 #include "mr/base/io.h"
 #include "mr/base/unique_fd.h"
+#include "mr/ipc/channel.h"
+#include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
 #include "mr/process/process.h"
 
@@ -413,6 +415,91 @@ TEST(WaitTest, RejectsMisuse) {
   EXPECT_EQ(mr::wait(reader).connections, Indices{0});
   r.close();
   EXPECT_THROW(mr::wait(reader), std::logic_error);
+}
+
+// A connected socket pair through a listener of this process.
+std::pair<mr::SocketConnection, mr::SocketConnection> socket_pair() {
+  mr::Listener listener;
+  mr::SocketConnection client = mr::connect_to(listener.address());
+  std::optional<mr::SocketConnection> server = listener.accept_for(kLong);
+  if (!server) throw std::runtime_error("socket_pair: no connection");
+  return {std::move(client), std::move(*server)};
+}
+
+TEST(ChannelTest, CarriesMessagesOverAPipeEndOrASocketAlike) {
+  auto [pipe_mine, pipe_theirs] = mr::Pipe();
+  auto [sock_mine, sock_theirs] = socket_pair();
+  mr::Channel channels[] = {mr::Channel(std::move(pipe_mine)), mr::Channel(std::move(sock_mine))};
+  mr::Channel peers[] = {mr::Channel(std::move(pipe_theirs)), mr::Channel(std::move(sock_theirs))};
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i == 0 ? "pipe" : "socket");
+    EXPECT_FALSE(channels[i].closed());
+    EXPECT_GE(channels[i].fileno(), 0);
+    EXPECT_FALSE(channels[i].poll());
+    peers[i].send(std::string("hello"));
+    peers[i].send_deferred(mr::to_bytes(std::string("batched")));
+    peers[i].flush();
+    ASSERT_TRUE(channels[i].poll(kLong));
+    EXPECT_EQ(channels[i].recv<std::string>(), "hello");
+    EXPECT_EQ(channels[i].recv<std::string>(), "batched");
+    peers[i].close();
+    EXPECT_TRUE(channels[i].poll(kLong));  // the peer is gone: recv would not block
+    EXPECT_THROW(channels[i].recv_bytes(), mr::EofError);
+    channels[i].close();
+    EXPECT_TRUE(channels[i].closed());
+    EXPECT_EQ(channels[i].fileno(), -1);
+    EXPECT_THROW(channels[i].send_bytes("x"), std::logic_error);
+  }
+  EXPECT_EQ(channels[0].connection(), nullptr);
+  EXPECT_TRUE(mr::Channel().closed());
+}
+
+TEST(WaitTest, WaitsOnChannelsOfBothKinds) {
+  auto [pipe_mine, pipe_theirs] = mr::Pipe();
+  auto [sock_mine, sock_theirs] = socket_pair();
+  mr::Channel pipe(std::move(pipe_mine)), sock(std::move(sock_mine));
+  std::vector<mr::Channel*> channels = {&pipe, &sock};
+  EXPECT_TRUE(mr::wait_for(channels, {}, 20ms).empty());
+
+  // Only the socket: its index among the channels, not among the sentinels.
+  sock_theirs.send(1);
+  EXPECT_EQ(mr::wait_for(channels, {}, kLong).connections, Indices{1});
+  // Two messages in one read: the second sits in the socket's read-ahead
+  // buffer, the descriptor is no longer readable, and wait still sees it.
+  sock_theirs.send_deferred(mr::to_bytes(2));
+  sock_theirs.send_deferred(mr::to_bytes(3));
+  sock_theirs.flush();
+  ASSERT_TRUE(sock.poll(kLong));
+  EXPECT_EQ(sock.recv<int>(), 1);
+  EXPECT_EQ(sock.recv<int>(), 2);
+  EXPECT_EQ(mr::wait(channels).connections, Indices{1});
+  EXPECT_EQ(sock.recv<int>(), 3);
+
+  pipe_theirs.send(4);
+  EXPECT_EQ(mr::wait(channels).connections, Indices{0});
+  sock_theirs.send(5);
+  EXPECT_EQ(mr::wait_for(channels, {}, kLong).connections, (Indices{0, 1}));
+  EXPECT_EQ(pipe.recv<int>(), 4);
+  EXPECT_EQ(sock.recv<int>(), 5);
+
+  // A sentinel keeps its own index; a peer that is gone makes its channel ready.
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  mr::UniqueFd sentinel_read(fds[0]), sentinel_write(fds[1]);
+  std::vector<int> sentinels = {sentinel_read.get()};
+  EXPECT_TRUE(mr::wait_for(channels, sentinels, 20ms).empty());
+  sentinel_write.reset();
+  mr::WaitResult r = mr::wait_for(channels, sentinels, kLong);
+  EXPECT_TRUE(r.connections.empty());
+  EXPECT_EQ(r.sentinels, Indices{0});
+  sock_theirs.close();
+  EXPECT_EQ(mr::wait_for(channels, {}, kLong).connections, Indices{1});
+
+  mr::Channel closed;
+  std::vector<mr::Channel*> with_closed = {&pipe, &closed};
+  EXPECT_THROW(mr::wait(with_closed), std::invalid_argument);
+  std::vector<mr::Channel*> with_null = {nullptr};
+  EXPECT_THROW(mr::wait(with_null), std::invalid_argument);
 }
 
 }  // namespace

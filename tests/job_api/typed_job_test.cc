@@ -13,6 +13,7 @@
 #include <iterator>
 #include <map>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,7 +91,8 @@ std::vector<std::pair<K, V>> single_run(mr::MapTask& task) {
 TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
   g_combine_into_calls = g_combine_calls = 0;
   auto job = mr::make_job<Lists>("lists");
-  auto map = job->make_map_task();
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
   map->map("a 1\nb 2\na 3\n", mr::ChunkInfo{});
   map->map("a 4\nb 5\nc 6\n", mr::ChunkInfo{});
   EXPECT_EQ(g_combine_into_calls, 3);  // a twice, b once
@@ -105,7 +107,7 @@ TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
   EXPECT_EQ(map->memory_bytes(), 0u);  // written out: the table is empty again
 
   // The reducer sees each map task's merged list as one value.
-  auto map2 = job->make_map_task();
+  auto map2 = worker->make_map_task();
   map2->map("a 7\na 8\n", mr::ChunkInfo{});
   auto sizes = map2->partition_sizes(1);
   std::string run2(sizes.at(0), '\0');
@@ -115,7 +117,7 @@ TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
   mr::save(w, std::string("a"));
   mr::save(w, Numbers{1, 3, 4});
   std::string run1 = std::move(w.buffer());
-  auto reduce = job->make_reduce_task();
+  auto reduce = worker->make_reduce_task();
   reduce->add_run(run1);
   reduce->add_run(run2);
   std::string out = reduce->finish();
@@ -132,7 +134,8 @@ TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
 
 TEST(TypedJobTest, ValuesGrownInPlaceCountAgainstTheTable) {
   auto job = mr::make_job<Lists>("lists");
-  auto map = job->make_map_task();
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
   std::string chunk;
   const int n = 20000;
   for (int i = 0; i < n; ++i) chunk += "k " + std::to_string(i) + "\n";
@@ -143,14 +146,17 @@ TEST(TypedJobTest, ValuesGrownInPlaceCountAgainstTheTable) {
 
   // Without a combiner every pair is weighed: the same input weighs more,
   // but the same order of magnitude.
-  auto plain = mr::make_job<PlainLists>("plain")->make_map_task();
+  auto plain_job = mr::make_job<PlainLists>("plain");
+  auto plain_worker = plain_job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto plain = plain_worker->make_map_task();
   plain->map(chunk, mr::ChunkInfo{});
   EXPECT_GE(plain->memory_bytes(), map->memory_bytes());
 }
 
 TEST(TypedJobTest, GrowthCountsWhatIncomingElementsHold) {
   auto job = mr::make_job<TextLists>("text");
-  auto map = job->make_map_task();
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
   std::string chunk;
   const int n = 2000;
   const std::string line(200, 'x');  // far beyond the small-string buffer
@@ -173,6 +179,68 @@ TEST(TypedJobTest, HeapBytesOfCommonTypes) {
   EXPECT_EQ(heap_bytes(vs), vs.capacity() * sizeof(std::string) + 80);
   EXPECT_EQ(heap_bytes(std::pair<std::string, std::uint64_t>(std::string(20, 'c'), 1)), 20u);
   EXPECT_EQ(heap_bytes(std::array<std::uint64_t, 4>{}), 0u);
+}
+
+// Counts its setups and teardowns, and checks that map runs on a set-up copy.
+int g_setups = 0, g_teardowns = 0;
+struct Counted : mr::MapReduceJob<std::string, std::uint64_t> {
+  bool set_up = false;
+  void setup(const mr::JobOptions&) {
+    ++g_setups;
+    set_up = true;
+  }
+  void teardown() { ++g_teardowns; }
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    if (!set_up) throw std::logic_error("map on a copy that was never set up");
+    ctx.emit(std::string(line), 1);
+  }
+};
+
+// The engine says where a worker's Job object came from (ABI 4); the job
+// no longer guesses with getpid().
+TEST(TypedJobTest, AForkedCopyGetsItsOwnSetupAndStopTearsItDown) {
+  g_setups = g_teardowns = 0;
+  auto job = mr::make_job<Counted>("counted");
+  EXPECT_EQ(g_setups, 1);  // the master's copy
+  {
+    auto worker = job->start_worker(mr::WorkerOrigin::kCopy);
+    EXPECT_EQ(g_setups, 2) << "a copy of the master's job gets its own setup";
+    worker->make_map_task()->map("x\n", mr::ChunkInfo{});
+    worker->stop();
+    EXPECT_EQ(g_teardowns, 1);
+  }
+  EXPECT_EQ(g_teardowns, 1) << "stop() tore it down; destruction does not again";
+  job.reset();
+  EXPECT_EQ(g_teardowns, 2) << "the master's copy, at the end";
+}
+
+TEST(TypedJobTest, AJobMadeForItsWorkerIsThatWorkersAndTornDownOnce) {
+  g_setups = g_teardowns = 0;
+  auto job = mr::make_job<Counted>("counted");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  EXPECT_EQ(g_setups, 1) << "the constructor's setup is the worker's";
+  worker->make_map_task()->map("x\n", mr::ChunkInfo{});
+  worker->stop();
+  EXPECT_EQ(g_teardowns, 1);
+  worker.reset();
+  job.reset();
+  EXPECT_EQ(g_teardowns, 1) << "never twice";
+}
+
+TEST(TypedJobTest, AWorkerAbandonedAfterAFailedTaskRunsNoTeardownAndLeaksNothing) {
+  g_setups = g_teardowns = 0;
+  {
+    auto job = mr::make_job<Counted>("counted");
+    auto copy = job->start_worker(mr::WorkerOrigin::kCopy);
+    copy.reset();  // a forked worker's task threw: no stop()
+    EXPECT_EQ(g_teardowns, 0);
+    auto mine = job->start_worker(mr::WorkerOrigin::kMadeHere);
+    auto map = mine->make_map_task();
+    mine.reset();  // a spawned worker's task threw
+    map.reset();
+  }  // the job itself is destroyed, not leaked: still no teardown of the abandoned copy
+  EXPECT_EQ(g_setups, 2);
+  EXPECT_EQ(g_teardowns, 0);
 }
 
 }  // namespace

@@ -225,7 +225,7 @@ TEST(ProcessTest, TerminateAndKillGiveMinusTheSignal) {
   EXPECT_EQ(t.exit_code(), -SIGTERM);
   EXPECT_EQ(k.exit_code(), -SIGKILL);
   EXPECT_EQ(mr::describe_exit_code(*k.exit_code()), "killed by signal 9 (SIGKILL)");
-  EXPECT_EQ(mr::describe_exit_code(3), "exited with 3");
+  EXPECT_EQ(mr::describe_exit_code(3), "exited with code 3");
   t.kill();  // already reaped: nothing happens
 }
 

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <stdexcept>
@@ -120,6 +121,54 @@ struct MultiWait {
     }
   }
 };
+
+WaitResult wait_channels(std::span<Channel* const> channels, std::span<const int> sentinels,
+                         std::optional<Timeout> timeout) {
+  // Pipe ends go to MultiWait as connections; sockets as descriptors placed
+  // before the sentinels (a socket's read-ahead buffer is looked at first:
+  // a buffered message does not make the descriptor readable).
+  std::vector<Connection*> conns;
+  std::vector<std::size_t> conn_channel, socket_channel;
+  std::vector<int> fds;
+  std::vector<std::size_t> ready_now;
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    Channel* ch = channels[i];
+    if (!ch || ch->closed())
+      throw std::invalid_argument("mr::wait: channel " + std::to_string(i) +
+                                  (ch ? " is closed" : " is null"));
+    if (Connection* c = ch->connection()) {
+      conns.push_back(c);
+      conn_channel.push_back(i);
+    } else {
+      if (ch->socket()->poll()) ready_now.push_back(i);
+      fds.push_back(ch->fileno());
+      socket_channel.push_back(i);
+    }
+  }
+  for (std::size_t i = 0; i < sentinels.size(); ++i) {
+    if (sentinels[i] < 0)
+      throw std::invalid_argument("mr::wait: sentinel " + std::to_string(i) +
+                                  " is not a descriptor (a Process not started?)");
+    fds.push_back(sentinels[i]);
+  }
+  const Deadline deadline = !ready_now.empty() ? Deadline::after(Timeout::zero())
+                            : timeout          ? deadline_after(*timeout)
+                                               : Deadline::never();
+  WaitResult found = MultiWait(conns, fds).run(deadline);
+  WaitResult out;
+  out.connections = std::move(ready_now);
+  for (std::size_t k : found.connections) out.connections.push_back(conn_channel[k]);
+  for (std::size_t k : found.sentinels) {
+    if (k < socket_channel.size())
+      out.connections.push_back(socket_channel[k]);
+    else
+      out.sentinels.push_back(k - socket_channel.size());
+  }
+  std::sort(out.connections.begin(), out.connections.end());
+  out.connections.erase(std::unique(out.connections.begin(), out.connections.end()),
+                        out.connections.end());
+  return out;
+}
 
 }  // namespace detail
 

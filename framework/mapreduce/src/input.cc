@@ -13,7 +13,7 @@
 
 #include "decompressor.h"
 #include "mr/base/unique_fd.h"
-#include "mr/mapreduce/engine.h"
+#include "mr/mapreduce/interrupt.h"
 
 namespace mr {
 namespace {
@@ -22,25 +22,41 @@ namespace {
   throw InputError(what + " '" + name + "': " + std::strerror(err));
 }
 
+}  // namespace
+
+namespace detail {
+
 // A regular file mapped read-only. Shared with fork()ed workers.
-class MappedInput : public Input {
+class MappedInput {
  public:
-  MappedInput(std::string name, int fd, std::size_t size) : Input(std::move(name)), size_(size) {
+  static Input open(std::string name, int fd, std::size_t size) {
+    auto mapped = std::make_unique<MappedInput>(name, fd, size);
+    return Input(std::move(name), std::move(mapped));
+  }
+  MappedInput(const std::string& name, int fd, std::size_t size) : size_(size) {
     if (size_ == 0) return;
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) fail("cannot map", name_, errno);
+    if (p == MAP_FAILED) fail("cannot map", name, errno);
     ::madvise(p, size_, MADV_SEQUENTIAL);
     map_ = p;
-    data_ = std::string_view(static_cast<const char*>(p), size_);
   }
-  ~MappedInput() override {
+  MappedInput(const MappedInput&) = delete;
+  MappedInput& operator=(const MappedInput&) = delete;
+  ~MappedInput() {
     if (map_) ::munmap(map_, size_);
+  }
+  std::string_view data() const noexcept {
+    return map_ ? std::string_view(static_cast<const char*>(map_), size_) : std::string_view();
   }
 
  private:
   void* map_ = nullptr;
   std::size_t size_;
 };
+
+}  // namespace detail
+
+namespace {
 
 std::size_t read_some(int fd, char* p, std::size_t n, const std::string& name) {
   for (;;) {
@@ -51,20 +67,27 @@ std::size_t read_some(int fd, char* p, std::size_t n, const std::string& name) {
   }
 }
 
+}  // namespace
+
+namespace detail {
+
 // A stream read with read(): standard input, a pipe, or a compressed file.
 // Plain streams are passed through; compressed ones are decompressed
 // (decompressor.h says which formats, and how archives are read).
-class StreamInput : public Input {
+class StreamInput {
  public:
-  StreamInput(std::string name, UniqueFd fd, std::string prefix, detail::Compression format)
-      : Input(std::move(name)), fd_(std::move(fd)), pending_(std::move(prefix)) {
-    if (format != detail::Compression::kNone)
-      decoder_ = std::make_unique<detail::Decompressor>(
+  static Input open(std::string name, UniqueFd fd, std::string prefix, Compression format) {
+    auto stream = std::make_unique<StreamInput>(name, std::move(fd), std::move(prefix), format);
+    return Input(std::move(name), std::move(stream));
+  }
+  StreamInput(std::string name, UniqueFd fd, std::string prefix, Compression format)
+      : name_(std::move(name)), fd_(std::move(fd)), pending_(std::move(prefix)) {
+    if (format != Compression::kNone)
+      decoder_ = std::make_unique<Decompressor>(
           name_, format, [this](char* p, std::size_t n) { return read_plain(p, n); });
   }
-  bool streamed() const noexcept override { return true; }
 
-  std::size_t read(char* buffer, std::size_t n) override {
+  std::size_t read(char* buffer, std::size_t n) {
     return decoder_ ? decoder_->read(buffer, n) : read_plain(buffer, n);
   }
 
@@ -79,10 +102,15 @@ class StreamInput : public Input {
     return read_some(fd_.get(), buffer, n, name_);
   }
 
+  std::string name_;
   UniqueFd fd_;
   std::string pending_;  // bytes read to sniff the format, not yet consumed
-  std::unique_ptr<detail::Decompressor> decoder_;
+  std::unique_ptr<Decompressor> decoder_;
 };
+
+}  // namespace detail
+
+namespace {
 
 void open_one(const std::string& path, const InputOptions& options, Inputs& out);
 
@@ -110,7 +138,7 @@ void open_stream(const std::string& name, UniqueFd fd, Inputs& out) {
   }
   prefix.resize(got);
   auto format = detail::sniff_compression(prefix);
-  out.push_back(std::make_unique<StreamInput>(name, std::move(fd), std::move(prefix), format));
+  out.push_back(detail::StreamInput::open(name, std::move(fd), std::move(prefix), format));
 }
 
 void open_one(const std::string& path, const InputOptions& options, Inputs& out) {
@@ -138,7 +166,7 @@ void open_one(const std::string& path, const InputOptions& options, Inputs& out)
       open_stream(path, std::move(fd), out);
       return;
     }
-    out.push_back(std::make_unique<MappedInput>(path, fd.get(), static_cast<std::size_t>(st.st_size)));
+    out.push_back(detail::MappedInput::open(path, fd.get(), static_cast<std::size_t>(st.st_size)));
     return;
   }
   open_stream(path, std::move(fd), out);  // a FIFO or character device
@@ -146,8 +174,20 @@ void open_one(const std::string& path, const InputOptions& options, Inputs& out)
 
 }  // namespace
 
-std::size_t Input::read(char*, std::size_t) {
-  throw std::logic_error("Input::read on a mapped input");
+Input::Input(std::string name, std::unique_ptr<detail::MappedInput> mapped)
+    : name_(std::move(name)), data_(mapped->data()), mapped_(std::move(mapped)) {}
+Input::Input(std::string name, std::unique_ptr<detail::StreamInput> stream)
+    : name_(std::move(name)), streamed_(true), stream_(std::move(stream)) {}
+Input::Input(Input&&) noexcept = default;
+Input& Input::operator=(Input&&) noexcept = default;
+Input::~Input() = default;
+
+Input Input::stream_name(std::string name) {
+  return Input(std::move(name), std::unique_ptr<detail::StreamInput>());
+}
+
+std::size_t Input::read(char* buffer, std::size_t n) {
+  return stream_ ? stream_->read(buffer, n) : 0;
 }
 
 Inputs open_inputs(const std::vector<std::string>& paths, const InputOptions& options) {

@@ -29,6 +29,11 @@ struct ChunkTask {
   }
 };
 
+// "bytes 100-200": a chunk's range in its input, for messages.
+inline std::string byte_range(const ChunkTask& c) {
+  return "bytes " + std::to_string(c.offset) + "-" + std::to_string(c.offset + c.length);
+}
+
 // A slice of the shuffle arena.
 struct Run {
   std::uint64_t offset = 0;

@@ -9,6 +9,9 @@
 #include <cstdlib>
 #include <typeinfo>
 
+#include "mr/base/demangle.h"
+#include "mr/process/process.h"
+
 namespace mr {
 
 TaskError::TaskError(std::string type_name, std::string message)
@@ -19,15 +22,8 @@ TaskError::TaskError(std::string type_name, std::string message)
 namespace {
 
 std::string describe_death(pid_t pid, int status, std::uint64_t task_id) {
-  std::string s = "worker " + std::to_string(pid);
-  if (status < 0) {
-    const char* abbrev = ::sigabbrev_np(-status);
-    s += " killed by signal " + std::to_string(-status);
-    if (abbrev) s += std::string(" (SIG") + abbrev + ")";
-  } else {
-    s += " exited with code " + std::to_string(status);
-  }
-  return s + " while running task " + std::to_string(task_id);
+  return "worker " + std::to_string(pid) + " " + describe_exit_code(status) +
+         " while running task " + std::to_string(task_id);
 }
 
 }  // namespace
@@ -39,15 +35,6 @@ WorkerDied::WorkerDied(pid_t pid, int status, std::uint64_t task_id)
       task_id_(task_id) {}
 
 namespace detail {
-
-std::string demangle(const char* mangled) {
-  int rc = 0;
-  char* out = abi::__cxa_demangle(mangled, nullptr, nullptr, &rc);
-  if (rc != 0 || out == nullptr) return mangled;
-  std::string s(out);
-  std::free(out);
-  return s;
-}
 
 TaskError task_error_from_current() noexcept {
   try {

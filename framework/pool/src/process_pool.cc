@@ -18,8 +18,10 @@
 
 #include "code_address.h"
 #include "mr/base/io.h"
+#include "mr/ipc/channel.h"
 #include "mr/ipc/listener.h"
 #include "mr/ipc/pipe.h"
+#include "mr/pool/worker_process.h"
 #include "mr/process/process.h"
 
 namespace mr {
@@ -43,15 +45,13 @@ constexpr std::size_t kRequestOverhead = 64;
 // the other worker's death).
 std::mutex g_fork_mutex;
 
-// How long a spawned or forkserver worker has to connect back and say who
-// it is.
-constexpr Timeout kConnectTimeout = 60s;
 // How long a new worker has to send its first message (before its
 // initializer). A child forked while another thread of this process held a
 // lock that the child needs (an allocator's, under a sanitizer) never does:
-// it is killed and another one started, up to kStartAttempts in all.
+// it is killed and another one started, up to
+// WorkerStartLimits::start_attempts in all (the connect-back timeout of a
+// fresh program is WorkerStartLimits::connect_timeout).
 constexpr Timeout kStartTimeout = 10s;
-constexpr int kStartAttempts = 3;
 
 // Parent -> worker. id 0 asks the worker to exit. With fork, invoker and fn
 // are addresses; with spawn/forkserver, offsets into the named modules.
@@ -107,7 +107,6 @@ Reply error_reply(std::uint64_t id, std::uint8_t kind) {
 
 // The worker's whole life, in the child. Returns the exit code. `relocate`:
 // requests carry (module, offset) code references (spawn, forkserver).
-template <class Channel>
 int worker_main(Channel& conn, const std::function<void()>& initializer, bool relocate) {
   Reply started;
   started.kind = Reply::kStarted;
@@ -127,7 +126,7 @@ int worker_main(Channel& conn, const std::function<void()>& initializer, bool re
   for (;;) {
     Request req;
     try {
-      req = conn.template recv<Request>();
+      req = conn.recv<Request>();
     } catch (const EofError&) {
       return 0;  // the pool is gone
     }
@@ -157,7 +156,7 @@ namespace detail {
 // A spawned or forkserver worker: a fresh run of this program that connects
 // back to its handler's listener.
 int pool_spawned_worker(std::string address, std::string token) {
-  SocketConnection conn = connect_back(address, token);
+  Channel conn = WorkerProcess::connect(address, token);
   Hello hello;
   try {
     hello = conn.recv<Hello>();
@@ -191,14 +190,24 @@ class Worker {
   // Starts a worker with the pool's start method; await_ready() then waits
   // for it to be ready. On a failure to start, `init_error` is set.
   Worker(std::size_t slot, const PoolOptions& options, const Hello& hello) {
-    ProcessOptions po;
-    po.name = "PoolWorker-" + std::to_string(slot);
-    po.daemon = true;
-    po.start_method = options.start_method;
-    if (options.start_method == StartMethod::kFork) {
-      start_forked(std::move(po), options.initializer);
-    } else {
-      start_spawned(std::move(po), hello);
+    WorkerProcess::Options wo;
+    wo.process.name = "PoolWorker-" + std::to_string(slot);
+    wo.process.daemon = true;
+    wo.process.start_method = options.start_method;
+    wo.fork_lock = &g_fork_mutex;
+    const std::function<void()>* init = &options.initializer;
+    // fork: in the child, `init` points at the child's copy of the options.
+    process_.emplace(WorkerProcess::start<&detail::pool_spawned_worker>(
+        wo, [init](Channel& child) { return worker_main(child, *init, false); }));
+    if (process_->start_failure()) {
+      set_start_failure(*process_->start_failure());
+      return;
+    }
+    if (options.start_method == StartMethod::kFork) return;
+    try {
+      send(hello);  // a fresh program: what it checks and runs before its first task
+    } catch (const std::system_error&) {
+      // Found dead while waiting for ready.
     }
   }
   // Waits for the worker to report ready: at most `timeout` for the
@@ -218,107 +227,37 @@ class Worker {
   // The worker sent nothing at all in time and was killed (see
   // kStartTimeout): worth starting another one.
   bool stalled() const noexcept { return stalled_; }
-  void send(const Request& req) { socket_ ? sock_.send(req) : conn_.send(req); }
+  template <class Message>
+  void send(const Message& m) {
+    channel().send(m);
+  }
   // A batch: queued, then sent by flush() in one system call (socket).
-  void send_deferred(const Request& req) {
-    socket_ ? sock_.send_deferred(to_bytes(req)) : conn_.send(req);
-  }
-  void flush() {
-    if (socket_) sock_.flush();
-  }
-  bool poll(Timeout timeout) { return socket_ ? sock_.poll(timeout) : conn_.poll(timeout); }
-  Reply recv() { return socket_ ? sock_.recv<Reply>() : conn_.recv<Reply>(); }
-  Process& process() noexcept { return *process_; }
+  void send_deferred(const Request& req) { channel().send_deferred(to_bytes(req)); }
+  void flush() { channel().flush(); }
+  bool poll(Timeout timeout) { return channel().poll(timeout); }
+  Reply recv() { return channel().recv<Reply>(); }
+  Process& process() noexcept { return process_->process(); }
   const std::optional<TaskError>& init_error() const noexcept { return init_error_; }
 
   // Asks the worker to exit, waits up to `grace`, then kills it; reaps it.
   // Returns its exit code.
   int reap(Timeout grace) noexcept {
-    try {
-      if (!process_->exit_code() && grace > Timeout::zero()) {
-        try {
-          send(Request{});
-        } catch (...) {
-        }
-        process_->join_for(grace);
+    if (!process().exit_code() && grace > Timeout::zero()) {
+      try {
+        send(Request{});
+      } catch (...) {
       }
-      if (!process_->exit_code()) process_->kill();
-      process_->join();
-      conn_.close();
-      sock_.close();
-      return *process_->exit_code();
-    } catch (...) {
-      return -SIGKILL;
     }
+    return process_->reap(grace);
   }
 
   // Kills the worker (SIGKILL) and reaps it; returns its exit code. The
   // channel stays open: the replies the worker sent before it died can still
   // be read (the destructor closes it).
-  int kill() noexcept {
-    try {
-      if (!process_->exit_code()) process_->kill();
-      process_->join();
-      return *process_->exit_code();
-    } catch (...) {
-      return -SIGKILL;
-    }
-  }
+  int kill() noexcept { return process_->kill(); }
 
  private:
-  void start_forked(ProcessOptions po, const std::function<void()>& initializer) {
-    std::lock_guard fork_lock(g_fork_mutex);
-    auto [parent_end, child_end] = Pipe();
-    Connection* child = &child_end;
-    Connection* parent = &parent_end;
-    const std::function<void()>* init = &initializer;
-    // The body captures pointers: in the child they point at the child's
-    // copies of these locals; the parent closes its copy of the child end
-    // right after the fork, so only the worker holds it.
-    process_.emplace(std::move(po), [child, parent, init] {
-      parent->close();
-      return worker_main(*child, *init, false);
-    });
-    process_->start();
-    child_end.close();
-    conn_ = std::move(parent_end);
-  }
-
-  // spawn/forkserver: the fresh worker connects back to a listener of its
-  // own, proves it is ours with a random token, and gets the Hello.
-  void start_spawned(ProcessOptions po, const Hello& hello) {
-    Listener listener;
-    const std::string token = random_token();
-    {
-      std::lock_guard fork_lock(g_fork_mutex);
-      process_.emplace(std::move(po), target<&detail::pool_spawned_worker>, listener.address(),
-                       token);
-      process_->start();
-    }
-    socket_ = true;
-    try {
-      std::optional<SocketConnection> c =
-          accept_child(listener, token, process_->sentinel(), kConnectTimeout);
-      if (!c) {
-        process_->join();
-        set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
-        return;
-      }
-      sock_ = std::move(*c);
-    } catch (const TimeoutError&) {
-      set_start_failure(
-          "did not connect back within " +
-          std::to_string(
-              std::chrono::duration_cast<std::chrono::seconds>(kConnectTimeout).count()) +
-          " s");
-      return;
-    }
-    try {
-      sock_.send(hello);
-    } catch (const std::system_error&) {
-      // Found dead while waiting for ready.
-    }
-  }
+  Channel& channel() { return process_->channel(); }
 
   // Waits for the ready message (or the initializer's failure, or death).
   // False when the worker is still starting after `timeout` or when
@@ -346,7 +285,7 @@ class Worker {
         }
         return true;
       }
-      if (!started && start_deadline.expired() && !process_->exit_code()) {
+      if (!started && start_deadline.expired() && !process().exit_code()) {
         stalled_ = true;
         set_start_failure(
             "sent nothing within " +
@@ -355,8 +294,8 @@ class Worker {
             " s of its start; killed");
         return false;
       }
-      if (process_->exit_code()) {
-        set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
+      if (process().exit_code()) {
+        set_start_failure(describe_exit_code(*process().exit_code()) + " while starting");
         return true;
       }
       if (started && deadline.expired()) {
@@ -379,10 +318,7 @@ class Worker {
     init_error_ = TaskError("mr::WorkerDied", "worker " + std::to_string(pid()) + " " + what);
   }
 
-  std::optional<Process> process_;
-  bool socket_ = false;  // spawn/forkserver: sock_, else conn_
-  Connection conn_;      // fork: a Pipe end
-  SocketConnection sock_;
+  std::optional<WorkerProcess> process_;  // the process and the channel to it
   std::optional<TaskError> init_error_;
   bool stalled_ = false;
 };
@@ -518,183 +454,169 @@ std::size_t ProcessPool::take_jobs_locked(std::size_t in_flight, std::size_t in_
   return taken;
 }
 
-void ProcessPool::handler_loop(std::size_t slot, std::shared_ptr<void> first_worker) {
-  std::shared_ptr<Worker> worker;
-  std::size_t tasks_done = 0;
-  bool first_start_done = false;
-  // Sent to the worker, in order, not answered yet: the front one runs.
-  std::deque<Job> sent;
-  std::size_t sent_bytes = 0;
-  Deadline front_deadline = Deadline::never();
+// One worker slot of a pool, driven by its handler thread: it keeps a worker
+// running in the slot (start, replace), sends it tasks from the pool's queue
+// (a few ahead when the queue is deep), and settles each task by its reply,
+// its worker's death, its deadline or terminate(). Exactly one handler
+// thread uses a WorkerSlot; the pool's shared state is touched under
+// pool.m_ only.
+class WorkerSlot {
+ public:
+  using Job = ProcessPool::Job;
 
-  auto set_pid = [&](pid_t pid) {
-    std::lock_guard lock(m_);
-    pids_[slot] = pid;
-  };
-  Hello hello;
-  if (options_.start_method != StartMethod::kFork) {
-    hello.program = detail::program_identity();
-    if (auto* init = options_.initializer.target<void (*)()>()) {
-      hello.has_initializer = true;
-      hello.initializer = detail::code_ref(reinterpret_cast<std::uint64_t>(*init));
+  // `first_worker` (a Worker, type-erased) is the slot's first worker when
+  // the pool's constructor started it, else empty.
+  WorkerSlot(ProcessPool& pool, std::size_t slot, std::shared_ptr<void> first_worker)
+      : pool_(pool), slot_(slot), first_worker_(std::move(first_worker)) {
+    if (pool_.options_.start_method != StartMethod::kFork) {
+      hello_.program = detail::program_identity();
+      if (auto* init = pool_.options_.initializer.target<void (*)()>()) {
+        hello_.has_initializer = true;
+        hello_.initializer = detail::code_ref(reinterpret_cast<std::uint64_t>(*init));
+      }
     }
+    stopping_ = [this] {
+      std::lock_guard lock(pool_.m_);
+      return pool_.terminated_;
+    };
   }
-  const std::function<bool()> stopping = [this] {
-    std::lock_guard lock(m_);
-    return terminated_;
-  };
-  auto start_worker = [&] {
-    worker.reset();
+
+  // The handler thread's life: until the pool is terminated, or closed and
+  // drained; then the slot's worker is stopped and reaped.
+  void run() {
+    for (;;) {
+      if (!ensure_worker()) break;
+      std::deque<Job> taken;
+      if (!take_work(taken)) break;
+      send(taken);
+      if (sent_.empty()) continue;
+      if (!await_front()) break;
+    }
+    if (worker_) worker_->reap(terminated() ? Timeout::zero() : kStopGrace);
+    drop_worker();
+    {
+      std::lock_guard lock(pool_.m_);
+      --pool_.live_;
+      if (!first_start_done_) ++pool_.first_starts_;
+    }
+    pool_.exit_cv_.notify_all();
+  }
+
+ private:
+  // What ended the wait for the front task.
+  enum class Outcome { kReplied, kDied, kTimedOut, kTerminated };
+
+  bool terminated() {
+    std::lock_guard lock(pool_.m_);
+    return pool_.terminated_;
+  }
+  void set_pid(pid_t pid) {
+    std::lock_guard lock(pool_.m_);
+    pool_.pids_[slot_] = pid;
+  }
+
+  // With nothing in flight and no usable worker, starts one before taking a
+  // job, so that a fresh worker is ready. False when the handler should end.
+  bool ensure_worker() {
+    if (!sent_.empty() || (worker_ && !worker_->init_error())) return true;
+    {
+      std::lock_guard lock(pool_.m_);
+      if (pool_.terminated_ || (pool_.closed_ && pool_.queue_.empty())) return false;
+    }
+    if (!worker_) start_worker();
+    if (!first_start_done_) {
+      first_start_done_ = true;
+      {
+        std::lock_guard lock(pool_.m_);
+        ++pool_.first_starts_;
+      }
+      pool_.exit_cv_.notify_all();
+    }
+    return true;
+  }
+
+  void start_worker() {
+    worker_.reset();
     set_pid(0);
+    const unsigned attempts = WorkerStartLimits{}.start_attempts;
     try {
-      for (int attempt = 1;; ++attempt) {
-        if (first_worker) {
-          worker = std::static_pointer_cast<Worker>(std::exchange(first_worker, nullptr));
+      for (unsigned attempt = 1;; ++attempt) {
+        if (first_worker_) {
+          worker_ = std::static_pointer_cast<Worker>(std::exchange(first_worker_, nullptr));
         } else {
-          worker = std::make_shared<Worker>(slot, options_, hello);
+          worker_ = std::make_shared<Worker>(slot_, pool_.options_, hello_);
         }
-        set_pid(worker->pid());
-        worker->await_ready(options_.task_timeout, stopping);
-        if (!worker->stalled() || attempt == kStartAttempts) break;
+        set_pid(worker_->pid());
+        worker_->await_ready(pool_.options_.task_timeout, stopping_);
+        if (!worker_->stalled() || attempt == attempts) break;
         std::fprintf(stderr, "mr::ProcessPool: %s; starting another\n",
-                     worker->init_error()->message().c_str());
+                     worker_->init_error()->message().c_str());
       }
     } catch (const std::exception& e) {
-      worker.reset();
-      if (first_start_done) {
+      worker_.reset();
+      if (first_start_done_) {
         std::fprintf(stderr, "mr::ProcessPool: cannot start a worker: %s\n", e.what());
       } else {
-        std::lock_guard lock(m_);
-        if (start_error_.empty()) start_error_ = e.what();
+        std::lock_guard lock(pool_.m_);
+        if (pool_.start_error_.empty()) pool_.start_error_ = e.what();
       }
     }
-    tasks_done = 0;
-  };
-  auto drop_worker = [&] {
-    worker.reset();
+    tasks_done_ = 0;
+  }
+
+  void drop_worker() {
+    worker_.reset();
     set_pid(0);
-  };
-  auto pop_front = [&]() -> Job {
-    Job job = std::move(sent.front());
-    sent.pop_front();
-    sent_bytes -= job.args.size() + kRequestOverhead;
-    front_deadline = Deadline::from(options_.task_timeout);
-    return job;
-  };
-  // Puts the tasks sent but never started back at the head of the queue
-  // (they keep their place), or cancels them when the pool is terminated.
-  auto requeue_unstarted = [&] {
-    if (sent.empty()) return;
-    bool requeued = false;
-    {
-      std::lock_guard lock(m_);
-      if (!terminated_) {
-        while (!sent.empty()) {
-          queue_.push_front(std::move(sent.back()));
-          sent.pop_back();
-        }
-        requeued = true;
-      }
-    }
-    for (auto& j : sent) j.state->abandon("mr::ProcessPool: pool terminated before the task ran");
-    sent.clear();
-    sent_bytes = 0;
-    if (requeued) work_cv_.notify_all();
-  };
-  auto finish = [&](Job& job, Reply& reply) {
-    if (reply.kind == Reply::kValue) {
-      try {
-        job.complete(reply.payload);
-      } catch (...) {
-        job.state->set_error(detail::ErrorValue::current());
-      }
-    } else {
-      job.state->set_error(
-          detail::ErrorValue::task(std::move(reply.type), std::move(reply.message)));
-    }
-    ++tasks_done;
-  };
-  // Handles one reply, which must answer the front task.
-  auto take_reply = [&](Reply& reply) {
-    if (sent.empty() || reply.id != sent.front().id)
-      throw SerializationError("reply for task " + std::to_string(reply.id) + " out of order");
-    Job job = pop_front();
-    finish(job, reply);
-  };
-  // After the worker died or was killed: reads the replies it left in the
-  // channel, up to the end of stream.
-  auto drain_replies = [&] {
-    try {
-      while (!sent.empty() && worker->poll(Timeout::zero())) {
-        Reply r = worker->recv();
-        take_reply(r);
-      }
-    } catch (...) {
-    }
-  };
+  }
 
-  for (;;) {
-    if (sent.empty() && (!worker || worker->init_error())) {
-      // Start one before taking a job, so that a fresh worker is ready.
-      bool stop;
-      {
-        std::lock_guard lock(m_);
-        stop = terminated_ || (closed_ && queue_.empty());
-      }
-      if (stop) break;
-      if (!worker) start_worker();
-      if (!first_start_done) {
-        first_start_done = true;
-        {
-          std::lock_guard lock(m_);
-          ++first_starts_;
-        }
-        exit_cv_.notify_all();
-      }
+  // Takes work: blocks for the first task when the worker is idle; tops its
+  // channel up when the queue is deep. False when the handler should end
+  // (terminated, or closed and drained).
+  bool take_work(std::deque<Job>& taken) {
+    std::unique_lock lock(pool_.m_);
+    if (sent_.empty()) {
+      pool_.work_cv_.wait(
+          lock, [&] { return pool_.terminated_ || pool_.closed_ || !pool_.queue_.empty(); });
+      if (pool_.terminated_ || pool_.queue_.empty()) return false;
     }
-
-    // Take work: block for the first task when the worker is idle; top its
-    // pipe up when the queue is deep.
-    std::deque<Job> taken;
-    {
-      std::unique_lock lock(m_);
-      if (sent.empty()) {
-        work_cv_.wait(lock, [&] { return terminated_ || closed_ || !queue_.empty(); });
-        if (terminated_ || queue_.empty()) break;  // terminated, or closed and drained
+    if (!pool_.terminated_) {
+      std::size_t limit = ProcessPool::kMaxAhead;
+      if (!worker_ || worker_->init_error()) {
+        limit = 1;
+      } else if (pool_.options_.max_tasks_per_child != 0) {
+        const std::size_t used = tasks_done_ + sent_.size();
+        const std::size_t max = pool_.options_.max_tasks_per_child;
+        limit = used < max ? max - used : 0;
       }
-      if (!terminated_) {
-        std::size_t limit = kMaxAhead;
-        if (!worker || worker->init_error()) {
-          limit = 1;
-        } else if (options_.max_tasks_per_child != 0) {
-          const std::size_t used = tasks_done + sent.size();
-          limit = used < options_.max_tasks_per_child ? options_.max_tasks_per_child - used : 0;
-        }
-        take_jobs_locked(sent.size(), sent_bytes, limit, taken);
-      }
+      pool_.take_jobs_locked(sent_.size(), sent_bytes_, limit, taken);
     }
+    return true;
+  }
 
+  // Sends the taken jobs to the worker (in one batch), or fails them when
+  // there is no worker or its initializer failed.
+  void send(std::deque<Job>& taken) {
     bool send_failed = false;
     for (auto& job : taken) {
       if (!job.started) {
         if (!job.state->try_start()) continue;  // cancelled while queued
         job.started = true;
       }
-      if (!worker) {
+      if (!worker_) {
         job.state->set_error(
             detail::ErrorValue::runtime("mr::ProcessPool: no worker process could be started"));
         continue;
       }
-      if (worker->init_error()) {
+      if (worker_->init_error()) {
         // The initializer failed: this job fails with its error, and the next
         // job gets a fresh worker.
-        job.state->set_error(detail::ErrorValue::task(worker->init_error()->type_name(),
-                                                      worker->init_error()->message()));
+        job.state->set_error(detail::ErrorValue::task(worker_->init_error()->type_name(),
+                                                      worker_->init_error()->message()));
         drop_worker();
         continue;
       }
       if (send_failed) {
-        sent.push_back(std::move(job));  // requeued below, unstarted
+        sent_.push_back(std::move(job));  // requeued later, unstarted
         continue;
       }
       try {
@@ -705,132 +627,208 @@ void ProcessPool::handler_loop(std::size_t slot, std::shared_ptr<void> first_wor
         req.invoker_module = job.invoker_module;
         req.fn_module = job.fn_module;
         req.args = job.args;
-        worker->send_deferred(req);
+        worker_->send_deferred(req);
       } catch (const std::system_error&) {
-        send_failed = true;  // EPIPE: the worker went away; found dead below
+        send_failed = true;  // EPIPE: the worker went away; found dead later
       }
-      if (sent.empty()) front_deadline = Deadline::from(options_.task_timeout);
-      sent_bytes += job.args.size() + kRequestOverhead;
-      sent.push_back(std::move(job));
+      if (sent_.empty()) front_deadline_ = Deadline::from(pool_.options_.task_timeout);
+      sent_bytes_ += job.args.size() + kRequestOverhead;
+      sent_.push_back(std::move(job));
     }
-    if (worker && !send_failed) {
+    if (worker_ && !send_failed) {
       try {
-        worker->flush();
+        worker_->flush();
       } catch (const std::system_error&) {
-        // The worker went away: found dead below; the tasks are in `sent`.
+        // The worker went away: found dead later; the tasks are in sent_.
       }
     }
-    if (sent.empty()) continue;
+  }
 
-    // Wait for the front task's reply, its worker's death, its deadline or
-    // terminate(); then read every reply already there.
-    bool died = false, timed_out = false, terminated = false;
+  // Waits for the front task's reply (then reads every reply already
+  // there), its worker's death, its deadline or terminate(), and settles
+  // what that means. False when the handler should end (terminated).
+  bool await_front() {
+    Outcome outcome;
     try {
-      for (;;) {
-        Timeout slice = kPollSlice;
-        if (!front_deadline.is_never())
-          slice = std::min<Timeout>(
-              slice, std::chrono::duration_cast<Timeout>(front_deadline.remaining()));
-        if (worker->poll(slice)) {
-          Reply r = worker->recv();
-          take_reply(r);
-          while (!sent.empty() && worker->poll(Timeout::zero())) {
-            r = worker->recv();
-            take_reply(r);
-          }
-          break;
-        }
-        if (worker->process().exit_code()) {
-          died = true;
-          break;
-        }
-        if (front_deadline.expired()) {
-          timed_out = true;
-          break;
-        }
-        std::lock_guard lock(m_);
-        if (terminated_) {
-          terminated = true;
-          break;
-        }
-      }
+      outcome = wait_for_front();
     } catch (const EofError&) {
-      died = true;
+      outcome = Outcome::kDied;
     } catch (const std::system_error&) {
-      died = true;
+      outcome = Outcome::kDied;
     } catch (const SerializationError& e) {
-      worker->kill();
+      worker_->kill();
       drop_worker();
-      if (!sent.empty()) {
+      if (!sent_.empty()) {
         Job job = pop_front();
         job.state->set_error(detail::ErrorValue::task(
             "mr::SerializationError", std::string("bad reply from worker: ") + e.what()));
       }
       requeue_unstarted();
-      continue;
+      return true;
     }
-
-    if (!died && !timed_out && !terminated) {
-      if (sent.empty() && options_.max_tasks_per_child != 0 &&
-          tasks_done >= options_.max_tasks_per_child) {
-        worker->reap(kStopGrace);
+    switch (outcome) {
+      case Outcome::kReplied:
+        if (sent_.empty() && pool_.options_.max_tasks_per_child != 0 &&
+            tasks_done_ >= pool_.options_.max_tasks_per_child) {
+          worker_->reap(kStopGrace);
+          drop_worker();
+        }
+        return true;
+      case Outcome::kTerminated:
+        worker_->kill();
         drop_worker();
-      }
-      continue;
+        for (auto& j : sent_)
+          j.state->abandon("mr::ProcessPool: pool terminated while the task ran");
+        sent_.clear();
+        sent_bytes_ = 0;
+        return false;
+      case Outcome::kDied:
+      case Outcome::kTimedOut:
+        settle_lost_worker(outcome == Outcome::kTimedOut);
+        return true;
     }
+    return true;
+  }
 
-    const pid_t pid = worker->pid();
-    if (terminated) {
-      worker->kill();
-      drop_worker();
-      for (auto& j : sent) j.state->abandon("mr::ProcessPool: pool terminated while the task ran");
-      sent.clear();
-      sent_bytes = 0;
-      break;
+  Outcome wait_for_front() {
+    for (;;) {
+      Timeout slice = kPollSlice;
+      if (!front_deadline_.is_never())
+        slice = std::min<Timeout>(slice,
+                                  std::chrono::duration_cast<Timeout>(front_deadline_.remaining()));
+      if (worker_->poll(slice)) {
+        Reply r = worker_->recv();
+        take_reply(r);
+        while (!sent_.empty() && worker_->poll(Timeout::zero())) {
+          r = worker_->recv();
+          take_reply(r);
+        }
+        return Outcome::kReplied;
+      }
+      if (worker_->process().exit_code()) return Outcome::kDied;
+      if (front_deadline_.expired()) return Outcome::kTimedOut;
+      if (terminated()) return Outcome::kTerminated;
     }
-    // Dead or killed: its last replies still count.
-    const int status = worker->kill();  // reaps
+  }
+
+  // The worker died or was killed (a timeout): its last replies still
+  // count; the task it ran fails (a timeout), is retried, or fails with
+  // WorkerDied; the tasks sent after it go back to the queue.
+  void settle_lost_worker(bool timed_out) {
+    const pid_t pid = worker_->pid();
+    const int status = worker_->kill();  // reaps
     drain_replies();
     drop_worker();
-    if (sent.empty()) continue;  // it died after answering everything
+    if (sent_.empty()) return;  // it died after answering everything
     Job job = pop_front();
     requeue_unstarted();
     if (timed_out) {
       job.state->set_error(detail::ErrorValue::timeout(
           "mr::ProcessPool: task " + std::to_string(job.id) + " ran past its timeout of " +
           std::to_string(
-              std::chrono::duration_cast<std::chrono::milliseconds>(*options_.task_timeout)
+              std::chrono::duration_cast<std::chrono::milliseconds>(*pool_.options_.task_timeout)
                   .count()) +
           " ms; worker " + std::to_string(pid) + " was killed"));
-      continue;
+      return;
     }
-    if (job.attempts < options_.retries) {
+    if (job.attempts < pool_.options_.retries) {
       ++job.attempts;
       {
-        std::lock_guard lock(m_);
-        if (!terminated_) {
-          queue_.push_front(std::move(job));
+        std::lock_guard lock(pool_.m_);
+        if (!pool_.terminated_) {
+          pool_.queue_.push_front(std::move(job));
           job.state = nullptr;
         }
       }
       if (job.state) {
         job.state->abandon("mr::ProcessPool: pool terminated before the task's retry");
       } else {
-        work_cv_.notify_one();
+        pool_.work_cv_.notify_one();
       }
-      continue;
+      return;
     }
     job.state->set_error(detail::ErrorValue::worker_died(pid, status, job.id));
   }
 
-  if (worker) worker->reap(terminated_ ? Timeout::zero() : kStopGrace);
-  drop_worker();
-  {
-    std::lock_guard lock(m_);
-    --live_;
-    if (!first_start_done) ++first_starts_;
+  Job pop_front() {
+    Job job = std::move(sent_.front());
+    sent_.pop_front();
+    sent_bytes_ -= job.args.size() + kRequestOverhead;
+    front_deadline_ = Deadline::from(pool_.options_.task_timeout);
+    return job;
   }
-  exit_cv_.notify_all();
+
+  // Puts the tasks sent but never started back at the head of the queue
+  // (they keep their place), or cancels them when the pool is terminated.
+  void requeue_unstarted() {
+    if (sent_.empty()) return;
+    bool requeued = false;
+    {
+      std::lock_guard lock(pool_.m_);
+      if (!pool_.terminated_) {
+        while (!sent_.empty()) {
+          pool_.queue_.push_front(std::move(sent_.back()));
+          sent_.pop_back();
+        }
+        requeued = true;
+      }
+    }
+    for (auto& j : sent_) j.state->abandon("mr::ProcessPool: pool terminated before the task ran");
+    sent_.clear();
+    sent_bytes_ = 0;
+    if (requeued) pool_.work_cv_.notify_all();
+  }
+
+  void finish(Job& job, Reply& reply) {
+    if (reply.kind == Reply::kValue) {
+      try {
+        job.complete(reply.payload);
+      } catch (...) {
+        job.state->set_error(detail::ErrorValue::current());
+      }
+    } else {
+      job.state->set_error(
+          detail::ErrorValue::task(std::move(reply.type), std::move(reply.message)));
+    }
+    ++tasks_done_;
+  }
+
+  // Handles one reply, which must answer the front task.
+  void take_reply(Reply& reply) {
+    if (sent_.empty() || reply.id != sent_.front().id)
+      throw SerializationError("reply for task " + std::to_string(reply.id) + " out of order");
+    Job job = pop_front();
+    finish(job, reply);
+  }
+
+  // After the worker died or was killed: reads the replies it left in the
+  // channel, up to the end of stream.
+  void drain_replies() {
+    try {
+      while (!sent_.empty() && worker_->poll(Timeout::zero())) {
+        Reply r = worker_->recv();
+        take_reply(r);
+      }
+    } catch (...) {
+    }
+  }
+
+  ProcessPool& pool_;
+  const std::size_t slot_;
+  std::shared_ptr<void> first_worker_;
+  std::shared_ptr<Worker> worker_;
+  std::size_t tasks_done_ = 0;
+  bool first_start_done_ = false;
+  // Sent to the worker, in order, not answered yet: the front one runs.
+  std::deque<Job> sent_;
+  std::size_t sent_bytes_ = 0;
+  Deadline front_deadline_ = Deadline::never();
+  Hello hello_;
+  std::function<bool()> stopping_;  // terminate() was called
+};
+
+void ProcessPool::handler_loop(std::size_t slot, std::shared_ptr<void> first_worker) {
+  WorkerSlot(*this, slot, std::move(first_worker)).run();
 }
 
 void ProcessPool::close() {

@@ -1,10 +1,10 @@
 #include "mr/process/function_registry.h"
 
-#include <cxxabi.h>
-
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
+
+#include "mr/base/demangle.h"
 
 namespace mr::detail {
 namespace {
@@ -19,15 +19,6 @@ Registry& registry() {
   return *r;
 }
 
-std::string demangle(const std::string& mangled) {
-  int status = 0;
-  char* s = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
-  if (status != 0 || !s) return mangled;
-  std::string out(s);
-  std::free(s);
-  return out;
-}
-
 // "int,std::string," (mangled) -> "(int, std::string)".
 std::string readable(const std::string& signature) {
   std::string out = "(";
@@ -35,7 +26,7 @@ std::string readable(const std::string& signature) {
   while (start < signature.size()) {
     std::size_t comma = signature.find(',', start);
     if (out.size() > 1) out += ", ";
-    out += demangle(signature.substr(start, comma - start));
+    out += demangle(signature.substr(start, comma - start).c_str());
     start = comma + 1;
   }
   return out + ")";

@@ -1,6 +1,6 @@
 #include "mr/process/process.h"
 
-#include <cxxabi.h>
+#include <cxxabi.h>  // abi::__cxa_current_exception_type
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include <iostream>
 #include <vector>
 
+#include "mr/base/demangle.h"
 #include "mr/base/error.h"
 #include "mr/base/io.h"
 #include "process_internal.h"
@@ -91,15 +92,6 @@ void exit_handler() {
   }
 }
 
-std::string demangle(const char* mangled) {
-  int status = 0;
-  char* s = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  if (status != 0 || !s) return mangled;
-  std::string out(s);
-  std::free(s);
-  return out;
-}
-
 void write_stderr(const std::string& msg) noexcept {
   const char* p = msg.data();
   std::size_t n = msg.size();
@@ -141,7 +133,7 @@ std::string get_executable() {
 }
 
 std::string describe_exit_code(int exit_code) {
-  if (exit_code >= 0) return "exited with " + std::to_string(exit_code);
+  if (exit_code >= 0) return "exited with code " + std::to_string(exit_code);
   const int sig = -exit_code;
   std::string s = "killed by signal " + std::to_string(sig);
   if (const char* abbrev = ::sigabbrev_np(sig)) s += std::string(" (SIG") + abbrev + ")";

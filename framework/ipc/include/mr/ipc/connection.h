@@ -126,6 +126,7 @@ class Connection {
  private:
   friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t ring_bytes);
   friend struct detail::MultiWait;
+  friend class Channel;  // fileno(): the doorbell
 
   // Which way a wait goes: for data to read, or for room to write.
   enum class WaitResult { kReady, kTimeout, kHangup };

@@ -1,6 +1,9 @@
 // wait(): sleeps until any of many connections can be read or any of many
 // process sentinels fires, the counterpart of Python's
-// multiprocessing.connection.wait(object_list, timeout).
+// multiprocessing.connection.wait(object_list, timeout). The connections are
+// Pipe ends (Connection*) or Channels (Channel*: a Pipe end or a socket,
+// mr/ipc/channel.h), so a caller with workers of both kinds waits on its
+// channels alone and passes no socket as a "sentinel".
 //
 //   // A master with N workers, each with a Connection and a Process:
 //   std::vector<mr::Connection*> conns;   // conns[i]: worker i's end
@@ -36,11 +39,15 @@
 // of the ends it is given (an end is used by one process at a time).
 #pragma once
 
+#include <concepts>
 #include <cstddef>
+#include <optional>
+#include <ranges>
 #include <span>
 #include <vector>
 
 #include "mr/base/deadline.h"
+#include "mr/ipc/channel.h"
 #include "mr/ipc/connection.h"
 
 namespace mr {
@@ -69,6 +76,33 @@ WaitResult wait_for(std::span<Connection* const> connections, std::span<const in
                     Timeout timeout);
 inline WaitResult wait_for(std::span<Connection* const> connections, Timeout timeout) {
   return wait_for(connections, {}, timeout);
+}
+
+namespace detail {
+// Contiguous Channel* lists (a template, so that wait({}, sentinels) still
+// means the Connection overload).
+template <class R>
+concept ChannelRange =
+    std::ranges::contiguous_range<R> && std::same_as<std::ranges::range_value_t<R>, Channel*>;
+// `timeout` empty: no time limit.
+WaitResult wait_channels(std::span<Channel* const> channels, std::span<const int> sentinels,
+                         std::optional<Timeout> timeout);
+}  // namespace detail
+
+// wait() and wait_for() over Channels (a std::vector<Channel*>, an array,
+// ...): the same contract, `connections` in the result being indices into
+// `channels`. A channel holding a socket is ready when a message has begun
+// to arrive or the peer is gone, as its poll() says. Throws
+// std::invalid_argument for a null or closed channel (and as above).
+template <detail::ChannelRange Channels>
+WaitResult wait(const Channels& channels, std::span<const int> sentinels = {}) {
+  if (std::ranges::empty(channels) && sentinels.empty())
+    throw std::invalid_argument("mr::wait: nothing to wait for (it would never return)");
+  return detail::wait_channels(std::span<Channel* const>(channels), sentinels, std::nullopt);
+}
+template <detail::ChannelRange Channels>
+WaitResult wait_for(const Channels& channels, std::span<const int> sentinels, Timeout timeout) {
+  return detail::wait_channels(std::span<Channel* const>(channels), sentinels, timeout);
 }
 
 namespace detail {

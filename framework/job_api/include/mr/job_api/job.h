@@ -2,16 +2,18 @@
 //
 // The engine moves bytes and keeps books (which chunk ran where, which
 // partition run lives where in the shuffle arena, what to re-execute when a
-// worker dies); a Job gives those bytes meaning. A Job object is created in
-// the master before the workers are forked, so every worker holds a copy.
+// worker dies); a Job gives those bytes meaning. The master makes a Job
+// object; a forked worker holds a copy of it, and a worker that is a fresh
+// program (spawn, forkserver) makes its own from the job's recipe.
 //
-// Each worker first calls Job::start_worker() (the job's per-worker setup),
-// and Job::stop_worker() when it ends normally. Per worker, the engine
-// creates one MapTask, feeds it chunks, then takes its output as R
-// partition runs (byte strings, one per reducer). Per reducer partition r,
-// it creates one ReduceTask, feeds it the run r of every map output, then
-// takes one sorted output run. The master merges the R sorted
-// output runs into the final output with Job::write_output.
+// Each worker first calls Job::start_worker(), which returns the worker's
+// own job object (a WorkerJob: making it is the job's per-worker setup, its
+// stop() the teardown, when the worker ends normally). The WorkerJob makes
+// the worker's tasks: one MapTask, fed chunks, whose output is taken as R
+// partition runs (byte strings, one per reducer); per reducer partition r,
+// one ReduceTask, fed the run r of every map output, which gives one sorted
+// output run. The master merges the R sorted output runs into the final
+// output with Job::write_output.
 //
 // Thread-safety: every task object is used by one thread of one process.
 #pragma once
@@ -92,6 +94,31 @@ struct OutputOptions {
   std::uint64_t top = 0;  // 0: all
 };
 
+// The job as one worker holds it (Job::start_worker): constructing it was
+// the worker's setup; stop() is its teardown, called once when the worker
+// ends normally (the master told it to exit). Destroyed without stop() (a
+// task threw, the worker is abandoned), it runs no teardown. Used by one
+// thread of one process.
+class WorkerJob {
+ public:
+  virtual ~WorkerJob() = default;
+  // A task of this worker; it may hold the worker's state (it is destroyed
+  // before stop()).
+  virtual std::unique_ptr<MapTask> make_map_task() = 0;
+  virtual std::unique_ptr<ReduceTask> make_reduce_task() = 0;
+  // The per-worker teardown. May throw (the worker reports it on stderr).
+  virtual void stop() {}
+};
+
+// Where the Job object a worker starts from came from: the engine knows it
+// and says so, the job never guesses.
+enum class WorkerOrigin {
+  kCopy,      // a copy of the master's job (a forked worker): set up a fresh one
+  kMadeHere,  // made in this process for this worker (a fresh program that made it
+              // from its JobRecipe, or a caller running tasks itself): its own setup
+              // is the worker's
+};
+
 class Job {
  public:
   virtual ~Job() = default;
@@ -106,20 +133,13 @@ class Job {
   // The number of reduce partitions the job prefers (0: the engine's
   // default, four per worker; --reducers overrides it).
   virtual unsigned preferred_reducers() const { return 0; }
-  // Per-worker hooks. The engine calls start_worker() once in each worker
+  // Starts one worker's life: the engine calls it once in each worker
   // process (forked or a fresh program) before the worker's first task,
-  // and stop_worker() once when the worker ends normally (the master told
-  // it to exit; not when it crashed, was killed or a task threw). Each
-  // worker calls them on its own copy of the job: they are const because
-  // the engine holds the job as const, so per-worker state lives in
-  // mutable members. start_worker may throw (the worker's start fails, and
-  // is retried like a crash); its time counts against the task timeout.
-  // Default: nothing.
-  virtual void start_worker() const {}
-  virtual void stop_worker() const {}
-  // A task of this worker (after start_worker()).
-  virtual std::unique_ptr<MapTask> make_map_task() const = 0;
-  virtual std::unique_ptr<ReduceTask> make_reduce_task() const = 0;
+  // saying where this Job object came from. The result is the worker's own
+  // job object, which makes its tasks; per-worker state lives there, not in
+  // the Job. May throw (the worker's start fails, and is retried like a
+  // crash); its time counts against the task timeout.
+  virtual std::unique_ptr<WorkerJob> start_worker(WorkerOrigin origin) const = 0;
   // Merges the reducers' sorted runs and writes the results to `out`.
   // Returns the number of result lines written.
   virtual std::uint64_t write_output(const std::vector<std::string_view>& runs,

@@ -27,8 +27,10 @@
 // Bumped whenever Job, MapTask, ReduceTask, PluginInfo or the types they use
 // change shape.
 // 2: ChunkInfo::input_index; 3: ReduceTask::take_counters and
-// set_partition, Job::start_worker/stop_worker.
-#define MR_PLUGIN_ABI_VERSION 3
+// set_partition, Job::start_worker/stop_worker; 4: Job::start_worker returns
+// the worker's WorkerJob, which makes the tasks (no make_map_task,
+// make_reduce_task or stop_worker on Job).
+#define MR_PLUGIN_ABI_VERSION 4
 
 #define MR_PLUGIN_STRINGIFY2(x) #x
 #define MR_PLUGIN_STRINGIFY(x) MR_PLUGIN_STRINGIFY2(x)
@@ -85,22 +87,33 @@ Job* plugin_create(const char* name, const JobOptions& options, std::string* err
 
 }  // namespace mr
 
-// Declares the plugin's job: JobType, its name as `mapreduce jobs` lists it,
-// and a one-line description. JobType is a typed MapReduceJob (wrapped by
-// make_job), or a byte-level mr::Job (mr/job_api/job.h: the fast path the
-// built-in wordcount takes) constructible from const JobOptions&; either
-// may declare `static std::vector<OptionSpec> options()`.
-#define MR_PLUGIN(JobType, job_name, job_description)                                        \
-  extern "C" __attribute__((visibility("default"))) const ::mr::PluginInfo* mr_plugin_v1() { \
-    static const ::mr::PluginInfo info{                                                      \
-        MR_PLUGIN_ABI_VERSION,                                                               \
-        MR_PLUGIN_COMPILER,                                                                  \
-        MR_PLUGIN_STDLIB,                                                                    \
-        job_name,                                                                            \
-        job_description,                                                                     \
-        &::mr::detail::plugin_options<JobType>,                                              \
-        [](const ::mr::JobOptions& o, std::string* e) -> ::mr::Job* {                        \
-          return ::mr::detail::plugin_create<JobType>(job_name, o, e);                       \
-        }};                                                                                  \
-    return &info;                                                                            \
+// Defines `const mr::PluginInfo* function_name()`: the description record
+// of JobType (its name as `mapreduce jobs` lists it, a one-line description,
+// its declared options, its factory). A plugin exports it as the C symbol
+// mr_plugin_v1 (MR_PLUGIN); a built-in job, linked into the program, is
+// registered by the same record (MR_BUILTIN_JOB, mr/mapreduce/job_recipe.h),
+// so the program lists, documents and checks every job alike. JobType is a
+// typed MapReduceJob (wrapped by make_job), or a byte-level mr::Job
+// (mr/job_api/job.h: the fast path the built-in wordcount takes)
+// constructible from const JobOptions&; either may declare
+// `static std::vector<OptionSpec> options()`.
+#define MR_JOB_INFO(function_name, JobType, job_name, job_description) \
+  const ::mr::PluginInfo* function_name() {                            \
+    static const ::mr::PluginInfo info{                                \
+        MR_PLUGIN_ABI_VERSION,                                         \
+        MR_PLUGIN_COMPILER,                                            \
+        MR_PLUGIN_STDLIB,                                              \
+        job_name,                                                      \
+        job_description,                                               \
+        &::mr::detail::plugin_options<JobType>,                        \
+        [](const ::mr::JobOptions& o, std::string* e) -> ::mr::Job* {  \
+          return ::mr::detail::plugin_create<JobType>(job_name, o, e); \
+        }};                                                            \
+    return &info;                                                      \
   }
+
+// Declares the plugin's job: JobType, its name and a one-line description
+// (see MR_JOB_INFO).
+#define MR_PLUGIN(JobType, job_name, job_description) \
+  extern "C" __attribute__((visibility("default")))   \
+  MR_JOB_INFO(mr_plugin_v1, JobType, job_name, job_description)

@@ -143,8 +143,6 @@
 // Thread-safety: each copy of a job is used by one thread of one process.
 #pragma once
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <concepts>
@@ -170,6 +168,7 @@
 #include "mr/base/serialize.h"
 #include "mr/job_api/job.h"
 #include "mr/job_api/job_options.h"
+#include "mr/job_api/output_writer.h"
 #include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
 
@@ -845,6 +844,70 @@ class TypedReduceTask : public ReduceTask {
   std::uint64_t keys_ = 0;
 };
 
+// One set-up copy of J: setup() ran when it was made (if J has one), and
+// teardown() runs at most once: by teardown() (a worker's stop()), or when
+// the last holder lets it go, unless a holder abandoned it (a worker whose
+// task failed: no teardown then).
+template <class J>
+struct SetUpJob {
+  J job;
+  bool done = false;  // torn down or abandoned
+
+  // Throws what setup() throws (nothing is torn down then).
+  SetUpJob(J j, const JobOptions& options) : job(std::move(j)) {
+    if constexpr (HasSetup<J>) job.setup(options);
+  }
+  SetUpJob(const SetUpJob&) = delete;
+  SetUpJob& operator=(const SetUpJob&) = delete;
+  void teardown() {
+    if (std::exchange(done, true)) return;
+    if constexpr (HasTeardown<J>) job.teardown();
+  }
+  void abandon() noexcept { done = true; }
+  ~SetUpJob() {
+    if (done) return;
+    // A destructor must not throw (it would end the program): a teardown()
+    // that throws here is reported and otherwise ignored.
+    try {
+      teardown();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mapreduce: teardown() failed: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "mapreduce: teardown() failed\n");
+    }
+  }
+};
+
+// One worker's job object: it holds that worker's set-up copy of J, which
+// its tasks share; stop() tears it down, destruction without stop()
+// abandons it.
+template <class J>
+class TypedWorkerJob : public WorkerJob {
+ public:
+  TypedWorkerJob(std::shared_ptr<SetUpJob<J>> job, const JobOptions& options)
+      : job_(std::move(job)), options_(options) {}
+  TypedWorkerJob(const TypedWorkerJob&) = delete;
+  TypedWorkerJob& operator=(const TypedWorkerJob&) = delete;
+  ~TypedWorkerJob() override {
+    if (!stopped_) job_->abandon();
+  }
+  std::unique_ptr<MapTask> make_map_task() override {
+    return std::make_unique<TypedMapTask<J>>(std::shared_ptr<J>(job_, &job_->job), options_);
+  }
+  std::unique_ptr<ReduceTask> make_reduce_task() override {
+    return std::make_unique<TypedReduceTask<J>>(std::shared_ptr<J>(job_, &job_->job), options_);
+  }
+  void stop() override {
+    stopped_ = true;
+    job_->teardown();
+  }
+
+ private:
+  std::shared_ptr<SetUpJob<J>> job_;
+  JobOptions options_;
+  bool stopped_ = false;
+};
+
 template <class J>
 class TypedJob : public Job {
   using OK = typename J::OutKey;
@@ -852,57 +915,25 @@ class TypedJob : public Job {
   static_assert(check_hooks<J>());
 
  public:
+  // Checks the options and runs J's setup() on the master's copy (so bad
+  // options fail early, and format(), before() and record() run on a set-up
+  // job). Throws std::invalid_argument, or what setup() throws.
   TypedJob(std::string name, J job, JobOptions options)
       : name_(std::move(name)),
         pristine_(job),
-        job_(std::make_shared<J>(std::move(job))),
-        options_(std::move(options)),
-        creator_(::getpid()) {
-    // Only declared options are accepted; a job without options() takes none.
-    if constexpr (DeclaresOptions<J>) {
-      options_.check_known(J::options());
-    } else {
-      options_.check_known({});
-    }
-    if constexpr (HasSetup<J>) job_->setup(options_);
-  }
-  ~TypedJob() override {
-    if constexpr (HasTeardown<J>) {
-      if (!master_torn_down_) {
-        // A destructor must not throw (it would end the program): a
-        // teardown() that throws here is reported and otherwise ignored.
-        try {
-          job_->teardown();
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "mapreduce: teardown() failed: %s\n", e.what());
-        } catch (...) {
-          std::fprintf(stderr, "mapreduce: teardown() failed\n");
-        }
-      }
-    }
-  }
+        options_(checked(std::move(options))),
+        job_(std::make_shared<SetUpJob<J>>(std::move(job), options_)) {}
 
-  // The worker's copy of J. In a process that did not make this job (a
-  // forked worker) it is a fresh copy of the job as it was before the
-  // master's setup(), set up here: one setup() per worker. A process that
-  // made the job itself (a worker that is a fresh program, spawn or
-  // forkserver, makes it from its JobRecipe; or a caller running tasks
-  // directly) had its setup() in the constructor, and shares that copy.
-  void start_worker() const override {
-    if (worker_) return;
-    if (::getpid() == creator_) {
-      worker_ = job_;
-      return;
-    }
-    auto fresh = std::make_shared<J>(pristine_);
-    if constexpr (HasSetup<J>) fresh->setup(options_);
-    worker_ = std::move(fresh);
-  }
-  void stop_worker() const override {
-    if (!worker_) return;
-    std::shared_ptr<J> w = std::exchange(worker_, nullptr);
-    if (w == job_) master_torn_down_ = true;  // the constructor's setup, undone here
-    if constexpr (HasTeardown<J>) w->teardown();
+  // A worker's job object. kCopy (a forked worker, whose job_ is a copy of
+  // the master's, set up there): a fresh copy of the job as it was before
+  // any setup(), set up here: one setup() per worker. kMadeHere (this
+  // process made the job for this worker): the constructor's setup is the
+  // worker's, and the worker's stop() is its teardown.
+  std::unique_ptr<WorkerJob> start_worker(WorkerOrigin origin) const override {
+    if (origin == WorkerOrigin::kMadeHere)
+      return std::make_unique<TypedWorkerJob<J>>(job_, options_);
+    return std::make_unique<TypedWorkerJob<J>>(std::make_shared<SetUpJob<J>>(pristine_, options_),
+                                               options_);
   }
   std::string_view name() const override { return name_; }
   std::size_t split_point(std::string_view data, std::size_t near) const override {
@@ -923,19 +954,9 @@ class TypedJob : public Job {
     if constexpr (PrefersReducers<J>) return J::kReducers;
     return 0;
   }
-  // Tasks use (and hold) the worker's copy; start_worker() is called first
-  // if the caller did not.
-  std::unique_ptr<MapTask> make_map_task() const override {
-    start_worker();
-    return std::make_unique<TypedMapTask<J>>(worker_, options_);
-  }
-  std::unique_ptr<ReduceTask> make_reduce_task() const override {
-    start_worker();
-    return std::make_unique<TypedReduceTask<J>>(worker_, options_);
-  }
-
   std::uint64_t write_output(const std::vector<std::string_view>& runs, const OutputOptions& output,
                              std::FILE* out) const override {
+    // One cursor per sorted run: the record at its head.
     struct Head {
       Reader reader;
       OK key{};
@@ -947,116 +968,108 @@ class TypedJob : public Job {
         return true;
       }
     };
-    std::vector<Head> heads;
-    for (auto r : runs) {
-      Head h{Reader(r)};
-      if (h.next()) heads.push_back(std::move(h));
-    }
-    auto later = [&](std::size_t a, std::size_t b) {
-      return output_before(*job_, heads[b].key, heads[b].value, heads[a].key, heads[a].value);
-    };
-    std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> heap(later);
-    for (std::size_t i = 0; i < heads.size(); ++i) heap.push(i);
-    using Format = OutputOptions::Format;
-    std::uint64_t lines = 0;
-    std::string line;
-    Record record;
-    std::vector<std::string> columns;
-    if constexpr (MakesRecords<J>) columns = J::columns();
-    if (output.format == Format::kCsv) {
-      if constexpr (MakesRecords<J>) {
-        for (std::size_t c = 0; c < columns.size(); ++c) {
-          if (c) line += ',';
-          append_csv_field(line, columns[c]);
-        }
-        line += '\n';
-        std::fwrite(line.data(), 1, line.size(), out);
-      } else {
-        std::fputs("key,value\n", out);
+    // The job's order and its lines: format() or key<TAB>value; columns()
+    // and record() or key,value for CSV and JSON.
+    struct Records {
+      J& job;
+      Record record;
+      std::vector<std::string> columns;
+      bool before(const Head& a, const Head& b) const {
+        return output_before(job, a.key, a.value, b.key, b.value);
       }
-    }
-    if (output.format == Format::kJson) std::fputs("[", out);
-    while (!heap.empty() && (!output.top || lines < output.top)) {
-      std::size_t i = heap.top();
-      heap.pop();
-      const OK& key = heads[i].key;
-      const OV& value = heads[i].value;
-      line.clear();
-      if constexpr (MakesRecords<J>) {
-        if (output.format != Format::kTsv) {
-          record.clear();
-          job_->record(key, value, record);
+      void csv_header(std::string& line) const {
+        if constexpr (MakesRecords<J>) {
+          for (std::size_t c = 0; c < columns.size(); ++c) {
+            if (c) line += ',';
+            append_csv_field(line, columns[c]);
+          }
+        } else {
+          line += "key,value";
         }
       }
-      switch (output.format) {
-        case Format::kTsv:
-          if constexpr (Formats<J>) {
-            line = job_->format(key, value);
-          } else {
-            append_text(line, key);
-            line += '\t';
-            append_text(line, value);
+      void append(OutputOptions::Format format, const Head& h, std::string& line) {
+        using Format = OutputOptions::Format;
+        if constexpr (MakesRecords<J>) {
+          if (format != Format::kTsv) {
+            record.clear();
+            job.record(h.key, h.value, record);
           }
-          line += '\n';
-          break;
-        case Format::kCsv:
-          if constexpr (MakesRecords<J>) {
-            // One cell per column, in the columns' order; a field the record
-            // does not set is an empty cell.
-            for (std::size_t c = 0; c < columns.size(); ++c) {
-              if (c) line += ',';
-              for (const auto& f : record.fields())
-                if (f.name == columns[c]) {
-                  line += f.csv;
-                  break;
-                }
+        }
+        switch (format) {
+          case Format::kTsv:
+            if constexpr (Formats<J>) {
+              line += job.format(h.key, h.value);
+            } else {
+              append_text(line, h.key);
+              line += '\t';
+              append_text(line, h.value);
             }
-          } else {
-            append_csv_value(line, key);
-            line += ',';
-            append_csv_value(line, value);
-          }
-          line += '\n';
-          break;
-        case Format::kJson:
-          line += lines ? ",\n  {" : "\n  {";
-          if constexpr (MakesRecords<J>) {
-            bool first = true;
-            for (const auto& f : record.fields()) {
-              if (!first) line += ", ";
-              first = false;
-              append_json_string(line, f.name);
-              line += ": ";
-              line += f.json;
+            break;
+          case Format::kCsv:
+            if constexpr (MakesRecords<J>) {
+              // One cell per column, in the columns' order; a field the
+              // record does not set is an empty cell.
+              for (std::size_t c = 0; c < columns.size(); ++c) {
+                if (c) line += ',';
+                for (const auto& f : record.fields())
+                  if (f.name == columns[c]) {
+                    line += f.csv;
+                    break;
+                  }
+              }
+            } else {
+              append_csv_value(line, h.key);
+              line += ',';
+              append_csv_value(line, h.value);
             }
-          } else {
-            line += "\"key\": ";
-            append_json_value(line, key);
-            line += ", \"value\": ";
-            append_json_value(line, value);
-          }
-          line += '}';
-          break;
+            break;
+          case Format::kJson:
+            line += '{';
+            if constexpr (MakesRecords<J>) {
+              bool first = true;
+              for (const auto& f : record.fields()) {
+                if (!first) line += ", ";
+                first = false;
+                append_json_string(line, f.name);
+                line += ": ";
+                line += f.json;
+              }
+            } else {
+              line += "\"key\": ";
+              append_json_value(line, h.key);
+              line += ", \"value\": ";
+              append_json_value(line, h.value);
+            }
+            line += '}';
+            break;
+        }
       }
-      std::fwrite(line.data(), 1, line.size(), out);
-      ++lines;
-      if (heads[i].next()) heap.push(i);
-    }
-    if (output.format == Format::kJson) std::fputs(lines ? "\n]\n" : "]\n", out);
-    return lines;
+    } records{job_->job, {}, {}};
+    if constexpr (MakesRecords<J>) records.columns = J::columns();
+    std::vector<Head> cursors;
+    cursors.reserve(runs.size());
+    for (auto r : runs) cursors.push_back(Head{Reader(r)});
+    return write_sorted_runs(std::move(cursors), records, output, out);
   }
 
  private:
+  static JobOptions checked(JobOptions options) {
+    // Only declared options are accepted; a job without options() takes none.
+    if constexpr (DeclaresOptions<J>) {
+      options.check_known(J::options());
+    } else {
+      options.check_known({});
+    }
+    return options;
+  }
+
   std::string name_;
   J pristine_;  // as made, before any setup(): what a forked worker sets up
-  // The master's copy, set up in the constructor (options checked early;
-  // format(), before() and record() run on it); also the worker's copy in
-  // a process that made the job (see start_worker). Shared: tasks hold it.
-  std::shared_ptr<J> job_;
   JobOptions options_;
-  pid_t creator_;                          // the process that made this job
-  mutable std::shared_ptr<J> worker_;      // this process's worker copy, once started
-  mutable bool master_torn_down_ = false;  // job_ was torn down as the worker's copy
+  // The master's copy, set up in the constructor; also the worker's copy in
+  // a process that made the job for its worker (WorkerOrigin::kMadeHere).
+  // Shared: that worker's tasks hold it.
+  std::shared_ptr<SetUpJob<J>> job_;
 };
 
 }  // namespace detail

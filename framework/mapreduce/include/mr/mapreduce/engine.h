@@ -3,17 +3,18 @@
 //   mr::WordCountJob job(options);
 //   mr::EngineOptions eo;  eo.workers = 4;
 //   auto inputs = mr::open_inputs({"a.txt", "b.txt"}, {});
-//   mr::JobResult r = mr::run_job(job, inputs, eo, stdout);
+//   mr::JobStats stats = mr::run_job(job, inputs, eo, stdout);
 //
 // The calling process is the master. It cuts the inputs into chunks at
 // positions the job allows, starts the workers (mr::Process; forked unless
 // EngineOptions::start_method says otherwise), feeds chunk
-// numbers to them through a bounded work queue (mr::Queue; workers pull), and
-// talks to each worker over its own duplex pipe (mr::Pipe): "ready" (the
+// tasks to them through a bounded work queue (mr::Queue; workers pull), and
+// talks to each worker over its own mr::Channel (a duplex mr::Pipe for a
+// forked worker, a Unix socket for a fresh program): "ready" (the
 // job's per-worker setup is done; timed like a task), "started chunk",
 // "map output written", "reduce this partition", "reduce output written",
-// "exit". Map outputs and reduce outputs live in one shuffle arena, an
-// anonymous shared mapping the master creates before forking and owns: a
+// "exit". Map outputs and reduce outputs live in one shuffle arena, a
+// shared mapping the master creates before starting workers and owns: a
 // worker's committed output survives the worker. A worker that dies is
 // replaced, and the chunks whose results died with it are mapped again; a
 // chunk (or partition) that fails max_attempts times fails the job with an
@@ -36,6 +37,7 @@
 
 #include "mr/job_api/job.h"
 #include "mr/mapreduce/input.h"
+#include "mr/mapreduce/interrupt.h"  // run_job throws Interrupted
 #include "mr/mapreduce/job_recipe.h"
 #include "mr/process/process.h"
 
@@ -47,7 +49,9 @@ struct EngineOptions {
   // memory) stays small on large vocabularies; costs nothing measurable.
   unsigned reducers = 0;
   std::size_t chunk_size = 8u << 20;
-  std::size_t memory = 0;     // shuffle arena bytes; 0: a quarter of RAM
+  // The memory budget in bytes (0: a quarter of RAM): half is the shuffle
+  // arena, the other half is shared out among the workers' map tables.
+  std::size_t memory = 0;
   unsigned max_attempts = 3;  // per chunk, per partition, failed worker starts in a row
   // A worker that spends longer than this on one chunk or partition, or on
   // its start (the job's per-worker setup), is killed (a hung task) and the
@@ -73,10 +77,11 @@ struct EngineOptions {
 
 // What a run did, for --stats.
 struct JobStats {
-  double seconds_split = 0, seconds_map = 0, seconds_reduce = 0, seconds_output = 0;
+  double seconds_map = 0, seconds_reduce = 0, seconds_output = 0;
   std::uint64_t input_bytes = 0;
   std::uint64_t chunks = 0;
   std::uint64_t records = 0;  // words for wordcount
+  std::uint64_t emitted = 0;  // key/value pairs map emitted, before combining
   std::uint64_t distinct_keys = 0;
   std::uint64_t output_lines = 0;
   std::uint64_t shuffle_bytes = 0;
@@ -95,18 +100,9 @@ class JobError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Set by a SIGINT/SIGTERM handler (see install_interrupt_handlers): the
-// engine stops its workers, cleans up and throws Interrupted.
-class Interrupted : public std::runtime_error {
- public:
-  Interrupted() : std::runtime_error("interrupted") {}
-};
-void install_interrupt_handlers();
-bool interrupted() noexcept;
-
 // Runs `job` over `inputs` and writes the merged results to `out`. Throws
-// JobError, Interrupted, or std::system_error for resource failures.
-JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options,
-                 std::FILE* out);
+// JobError, Interrupted (mr/mapreduce/interrupt.h: once interrupted() is
+// set), or std::system_error for resource failures.
+JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out);
 
 }  // namespace mr

@@ -8,8 +8,9 @@
 // the build tree's ../lib/mapreduce/jobs from bin/ (the same folder when the
 // libdir is lib).
 //
-// Plugins are loaded in the master before the workers are forked, so every
-// worker has them. A loaded plugin stays loaded until the process ends.
+// The master loads the plugin; forked workers inherit it, and a worker that
+// is a fresh program (spawn, forkserver) loads it again from the job's
+// recipe. A loaded plugin stays loaded until the process ends.
 // Not thread-safe (load from the main thread).
 #pragma once
 

@@ -110,8 +110,6 @@ namespace detail {
 // Builds a TaskError from the exception being handled; call only inside a
 // catch block.
 TaskError task_error_from_current() noexcept;
-// The demangled name of a type_info name.
-std::string demangle(const char* mangled);
 
 // Why a state has no value, kept as values so that no exception object is
 // shared between the completing thread and the waiting ones.
@@ -565,9 +563,11 @@ AsCompleted<R> as_completed(std::vector<Future<R>> futures,
   return AsCompleted<R>(std::move(futures), timeout);
 }
 
-// What mr::wait() returns: both in the order of the input.
+// What mr::wait() on futures returns (Python's DoneAndNotDoneFutures): both
+// in the order of the input. Not named WaitResult: that is what mr::wait() on
+// connections returns (mr/ipc/wait.h), and both headers may meet in one file.
 template <class R>
-struct WaitResult {
+struct DoneAndNotDone {
   std::vector<Future<R>> done;
   std::vector<Future<R>> not_done;
 };
@@ -576,9 +576,9 @@ struct WaitResult {
 // done; cancellations are not exceptions) or the timeout passes, then splits
 // the futures into done and not done. Never throws the tasks' errors.
 template <class R>
-WaitResult<R> wait(const std::vector<Future<R>>& futures,
-                   ReturnWhen when = ReturnWhen::kAllCompleted,
-                   std::optional<Timeout> timeout = std::nullopt) {
+DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures,
+                       ReturnWhen when = ReturnWhen::kAllCompleted,
+                       std::optional<Timeout> timeout = std::nullopt) {
   auto ch = std::make_shared<detail::CompletionChannel>();
   std::vector<std::uint64_t> ids;
   ids.reserve(futures.size());
@@ -604,7 +604,7 @@ WaitResult<R> wait(const std::vector<Future<R>>& futures,
     }
   }
   for (std::size_t i = 0; i < futures.size(); ++i) futures[i].state()->remove_done(ids[i]);
-  WaitResult<R> out;
+  DoneAndNotDone<R> out;
   for (const auto& f : futures) (f.ready() ? out.done : out.not_done).push_back(f);
   return out;
 }

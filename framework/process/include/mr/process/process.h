@@ -87,7 +87,7 @@ std::string get_executable();
 // exits or its Process is destroyed.
 inline constexpr std::chrono::milliseconds kTerminateGrace{1000};
 
-// Words an exit code as exit_code() reports it: "exited with 3",
+// Words an exit code as exit_code() reports it: "exited with code 3",
 // "killed by signal 9 (SIGKILL)".
 std::string describe_exit_code(int exit_code);
 

@@ -1,0 +1,76 @@
+#include "task_book.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace mr::detail {
+
+TaskBook::TaskBook(unsigned max_attempts, unsigned partitions)
+    : max_attempts_(max_attempts), partition_attempts_(partitions, 0) {
+  if (max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
+}
+
+void TaskBook::add(const ChunkTask& task) {
+  if (task.chunk != chunks_.size())
+    throw std::logic_error("mapreduce engine: chunk " + std::to_string(task.chunk) +
+                           " recorded out of order");
+  chunks_.push_back(ChunkState{task});
+}
+
+const ChunkTask& TaskBook::commit(std::uint32_t chunk) {
+  ChunkState& cs = chunks_.at(chunk);
+  if (cs.committed) throw std::logic_error("mapreduce engine: chunk committed twice");
+  cs.committed = true;
+  return cs.task;
+}
+
+bool TaskBook::chunk_failed(std::uint32_t chunk) {
+  return ++chunks_.at(chunk).attempts >= max_attempts_;
+}
+
+std::vector<ChunkTask> TaskBook::uncommitted() {
+  std::vector<ChunkTask> lost;
+  for (auto& cs : chunks_)
+    if (!cs.committed) {
+      cs.task.ticket = 0;
+      lost.push_back(cs.task);
+    }
+  retries_ += lost.size();
+  return lost;
+}
+
+std::vector<std::uint32_t> TaskBook::stream_chunks_in_flight() const {
+  std::vector<std::uint32_t> out;
+  for (const auto& cs : chunks_)
+    if (cs.task.slot >= 0 && !cs.committed && cs.task.ticket) out.push_back(cs.task.chunk);
+  return out;
+}
+
+const ChunkTask& TaskBook::reissue(std::uint32_t chunk, std::uint64_t ticket) {
+  ChunkState& cs = chunks_.at(chunk);
+  cs.task.ticket = ticket;
+  ++retries_;
+  return cs.task;
+}
+
+void TaskBook::begin_reduce() {
+  for (std::uint32_t r = 0; r < partitions(); ++r) pending_partitions_.push_back(r);
+}
+
+std::optional<std::uint32_t> TaskBook::next_partition() {
+  if (pending_partitions_.empty()) return std::nullopt;
+  std::uint32_t p = pending_partitions_.front();
+  pending_partitions_.pop_front();
+  return p;
+}
+
+void TaskBook::partition_done(std::uint32_t) { ++partitions_done_; }
+
+bool TaskBook::partition_failed(std::uint32_t p) {
+  const bool last = ++partition_attempts_.at(p) >= max_attempts_;
+  pending_partitions_.push_front(p);
+  ++retries_;
+  return last;
+}
+
+}  // namespace mr::detail

@@ -1,0 +1,106 @@
+// The task book: the master's record of every map chunk and reduce
+// partition, and the rules for what runs again. Pure bookkeeping: no
+// processes, no I/O, no shared memory (the caller reads claim words and
+// sends tasks), so every rule is tested in-process (tests/mapreduce).
+//
+// Rules:
+//  - A chunk is committed once (a second commit is a bug: logic_error).
+//  - A chunk or partition whose worker died, timed out or whose task threw
+//    gets another attempt; after max_attempts failures the job fails
+//    (chunk_failed / partition_failed return true: give up).
+//  - When the map phase drains, every chunk not committed is mapped again
+//    (uncommitted()): its output died with a worker.
+//  - A stream chunk is lost (stream_task_lost) when the worker holding its
+//    slot's claim died, or, while the splitter starves for slots and every
+//    worker waits on an empty queue, when nobody claimed it (it vanished
+//    with a worker between its get() and its claim).
+//  - Workers that end before they are ready: max_attempts in a row fail
+//    the job (start_failed); a ready worker resets the count.
+// Not thread-safe (the master's loop).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "protocol.h"
+
+namespace mr::detail {
+
+class TaskBook {
+ public:
+  // `max_attempts` >= 1; `partitions`: the number of reduce partitions.
+  TaskBook(unsigned max_attempts, unsigned partitions);
+
+  // ---- map chunks
+  // Records a new chunk; its number must be chunks() (logic_error otherwise).
+  void add(const ChunkTask& task);
+  std::uint32_t chunks() const { return static_cast<std::uint32_t>(chunks_.size()); }
+  const ChunkTask& task(std::uint32_t chunk) const { return chunks_.at(chunk).task; }
+  bool committed(std::uint32_t chunk) const { return chunks_.at(chunk).committed; }
+  // The chunk's map output is committed; returns its task. Throws
+  // std::logic_error on a second commit.
+  const ChunkTask& commit(std::uint32_t chunk);
+  // An attempt at the chunk failed. True when that was its last allowed
+  // attempt (the job fails). attempts(chunk) counts the failures.
+  bool chunk_failed(std::uint32_t chunk);
+  unsigned attempts(std::uint32_t chunk) const { return chunks_.at(chunk).attempts; }
+  // Every chunk not committed, in order, with its ticket cleared (assigned
+  // to a worker directly, nothing else can hold it); counted as retries.
+  std::vector<ChunkTask> uncommitted();
+  // Stream chunks still in flight (a slot and a ticket, not committed).
+  std::vector<std::uint32_t> stream_chunks_in_flight() const;
+  // The re-issue rule for a stream chunk whose claim word names `holder`
+  // (0: unclaimed): lost when `dead` (0: none) holds it, or when nobody
+  // holds it while `starving`.
+  static bool stream_task_lost(pid_t holder, pid_t dead, bool starving) {
+    return (dead != 0 && holder == dead) || (starving && holder == 0);
+  }
+  // Re-issues a stream chunk under `ticket` (the caller won the claim word
+  // for it); returns the task to queue again. Counted as a retry.
+  const ChunkTask& reissue(std::uint32_t chunk, std::uint64_t ticket);
+
+  // ---- reduce partitions
+  unsigned partitions() const { return static_cast<unsigned>(partition_attempts_.size()); }
+  // The map phase is over: every partition is pending, in order.
+  void begin_reduce();
+  // The next partition to reduce, if any is pending.
+  std::optional<std::uint32_t> next_partition();
+  // Partition `p` is reduced.
+  void partition_done(std::uint32_t p);
+  // An attempt at `p` failed: it is pending again, first in line. True when
+  // that was its last allowed attempt (the job fails).
+  bool partition_failed(std::uint32_t p);
+  unsigned partition_attempts(std::uint32_t p) const { return partition_attempts_.at(p); }
+  bool reduce_finished() const { return partitions_done_ == partitions(); }
+
+  // ---- worker starts
+  // A worker ended before it was ready. True when max_attempts did so in a
+  // row (the job fails). start_failures() counts them.
+  bool start_failed() { return ++start_failures_ >= max_attempts_; }
+  unsigned start_failures() const { return start_failures_; }
+  // A worker became ready: the count of failed starts begins again.
+  void worker_ready() { start_failures_ = 0; }
+
+  // Chunk and partition re-executions so far.
+  std::uint64_t retries() const { return retries_; }
+
+ private:
+  struct ChunkState {
+    ChunkTask task;
+    bool committed = false;
+    unsigned attempts = 0;
+  };
+  unsigned max_attempts_;
+  std::vector<ChunkState> chunks_;
+  std::vector<unsigned> partition_attempts_;
+  std::deque<std::uint32_t> pending_partitions_;
+  std::uint32_t partitions_done_ = 0;
+  unsigned start_failures_ = 0;
+  std::uint64_t retries_ = 0;
+};
+
+}  // namespace mr::detail

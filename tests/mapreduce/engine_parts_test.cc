@@ -1,0 +1,289 @@
+// In-process tests of the engine's parts that hold logic without processes:
+// the task book's re-issue rules (task_book.h) and the splitter's cuts
+// (splitter.h), over real mapped files and a real pipe.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mr/base/unique_fd.h"
+#include "mr/mapreduce/engine.h"
+#include "splitter.h"
+#include "task_book.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mr::detail::ChunkTask;
+using mr::detail::TaskBook;
+
+ChunkTask chunk(std::uint32_t c, int slot = -1, std::uint64_t ticket = 0) {
+  return ChunkTask{c, 0, 100ull * c, 100, slot, ticket, 0};
+}
+
+// ---- the task book ---------------------------------------------------------
+
+TEST(TaskBookTest, CommitsEachChunkOnceAndRecordsInOrder) {
+  TaskBook book(3, 2);
+  book.add(chunk(0));
+  book.add(chunk(1));
+  EXPECT_THROW(book.add(chunk(5)), std::logic_error);
+  EXPECT_EQ(book.chunks(), 2u);
+  EXPECT_EQ(book.commit(1).offset, 100u);
+  EXPECT_TRUE(book.committed(1));
+  EXPECT_FALSE(book.committed(0));
+  EXPECT_THROW(book.commit(1), std::logic_error);
+  EXPECT_THROW(TaskBook(0, 1), std::invalid_argument);
+}
+
+TEST(TaskBookTest, AChunkFailsTheJobOnItsLastAllowedAttempt) {
+  TaskBook book(3, 1);
+  book.add(chunk(0));
+  EXPECT_FALSE(book.chunk_failed(0));
+  EXPECT_FALSE(book.chunk_failed(0));
+  EXPECT_TRUE(book.chunk_failed(0));
+  EXPECT_EQ(book.attempts(0), 3u);
+  TaskBook once(1, 1);
+  once.add(chunk(0));
+  EXPECT_TRUE(once.chunk_failed(0));
+}
+
+TEST(TaskBookTest, DrainedMapPhaseReissuesEveryUncommittedChunkWithoutTicket) {
+  TaskBook book(3, 1);
+  for (std::uint32_t c = 0; c < 4; ++c) book.add(chunk(c, c % 2 ? 1 : -1, c % 2 ? 7 : 0));
+  book.commit(0);
+  book.commit(2);
+  std::vector<ChunkTask> lost = book.uncommitted();
+  ASSERT_EQ(lost.size(), 2u);
+  EXPECT_EQ(lost[0].chunk, 1u);
+  EXPECT_EQ(lost[1].chunk, 3u);
+  for (const auto& t : lost) EXPECT_EQ(t.ticket, 0u) << "assigned directly: no claim";
+  EXPECT_EQ(book.retries(), 2u);
+  book.commit(1);
+  book.commit(3);
+  EXPECT_TRUE(book.uncommitted().empty());
+  EXPECT_EQ(book.retries(), 2u);
+}
+
+TEST(TaskBookTest, StreamTaskIsLostWithItsDeadHolderOrUnclaimedWhileStarving) {
+  // Claimed by the worker that died: lost, starving or not.
+  EXPECT_TRUE(TaskBook::stream_task_lost(42, 42, false));
+  EXPECT_TRUE(TaskBook::stream_task_lost(42, 42, true));
+  // Claimed by a live worker: never lost.
+  EXPECT_FALSE(TaskBook::stream_task_lost(43, 42, false));
+  EXPECT_FALSE(TaskBook::stream_task_lost(43, 42, true));
+  EXPECT_FALSE(TaskBook::stream_task_lost(43, 0, true));
+  // Unclaimed: lost only when the producer starves (it vanished between a
+  // worker's get() and its claim); otherwise it may still be in the queue.
+  EXPECT_TRUE(TaskBook::stream_task_lost(0, 0, true));
+  EXPECT_TRUE(TaskBook::stream_task_lost(0, 42, true));
+  EXPECT_FALSE(TaskBook::stream_task_lost(0, 42, false));
+  EXPECT_FALSE(TaskBook::stream_task_lost(0, 0, false));
+}
+
+TEST(TaskBookTest, OnlyStreamChunksInFlightAreReissuedUnderTheirNewTicket) {
+  TaskBook book(3, 1);
+  book.add(chunk(0));        // mapped input
+  book.add(chunk(1, 0, 5));  // stream, in flight
+  book.add(chunk(2, 1, 6));  // stream, committed below
+  book.add(chunk(3, 2, 0));  // stream, assigned directly (no ticket)
+  book.commit(2);
+  EXPECT_EQ(book.stream_chunks_in_flight(), (std::vector<std::uint32_t>{1}));
+  const ChunkTask& again = book.reissue(1, 99);
+  EXPECT_EQ(again.chunk, 1u);
+  EXPECT_EQ(again.ticket, 99u);
+  EXPECT_EQ(book.task(1).ticket, 99u);
+  EXPECT_EQ(book.retries(), 1u);
+}
+
+TEST(TaskBookTest, FailedPartitionGoesFirstInLineUntilItsLastAttempt) {
+  TaskBook book(2, 3);
+  EXPECT_FALSE(book.next_partition()) << "nothing is pending before the reduce phase";
+  book.begin_reduce();
+  EXPECT_EQ(book.next_partition(), 0u);
+  EXPECT_EQ(book.next_partition(), 1u);
+  EXPECT_FALSE(book.partition_failed(0));
+  EXPECT_EQ(book.next_partition(), 0u) << "a failed partition is retried first";
+  EXPECT_EQ(book.next_partition(), 2u);
+  EXPECT_FALSE(book.next_partition());
+  EXPECT_TRUE(book.partition_failed(0)) << "second failure of two allowed";
+  EXPECT_EQ(book.partition_attempts(0), 2u);
+  EXPECT_EQ(book.retries(), 2u);
+  book.partition_done(1);
+  book.partition_done(2);
+  EXPECT_FALSE(book.reduce_finished());
+  book.partition_done(0);
+  EXPECT_TRUE(book.reduce_finished());
+}
+
+TEST(TaskBookTest, FailedStartsCountInARowAndAReadyWorkerResetsThem) {
+  TaskBook book(3, 1);
+  EXPECT_FALSE(book.start_failed());
+  EXPECT_FALSE(book.start_failed());
+  book.worker_ready();
+  EXPECT_EQ(book.start_failures(), 0u);
+  EXPECT_FALSE(book.start_failed());
+  EXPECT_FALSE(book.start_failed());
+  EXPECT_TRUE(book.start_failed());
+  EXPECT_EQ(book.start_failures(), 3u);
+}
+
+// ---- the splitter ----------------------------------------------------------
+
+// A job that allows cuts only after a space or a newline, and counts lines.
+class SpaceJob : public mr::Job {
+ public:
+  explicit SpaceJob(bool lines) : lines_(lines) {}
+  std::string_view name() const override { return "space"; }
+  std::size_t split_point(std::string_view data, std::size_t near) const override {
+    for (std::size_t i = near; i < data.size(); ++i)
+      if (data[i - 1] == ' ' || data[i - 1] == '\n') return i;
+    return data.size();
+  }
+  bool wants_line_numbers() const override { return lines_; }
+  std::unique_ptr<mr::WorkerJob> start_worker(mr::WorkerOrigin) const override { return nullptr; }
+  std::uint64_t write_output(const std::vector<std::string_view>&, const mr::OutputOptions&,
+                             std::FILE*) const override {
+    return 0;
+  }
+
+ private:
+  bool lines_;
+};
+
+class SplitterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mr-splitter-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string file(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+    return (dir_ / name).string();
+  }
+  fs::path dir_;
+};
+
+// "w0 w1 ... wN" with a newline every seventh word.
+std::string words(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "w" + std::to_string(i) + (i % 7 == 6 ? "\n" : " ");
+  return s;
+}
+
+TEST_F(SplitterTest, CutsMappedInputsOnlyWhereTheJobAllowsAndCoversEveryByte) {
+  const std::string a = words(300), b = words(40);
+  mr::Inputs inputs = mr::open_inputs({file("a.txt", a), file("b.txt", b)}, {});
+  SpaceJob job(/*lines=*/true);
+  mr::detail::Splitter splitter(job, inputs, 64, nullptr);
+  std::vector<std::string> got(2);
+  std::uint64_t expected_line[2] = {1, 1};
+  std::uint32_t n = 0;
+  while (auto t = splitter.next(n)) {
+    EXPECT_EQ(t->chunk, n++);
+    EXPECT_EQ(t->slot, -1);
+    ASSERT_LT(t->input, 2u);
+    const std::string& text = t->input == 0 ? a : b;
+    EXPECT_EQ(t->offset, got[t->input].size()) << "chunks follow each other";
+    std::string piece = text.substr(t->offset, t->length);
+    // Every cut is at a separator (or the input's end), never inside a word,
+    // and no chunk is much larger than the chunk size.
+    EXPECT_TRUE(piece.back() == ' ' || piece.back() == '\n') << piece;
+    EXPECT_LE(piece.size(), 64u + 8u);
+    EXPECT_EQ(t->first_line, expected_line[t->input]);
+    expected_line[t->input] += std::count(piece.begin(), piece.end(), '\n');
+    got[t->input] += piece;
+  }
+  EXPECT_EQ(got[0], a);
+  EXPECT_EQ(got[1], b);
+  EXPECT_TRUE(splitter.exhausted());
+  EXPECT_EQ(splitter.bytes(), a.size() + b.size());
+  EXPECT_GT(n, a.size() / 64);
+}
+
+TEST_F(SplitterTest, StreamChunksWaitForFreeSlotsAndCarryTheRestOver) {
+  const std::string text = words(400);
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  mr::UniqueFd read_end(fds[0]), write_end(fds[1]);
+  std::thread writer([&] {
+    std::size_t at = 0;
+    while (at < text.size()) {
+      ssize_t w = ::write(write_end.get(), text.data() + at, text.size() - at);
+      if (w <= 0) break;
+      at += static_cast<std::size_t>(w);
+    }
+    write_end.reset();
+  });
+  mr::Inputs inputs = mr::open_inputs({"/proc/self/fd/" + std::to_string(read_end.get())}, {});
+  read_end.reset();
+  ASSERT_TRUE(inputs[0].streamed());
+  SpaceJob job(/*lines=*/false);
+  mr::detail::StreamSlots slots(2, 100, /*memfd=*/false);
+  mr::detail::Splitter splitter(job, inputs, 100, &slots);
+
+  std::string got;
+  std::uint32_t n = 0;
+  std::uint64_t last_ticket = 0;
+  std::vector<int> held;
+  for (;;) {
+    std::optional<ChunkTask> t = splitter.next(n);
+    if (!t) {
+      if (splitter.exhausted()) break;
+      // Both slots hold uncommitted chunks: the splitter waits for one.
+      ASSERT_TRUE(splitter.out_of_slots());
+      ASSERT_EQ(held.size(), 2u);
+      splitter.release_slot(held.front());
+      EXPECT_EQ(slots.header(static_cast<std::size_t>(held.front()))->claim.load(), 0u);
+      held.erase(held.begin());
+      continue;
+    }
+    ++n;
+    ASSERT_GE(t->slot, 0);
+    EXPECT_GT(t->ticket, last_ticket) << "every stream chunk has a fresh ticket";
+    last_ticket = t->ticket;
+    EXPECT_EQ(slots.header(static_cast<std::size_t>(t->slot))->claim.load(), t->ticket);
+    EXPECT_EQ(t->offset, got.size());
+    std::string piece(slots.data(static_cast<std::size_t>(t->slot)), t->length);
+    EXPECT_LE(piece.size(), 100u);
+    EXPECT_TRUE(piece.back() == ' ' || piece.back() == '\n') << piece;
+    got += piece;
+    held.push_back(t->slot);
+  }
+  writer.join();
+  EXPECT_EQ(got, text);
+  EXPECT_EQ(splitter.bytes(), text.size());
+  EXPECT_GT(splitter.fresh_ticket(), last_ticket);
+}
+
+TEST_F(SplitterTest, StreamRecordLongerThanASlotIsAJobErrorNamingTheInput) {
+  const std::string text(300, 'x');  // no separator at all
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  mr::UniqueFd read_end(fds[0]), write_end(fds[1]);
+  ASSERT_EQ(::write(write_end.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  write_end.reset();
+  const std::string name = "/proc/self/fd/" + std::to_string(read_end.get());
+  mr::Inputs inputs = mr::open_inputs({name}, {});
+  read_end.reset();
+  SpaceJob job(false);
+  mr::detail::StreamSlots slots(2, 100, false);
+  mr::detail::Splitter splitter(job, inputs, 100, &slots);
+  try {
+    splitter.next(0);
+    FAIL() << "no error";
+  } catch (const mr::JobError& e) {
+    EXPECT_NE(std::string(e.what()).find("'" + name + "' has a record longer than --chunk-size"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
