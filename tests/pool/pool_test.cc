@@ -321,6 +321,46 @@ TYPED_TEST(PoolTest, ImapReadsEndlessInputLazily) {
   }
 }
 
+// An input that throws while its 4th element is read: imap yields the
+// results of the three elements before it (in order; imap_unordered in any
+// order), then throws the input's error once, then ends, as Python's does,
+// whatever the chunk size.
+TYPED_TEST(PoolTest, ImapDeliversResultsBeforeTheInputFails) {
+  TypeParam pool({.workers = 2});
+  auto failing = std::views::iota(0, 10) | std::views::transform([](int i) {
+                   if (i == 3) throw std::runtime_error("input broke at 3");
+                   return i;
+                 });
+  for (bool ordered : {true, false}) {
+    for (std::size_t chunksize : {1u, 2u, 4u}) {
+      SCOPED_TRACE("ordered " + std::to_string(ordered) + ", chunksize " +
+                   std::to_string(chunksize));
+      auto results = ordered ? pool.imap(square, failing, chunksize)
+                             : pool.imap_unordered(square, failing, chunksize);
+      std::multiset<int> got;
+      std::vector<int> in_order;
+      std::string error;
+      for (int step = 0; step < 6; ++step) {
+        try {
+          std::optional<int> v = results.next();
+          if (!v) break;
+          got.insert(*v);
+          in_order.push_back(*v);
+        } catch (const std::runtime_error& e) {
+          EXPECT_TRUE(error.empty()) << "the input's error was thrown twice";
+          error = e.what();
+        }
+      }
+      EXPECT_EQ(got, (std::multiset<int>{0, 1, 4}));
+      if (ordered) {
+        EXPECT_EQ(in_order, (std::vector<int>{0, 1, 4}));
+      }
+      EXPECT_EQ(error, "input broke at 3");
+      EXPECT_FALSE(results.next().has_value());
+    }
+  }
+}
+
 TYPED_TEST(PoolTest, ExceptionCarriesTypeNameAndMessage) {
   TypeParam pool({.workers = 2});
   try {
@@ -886,6 +926,33 @@ TEST(FutureTest, WaitAndAsCompletedTakeTheirCallbacksBack) {
   EXPECT_EQ(fs[0].state()->pending_callbacks(), 1u);
   p.set_value(7);
   EXPECT_EQ(order.next()->get(), 7);
+}
+
+// A set of futures holds each once: as_completed() yields a repeated future
+// once, and wait() puts it once in done (or not_done), as Python's do.
+TEST(FutureTest, RepeatedFutureIsYieldedAndReportedOnce) {
+  mr::Promise<int> p, q;
+  auto f = p.future();
+  auto g = q.future();
+  auto pending =
+      mr::wait(std::vector<mr::Future<int>>{f, f, g, f}, mr::ReturnWhen::kAllCompleted, 0ms);
+  EXPECT_TRUE(pending.done.empty());
+  ASSERT_EQ(pending.not_done.size(), 2u);
+  EXPECT_TRUE(pending.not_done[0] == f);
+  EXPECT_TRUE(pending.not_done[1] == g);
+
+  p.set_value(1);
+  q.set_value(2);
+  auto done = mr::wait(std::vector<mr::Future<int>>{f, f});
+  ASSERT_EQ(done.done.size(), 1u);
+  EXPECT_TRUE(done.not_done.empty());
+
+  std::vector<int> yielded;
+  for (const auto& h : mr::as_completed(std::vector<mr::Future<int>>{f, f, f}, 20s))
+    yielded.push_back(h.get());
+  EXPECT_EQ(yielded, std::vector<int>{1});
+  auto order = mr::as_completed(std::vector<mr::Future<int>>{g, f, g});
+  EXPECT_EQ(order.remaining(), 2u);
 }
 
 TEST(FutureTest, CancelRunsCallbacksAndFailsGet) {

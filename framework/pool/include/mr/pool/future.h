@@ -39,6 +39,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -459,10 +460,22 @@ struct CompletionChannel {
   }
 };
 
+// `futures` with each shared state once, in order of first appearance (a
+// set of futures, as Python's as_completed() and wait() take one).
+template <class R>
+std::vector<Future<R>> distinct_futures(std::vector<Future<R>> futures) {
+  std::vector<Future<R>> out;
+  out.reserve(futures.size());
+  for (auto& f : futures)
+    if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(std::move(f));
+  return out;
+}
+
 }  // namespace detail
 
 // The futures of a set in the order they complete (Python's as_completed):
 // a single-pass range whose iterator blocks until the next one is done.
+// A future given more than once (copies of one state) is yielded once.
 // With a timeout, advancing past the deadline throws mr::TimeoutError (as
 // Python raises TimeoutError); next_for() is the non-throwing alternative.
 // Not thread-safe (one consumer); the futures themselves may complete on
@@ -471,7 +484,7 @@ template <class R>
 class AsCompleted {
  public:
   AsCompleted(std::vector<Future<R>> futures, std::optional<Timeout> timeout)
-      : futures_(std::move(futures)),
+      : futures_(detail::distinct_futures(std::move(futures))),
         channel_(std::make_shared<detail::CompletionChannel>()),
         deadline_(Deadline::from(timeout)) {
     callback_ids_.reserve(futures_.size());
@@ -565,7 +578,8 @@ AsCompleted<R> as_completed(std::vector<Future<R>> futures,
   return AsCompleted<R>(std::move(futures), timeout);
 }
 
-// What mr::wait() returns: both in the order of the input.
+// What mr::wait() returns: both in the order of the input, each future once
+// (a future given more than once appears once, as in Python's sets).
 template <class R>
 struct WaitResult {
   std::vector<Future<R>> done;
@@ -576,9 +590,9 @@ struct WaitResult {
 // done; cancellations are not exceptions) or the timeout passes, then splits
 // the futures into done and not done. Never throws the tasks' errors.
 template <class R>
-WaitResult<R> wait(const std::vector<Future<R>>& futures,
-                   ReturnWhen when = ReturnWhen::kAllCompleted,
+WaitResult<R> wait(const std::vector<Future<R>>& given, ReturnWhen when = ReturnWhen::kAllCompleted,
                    std::optional<Timeout> timeout = std::nullopt) {
+  const std::vector<Future<R>> futures = detail::distinct_futures(given);
   auto ch = std::make_shared<detail::CompletionChannel>();
   std::vector<std::uint64_t> ids;
   ids.reserve(futures.size());

@@ -67,12 +67,17 @@ struct PoolOptions {
 // Iterating yields results in input order (imap) or in completion order
 // (imap_unordered); a failed chunk's error (TaskError, WorkerDied, ...) is
 // thrown by the iterator increment / next() that reaches it, and iteration
-// may continue after it. Destroying the range cancels the chunks that have
-// not started (running ones finish and are dropped).
+// may continue after it. When reading the input throws, every result of the
+// inputs read before the failure is yielded first (in the range's order),
+// then the input's exception is thrown once, then the range ends (Python's
+// imap). Destroying the range cancels the chunks that have not started
+// (running ones finish and are dropped).
 template <class R>
 class ImapRange {
  public:
   // Submits the next chunk, or returns empty when the input is exhausted.
+  // An exception from it (the input failed) ends the input; it is thrown
+  // by next() once the chunks submitted before it are consumed.
   using Feeder = std::function<std::optional<Future<std::vector<R>>>()>;
 
   ImapRange(Feeder feeder, std::size_t window, bool ordered)
@@ -90,7 +95,10 @@ class ImapRange {
   std::optional<R> next() {
     while (pos_ >= buffer_.size()) {
       top_up();
-      if (in_flight_.empty()) return std::nullopt;
+      if (in_flight_.empty()) {
+        if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
+        return std::nullopt;
+      }
       Future<std::vector<R>> f = take_next_done();
       buffer_.clear();
       pos_ = 0;
@@ -132,7 +140,12 @@ class ImapRange {
  private:
   void top_up() {
     while (!exhausted_ && in_flight_.size() < window_) {
-      std::optional<Future<std::vector<R>>> f = feeder_();
+      std::optional<Future<std::vector<R>>> f;
+      try {
+        f = feeder_();
+      } catch (...) {
+        input_error_ = std::current_exception();
+      }
       if (!f) {
         exhausted_ = true;
         break;
@@ -166,6 +179,7 @@ class ImapRange {
   std::size_t window_;
   bool ordered_;
   bool exhausted_ = false;
+  std::exception_ptr input_error_;  // the input's failure, thrown once at the end
   std::size_t next_id_ = 0;
   std::map<std::size_t, Future<std::vector<R>>> in_flight_;  // by submission order
   std::shared_ptr<detail::CompletionChannel> channel_;
@@ -380,18 +394,27 @@ class PoolBase {
       explicit Source(View v) : view(std::move(v)) {}
       View view;
       std::optional<std::ranges::iterator_t<View>> it;
+      // The input threw after part of a chunk was read: that part is
+      // submitted first, the error is rethrown by the next call.
+      std::exception_ptr error;
     };
     auto src = std::make_shared<Source>(std::views::all(std::forward<Range>(inputs)));
     if (chunksize == 0) chunksize = 1;
     Derived* pool = &self();
     typename ImapRange<R>::Feeder feeder = [pool, src, f = std::move(f),
                                             chunksize]() -> std::optional<Future<std::vector<R>>> {
-      if (!src->it) src->it.emplace(std::ranges::begin(src->view));
-      auto& it = *src->it;
+      if (src->error) std::rethrow_exception(std::exchange(src->error, nullptr));
       std::vector<In> chunk;
-      while (chunk.size() < chunksize && it != std::ranges::end(src->view)) {
-        chunk.push_back(*it);
-        ++it;
+      try {
+        if (!src->it) src->it.emplace(std::ranges::begin(src->view));
+        auto& it = *src->it;
+        while (chunk.size() < chunksize && it != std::ranges::end(src->view)) {
+          chunk.push_back(*it);
+          ++it;
+        }
+      } catch (...) {
+        if (chunk.empty()) throw;
+        src->error = std::current_exception();
       }
       if (chunk.empty()) return std::nullopt;
       return pool->template submit_chunk<kStar>(f, std::move(chunk));
