@@ -361,6 +361,66 @@ TYPED_TEST(PoolTest, ImapDeliversResultsBeforeTheInputFails) {
   }
 }
 
+// Python's habits for the optional arguments: chunksize 0 is an error
+// (ValueError), an absent one is chosen from the input's size.
+TYPED_TEST(PoolTest, ChunksizeZeroIsAnErrorAndAbsentIsChosen) {
+  TypeParam pool({.workers = 2});
+  std::vector<int> in(80);
+  std::iota(in.begin(), in.end(), 0);
+  EXPECT_THROW(pool.map(square, in, 0), std::invalid_argument);
+  EXPECT_THROW(pool.imap(square, in, 0), std::invalid_argument);
+  EXPECT_THROW(pool.map_async(square, in, 0), std::invalid_argument);
+  // 80 inputs, 2 workers: chunks of ceil(80 / 8) = 10, each run by one
+  // worker, so the worker can change only at multiples of 10.
+  std::vector<int> ids = pool.map(worker_id, in);
+  ASSERT_EQ(ids.size(), 80u);
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    if (i % 10 != 0) {
+      EXPECT_EQ(ids[i], ids[i - 1]) << "inside a chunk, at " << i;
+    }
+  EXPECT_EQ(pool.map(square, std::views::iota(0, 5)), (std::vector<int>{0, 1, 4, 9, 16}));
+}
+
+TYPED_TEST(PoolTest, MapAsyncCallbacksAndTimedMapAndImap) {
+  TypeParam pool({.workers = 2});
+  std::atomic<int> sum{0};
+  std::atomic<int> errors{0};
+  auto ok = pool.map_async(
+      square, std::vector<int>{1, 2, 3}, std::nullopt,
+      [&](const std::vector<int>& v) { sum = std::accumulate(v.begin(), v.end(), 0); },
+      [&](std::exception_ptr) { ++errors; });
+  EXPECT_EQ(ok.get(), (std::vector<int>{1, 4, 9}));
+  EXPECT_EQ(sum.load(), 14);  // ran before the future became ready
+  auto bad = pool.map_async(
+      throw_out_of_range, std::vector<int>{1}, 1, [&](const std::vector<int>&) { sum = -1; },
+      [&](std::exception_ptr e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const mr::TaskError& t) {
+          if (t.type_name() == "std::out_of_range") ++errors;
+        }
+      });
+  EXPECT_THROW(bad.get(), mr::TaskError);
+  EXPECT_EQ(errors.load(), 1);
+  EXPECT_EQ(sum.load(), 14);
+
+  // map_for: empty when the results are not all there in time.
+  EXPECT_FALSE(pool.map_for(gated, std::vector<int>{0}, 50ms).has_value());
+  auto done = pool.map_for(square, std::vector<int>{2, 3}, 20s);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(*done, (std::vector<int>{4, 9}));
+
+  // imap's next_for: empty while the result is late, then the result.
+  auto results = pool.imap(gated, std::vector<int>{1});
+  EXPECT_FALSE(results.next_for(50ms).has_value());
+  EXPECT_FALSE(results.done());
+  open_gate(1);
+  EXPECT_EQ(results.next_for(20s), std::optional<int>(1));
+  EXPECT_FALSE(results.next_for(20s).has_value());
+  EXPECT_TRUE(results.done());
+  open_gate(0);  // let map_for's abandoned task end before the pool does
+}
+
 TYPED_TEST(PoolTest, ExceptionCarriesTypeNameAndMessage) {
   TypeParam pool({.workers = 2});
   try {
@@ -953,6 +1013,28 @@ TEST(FutureTest, RepeatedFutureIsYieldedAndReportedOnce) {
   EXPECT_EQ(yielded, std::vector<int>{1});
   auto order = mr::as_completed(std::vector<mr::Future<int>>{g, f, g});
   EXPECT_EQ(order.remaining(), 2u);
+}
+
+TEST(FutureTest, ExceptionForWaitsAtMostTheTimeout) {
+  mr::Promise<int> p;
+  auto f = p.future();
+  EXPECT_FALSE(f.exception_for(10ms).has_value());
+  p.set_exception(std::make_exception_ptr(std::runtime_error("late")));
+  auto e = f.exception_for(0ms);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THROW(std::rethrow_exception(*e), mr::TaskError);
+  EXPECT_EQ(mr::make_ready_future(3).exception_for(0ms),
+            std::optional<std::exception_ptr>(nullptr));
+}
+
+TEST(FutureTest, ChunkSizeIsChosenAsPythonDoes) {
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 80, 2), 10u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 81, 2), 11u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 3, 4), 1u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 0, 4), 1u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, std::nullopt, 4), 1u);  // size unknown
+  EXPECT_EQ(mr::detail::chunk_size_for(7, 1000, 4), 7u);
+  EXPECT_THROW(mr::detail::chunk_size_for(0, 10, 4), std::invalid_argument);
 }
 
 TEST(FutureTest, CancelRunsCallbacksAndFailsGet) {

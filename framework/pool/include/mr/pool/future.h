@@ -343,6 +343,12 @@ class Future {
     auto e = state_->error();
     return e ? e->to_exception_ptr() : nullptr;
   }
+  // exception() waiting at most `timeout` (Python's exception(timeout)):
+  // empty when the future is still not done then.
+  std::optional<std::exception_ptr> exception_for(Timeout timeout) const {
+    if (!wait_for(timeout)) return std::nullopt;
+    return exception();
+  }
 
   // Calls `f(future)` with a copy of this future once it is done: at once on
   // this thread if it already is, otherwise on the completing thread.
