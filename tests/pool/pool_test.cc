@@ -1098,6 +1098,13 @@ TEST(FutureTest, ErrorsAreKeptAsValuesAndThrownFresh) {
 
 class ThreadPoolTest : public SharedFixture {};
 
+// workers = 0 is documented as Python's None: one per usable CPU.
+TEST_F(ThreadPoolTest, ZeroWorkersMeansOnePerCpu) {
+  mr::ThreadPool pool({.workers = 0});
+  EXPECT_EQ(pool.size(), static_cast<std::size_t>(mr::cpu_count()));
+  EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
 TEST_F(ThreadPoolTest, TimeoutFailsTheFuture) {
   mr::ThreadPool pool({.workers = 1, .task_timeout = 100ms});
   auto f = pool.submit(gated, 0);

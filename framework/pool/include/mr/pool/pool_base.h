@@ -26,8 +26,12 @@
 
 namespace mr {
 
+// Zeros, compared with Python: workers = 0 and max_tasks_per_child = 0 are
+// this library's spelling of Python's None (one per CPU; never), not the
+// ValueError Python raises for 0. A chunksize of 0 (map/imap) is an error,
+// std::invalid_argument, as in Python.
 struct PoolOptions {
-  // Number of workers; 0 means one per usable CPU.
+  // Number of workers; 0 means one per usable CPU (mr::cpu_count()).
   std::size_t workers = 0;
   // Run once in every worker before its first task (for a ProcessPool: in
   // the worker process; with fork it may capture anything, with spawn and
