@@ -581,6 +581,51 @@ TYPED_TEST(PoolTest, SubmitBlocksWhileTheQueueIsFull) {
   EXPECT_EQ(q1.get() + q2.get() + running.get(), 1 + 4 + 0);
 }
 
+// Python's map_async never blocks the caller, however many tasks it queues:
+// here 50 chunks for a queue of 2 whose only worker is busy.
+TYPED_TEST(PoolTest, MapAsyncNeverBlocksTheCaller) {
+  TypeParam pool({.workers = 1, .max_queued = 2});
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(wait_running(running));
+  std::vector<int> in(50);
+  std::iota(in.begin(), in.end(), 0);
+  std::promise<mr::Future<std::vector<int>>> submitted;
+  auto returned = submitted.get_future();
+  std::thread caller([&] { submitted.set_value(pool.map_async(square, in, 1)); });
+  // Before: the caller waited for the gate (the queue was full).
+  const bool in_time = returned.wait_for(10s) == std::future_status::ready;
+  open_gate(0);
+  caller.join();
+  EXPECT_TRUE(in_time) << "map_async blocked while the queue was full";
+  auto all = returned.get().get_for(20s);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->size(), 50u);
+  EXPECT_EQ((*all)[49], 49 * 49);
+  // submit() keeps its back-pressure (SubmitBlocksWhileTheQueueIsFull).
+  EXPECT_EQ(running.get(), 0);
+}
+
+// Python's Executor.shutdown(wait, cancel_futures).
+TYPED_TEST(PoolTest, ShutdownWaitsAndCancelsQueuedFutures) {
+  TypeParam pool({.workers = 1});
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(wait_running(running));
+  auto queued = pool.submit(square, 2);
+  pool.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  EXPECT_TRUE(queued.cancelled());
+  EXPECT_THROW(queued.get(), mr::CancelledError);
+  EXPECT_THROW(pool.submit(square, 3), std::logic_error);
+  open_gate(0);
+  EXPECT_EQ(running.get(), 0);  // a running task is not cancelled
+  EXPECT_TRUE(pool.join_for(20s));
+
+  TypeParam other({.workers = 1});
+  auto f = other.submit(square, 3);
+  other.shutdown();  // wait = true: everything queued runs, then the workers end
+  EXPECT_TRUE(f.ready());
+  EXPECT_EQ(f.get(), 9);
+}
+
 TYPED_TEST(PoolTest, CloseThenJoin) {
   TypeParam pool({.workers = 2});
   EXPECT_THROW(pool.join(), std::logic_error);

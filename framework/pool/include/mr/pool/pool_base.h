@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ranges>
 #include <tuple>
@@ -58,8 +59,9 @@ struct PoolOptions {
   // stop a thread, so the future fails at the deadline and the thread's late
   // result is dropped.
   std::optional<Timeout> task_timeout{};
-  // Bound of the queue of tasks not yet started: submit(), map() and
-  // map_async() block while it is full (back-pressure).
+  // Bound of the queue of tasks not yet started: submit() and map() block
+  // while it is full (back-pressure). map_async()/starmap_async() never
+  // block (as Python's): their chunks may overfill the queue.
   std::size_t max_queued = 4096;
   // imap()/imap_unordered(): chunks submitted ahead of the consumer; 0
   // means twice the number of workers.
@@ -215,6 +217,35 @@ class ImapRange {
 
 namespace detail {
 
+// True while the calling thread submits for map_async(): the pools' enqueue
+// then does not wait for room in the queue.
+inline thread_local bool t_submit_unbounded = false;
+class UnboundedSubmit {
+ public:
+  UnboundedSubmit() noexcept : saved_(std::exchange(t_submit_unbounded, true)) {}
+  ~UnboundedSubmit() { t_submit_unbounded = saved_; }
+  UnboundedSubmit(const UnboundedSubmit&) = delete;
+  UnboundedSubmit& operator=(const UnboundedSubmit&) = delete;
+
+ private:
+  bool saved_;
+};
+
+// Cancels the futures of the tasks in a pool's `queue` (items with a
+// `state` member): read under `m`, cancelled outside it (cancel() runs done
+// callbacks, which may submit). Returns how many were cancelled.
+template <class Queue>
+std::size_t cancel_queued_states(std::mutex& m, const Queue& queue) {
+  std::vector<std::shared_ptr<StateBase>> queued;
+  {
+    std::lock_guard lock(m);
+    for (const auto& item : queue) queued.push_back(item.state);
+  }
+  std::size_t n = 0;
+  for (auto& state : queued) n += state->cancel() ? 1 : 0;
+  return n;
+}
+
 // The result of calling F on one input: f(in), or std::apply(f, in) for
 // starmap.
 template <bool kStar, class F, class In>
@@ -319,8 +350,8 @@ class PoolBase {
     return collect(submit_all<true>(std::move(f), std::forward<Range>(inputs), chunksize));
   }
 
-  // map() without waiting: a future of the whole result vector. Submitting
-  // blocks only while the task queue is full. Python's callback and
+  // map() without waiting: a future of the whole result vector. Never
+  // blocks, however many chunks (max_queued does not apply). Python's callback and
   // error_callback: on_result(const std::vector<R>&) or
   // on_error(std::exception_ptr) runs on the completing thread before the
   // returned future becomes ready (nullptr: none; see with_callbacks()).
@@ -328,6 +359,7 @@ class PoolBase {
             class OnError = std::nullptr_t>
   auto map_async(F f, Range&& inputs, std::optional<std::size_t> chunksize = std::nullopt,
                  OnResult on_result = nullptr, OnError on_error = nullptr) {
+    UnboundedSubmit unbounded;
     auto joined =
         join_chunks(submit_all<false>(std::move(f), std::forward<Range>(inputs), chunksize));
     if constexpr (std::is_null_pointer_v<OnResult> && std::is_null_pointer_v<OnError>) {
@@ -338,6 +370,7 @@ class PoolBase {
   }
   template <class F, std::ranges::input_range Range>
   auto starmap_async(F f, Range&& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
+    UnboundedSubmit unbounded;
     return join_chunks(submit_all<true>(std::move(f), std::forward<Range>(inputs), chunksize));
   }
 
@@ -355,6 +388,16 @@ class PoolBase {
   template <class F, std::ranges::input_range Range>
   auto imap_unordered(F f, Range&& inputs, std::optional<std::size_t> chunksize = std::nullopt) {
     return lazy<false>(std::move(f), std::forward<Range>(inputs), chunksize, false);
+  }
+
+  // Python's Executor.shutdown(wait, cancel_futures): refuses new work
+  // (close()); with cancel_futures, cancels the tasks not yet started
+  // (their futures fail with CancelledError); with wait, returns once the
+  // workers have ended (join()).
+  void shutdown(bool wait = true, bool cancel_futures = false) {
+    self().close();
+    if (cancel_futures) self().cancel_queued();
+    if (wait) self().join();
   }
 
   // submit(f, args...).get().

@@ -355,6 +355,10 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   // join() for at most `timeout`; false if workers still run.
   bool join_for(Timeout timeout);
   void terminate();
+  // Cancels the tasks still waiting in the queue (their futures fail with
+  // CancelledError; running ones go on) and returns how many. For
+  // shutdown(wait, cancel_futures).
+  std::size_t cancel_queued();
 
   // The number of worker slots.
   std::size_t size() const noexcept { return workers_; }

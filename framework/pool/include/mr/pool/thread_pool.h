@@ -102,6 +102,10 @@ class ThreadPool : public detail::PoolBase<ThreadPool> {
   // join() for at most `timeout`; false if threads are still running.
   bool join_for(Timeout timeout);
   void terminate();
+  // Cancels the tasks still waiting in the queue (their futures fail with
+  // CancelledError; running ones go on) and returns how many. For
+  // shutdown(wait, cancel_futures).
+  std::size_t cancel_queued();
 
   // The number of worker threads.
   std::size_t size() const noexcept { return workers_; }
