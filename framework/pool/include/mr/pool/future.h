@@ -11,10 +11,13 @@
 // same result. The state moves pending -> running -> finished, or pending ->
 // cancelled. What get() throws when there is no value, the same for both
 // pools:
-//  - mr::TaskError: the task threw. It carries the original exception's
-//    demangled type name ("std::out_of_range") and its what() text, for every
-//    exception type (the original object does not cross a process boundary,
-//    so a thread pool does not rethrow it either: one behaviour for both).
+//  - the task's own exception, from a ThreadPool: the very object the task
+//    threw (as Python's concurrent.futures does), shared by every get().
+//  - from a ProcessPool (the object cannot cross a process boundary): an
+//    exception type registered with mr::register_exception<E>() comes back
+//    as a new E built from the what() text; any other type as
+//    mr::TaskError, carrying the demangled type name ("std::out_of_range")
+//    and the what() text.
 //  - mr::WorkerDied: the worker process died while running the task.
 //  - mr::TimeoutError (mr/base/error.h): the task ran past the pool's
 //    per-task timeout.
@@ -25,9 +28,10 @@
 // TimeoutError for that.
 //
 // A state keeps an error as plain values (detail::ErrorValue: kind, type
-// name, message), never as a shared exception object: each get() throws a
-// fresh exception built from them on the calling thread, and exception()
-// returns a fresh std::exception_ptr owned by its caller.
+// name, message): each get() throws a fresh exception built from them on
+// the calling thread, and exception() returns a fresh std::exception_ptr
+// owned by its caller. The one exception is a ThreadPool task's own
+// exception object, which is kept and rethrown as is.
 //
 // Thread-safety: every member is safe to call from any thread. Done
 // callbacks run on the thread that completes the state (a pool's worker
@@ -54,6 +58,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -107,6 +112,34 @@ class CancelledError : public std::runtime_error {
 enum class ReturnWhen { kFirstCompleted, kFirstException, kAllCompleted };
 
 namespace detail {
+// Makes an E from a what() text; registered per demangled type name.
+using ExceptionFactory = std::exception_ptr (*)(const std::string& message);
+void register_exception_factory(std::string type_name, ExceptionFactory make);
+std::string demangled_name(const std::type_info& type);
+}  // namespace detail
+
+// Makes a task error whose type is E come back as an E (built from its
+// what() text) instead of a mr::TaskError naming "E": what a ProcessPool
+// task throws, and any promise completed with an E, wherever a TaskError
+// would carry its name. E derives from std::exception and is constructible
+// from a std::string. Call it in the parent (before the futures are read);
+// thread-safe; registering again is harmless.
+//
+//   struct NotFound : std::runtime_error { using std::runtime_error::runtime_error; };
+//   mr::register_exception<NotFound>();
+//   try { pool.submit(lookup, key).get(); } catch (const NotFound& e) { ... }
+template <class E>
+void register_exception() {
+  static_assert(std::is_base_of_v<std::exception, E> && std::is_constructible_v<E, std::string>,
+                "mr::register_exception<E>: E must derive from std::exception and be "
+                "constructible from a std::string (its what() text)");
+  detail::register_exception_factory(detail::demangled_name(typeid(E)),
+                                     [](const std::string& message) -> std::exception_ptr {
+                                       return std::make_exception_ptr(E(message));
+                                     });
+}
+
+namespace detail {
 
 // Builds a TaskError from the exception being handled; call only inside a
 // catch block.
@@ -124,6 +157,7 @@ struct ErrorValue {
   pid_t pid = 0;          // kWorkerDied: the worker, its exit status, the task
   int status = 0;
   std::uint64_t task_id = 0;
+  std::exception_ptr original;  // kTask from a ThreadPool: the object the task threw
 
   static ErrorValue task(std::string type_name, std::string message);
   static ErrorValue worker_died(pid_t pid, int status, std::uint64_t task_id);
@@ -133,12 +167,16 @@ struct ErrorValue {
   // The exception being handled, as a task error (TaskError kept as is);
   // call only inside a catch block.
   static ErrorValue current() noexcept;
+  // current(), also keeping the exception object itself (a ThreadPool's
+  // task: rethrown as is).
+  static ErrorValue current_with_original() noexcept;
   // Classifies `e`: TaskError, WorkerDied, TimeoutError and CancelledError
   // keep their kind; anything else becomes a task error (type name + what()).
   static ErrorValue from(std::exception_ptr e) noexcept;
 
-  // Throws a fresh TaskError, WorkerDied, TimeoutError, CancelledError or
-  // std::runtime_error built from the values.
+  // Throws the original exception if one is kept, else a fresh registered
+  // type (register_exception), TaskError, WorkerDied, TimeoutError,
+  // CancelledError or std::runtime_error built from the values.
   [[noreturn]] void raise() const;
   // A fresh exception_ptr to that same exception.
   std::exception_ptr to_exception_ptr() const noexcept;
