@@ -33,14 +33,15 @@ int main() {
   });
   text.wait();
 
-  // An exception comes back as mr::TaskError with its type and message.
+  // A thread pool's task exception comes back as itself (a ProcessPool's
+  // as mr::TaskError with its type and message, unless registered).
   mr::Future<int> bad = pool.submit([]() -> int { throw std::out_of_range("index 9"); });
   auto [done, not_done] = mr::wait(std::vector<mr::Future<int>>{bad}, mr::ReturnWhen::kFirstException, 5s);
   std::printf("wait(FIRST_EXCEPTION): %zu done, %zu not done\n", done.size(), not_done.size());
   try {
     bad.get();
-  } catch (const mr::TaskError& e) {
-    std::printf("TaskError: type=%s message=%s\n", e.type_name().c_str(), e.message().c_str());
+  } catch (const std::out_of_range& e) {
+    std::printf("std::out_of_range: %s\n", e.what());
   }
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -134,6 +135,35 @@ TEST(PipeTest, OneWayEndsHaveOneDirection) {
   EXPECT_EQ(r.recv_bytes(), "");
   EXPECT_EQ(reap(pid), 0);
   EXPECT_THROW(r.recv_bytes(), mr::EofError);
+}
+
+// Python's send_bytes(buf, offset, size) and recv_bytes_into(buf, offset):
+// bounds are checked, and a message too long for the buffer comes back
+// whole in BufferTooShort.
+TEST(PipeTest, SendBytesSliceAndRecvBytesInto) {
+  auto [a, b] = mr::Pipe();
+  const std::string text = "0123456789";
+  a.send_bytes(text, 2, 3);
+  a.send_bytes(text, 7);
+  a.send_bytes(text, 10, 0);  // empty slice at the end is fine
+  EXPECT_THROW(a.send_bytes(text, 11), std::out_of_range);
+  EXPECT_THROW(a.send_bytes(text, 8, 3), std::out_of_range);
+  std::array<char, 8> buf{};
+  EXPECT_EQ(b.recv_bytes_into(buf, 1), 3u);
+  EXPECT_EQ(std::string(buf.data() + 1, 3), "234");
+  EXPECT_EQ(b.recv_bytes_into(buf), 3u);
+  EXPECT_EQ(std::string(buf.data(), 3), "789");
+  EXPECT_EQ(b.recv_bytes_into(buf), 0u);
+  EXPECT_THROW(b.recv_bytes_into(buf, 9), std::out_of_range);
+  a.send_bytes(text);
+  try {
+    b.recv_bytes_into(buf, 4);
+    ADD_FAILURE() << "no BufferTooShort";
+  } catch (const mr::BufferTooShort& e) {
+    EXPECT_EQ(e.message(), text);
+  }
+  a.send_bytes("next");
+  EXPECT_EQ(b.recv_bytes(), "next");  // the long message was consumed
 }
 
 TEST(PipeTest, ClosedConnectionRejectsUse) {

@@ -167,6 +167,9 @@ TEST(SharedMemoryTest, NamedCreateOpenFromChildUnlink) {
   }
   EXPECT_FALSE(shm_exists(name)) << "the creator unlinks on destruction";
   EXPECT_THROW(mr::SharedMemory::create("bad/label", 16), std::invalid_argument);
+  // Size 0 is an error (Python's ValueError), and nothing is created.
+  EXPECT_THROW(mr::SharedMemory::create("zero", 0), std::invalid_argument);
+  EXPECT_FALSE(shm_exists("mr." + std::to_string(::getpid()) + ".zero"));
 }
 
 TEST(SharedMemoryTest, ForkedChildOfCreatorDoesNotUnlink) {
@@ -402,6 +405,29 @@ TEST(ValueTest, LockedHelpersAndRecursiveLock) {
   EXPECT_EQ(p->y, 2);
 }
 
+// Python's Value(..., lock=l) / Array(..., lock=l): one lock guarding
+// several shared objects; lock=False is RawValue / RawArray.
+TEST(ValueTest, ValueAndArrayShareAGivenLock) {
+  mr::RLock shared;
+  mr::Value<int> v(1, shared);
+  mr::Array<int> a(3, 7, shared);
+  mr::Array<int> b(std::vector<int>{1, 2}, shared);
+  EXPECT_FALSE(v.get_lock().locked());
+  shared.acquire();
+  EXPECT_TRUE(v.get_lock().held_by_caller());
+  EXPECT_TRUE(a.get_lock().held_by_caller());
+  EXPECT_TRUE(b.get_lock().held_by_caller());
+  // Another process cannot take any of them while the shared lock is held.
+  EXPECT_EQ(
+      run_child([&] { return v.get_lock().try_acquire() || a.get_lock().try_acquire() ? 1 : 0; }),
+      0);
+  shared.release();
+  EXPECT_FALSE(a.get_lock().locked());
+  EXPECT_EQ(v.fetch_add(1), 1);
+  EXPECT_EQ(a[2], 7);
+  EXPECT_EQ(b[1], 2);
+}
+
 TEST(ArrayTest, NegatedByChild) {
   mr::Array<double> a{1.5, -2, 3, 4, 0};
   EXPECT_EQ(run_child([&] {
@@ -497,6 +523,30 @@ TEST(SharedDictTest, FilledByTenProcessesWithAnExactSharedCounter) {
   for (int who = 0; who < kChildren; ++who)
     for (int k = 0; k < kKeysEach; ++k) ASSERT_EQ(d.get(child_key(who, k)), who * 1000 + k);
   EXPECT_EQ(d.get("shared"), kChildren * kBumps) << "update() must be atomic";
+}
+
+// Python's pop(key), pop(key, default), popitem() and setdefault(), the
+// child's changes seen by the parent.
+TEST(SharedDictTest, PopPopitemSetdefault) {
+  mr::SharedDict<std::string, int> d(64 * 1024);
+  d.set("a", 1);
+  d.set("b", 2);
+  EXPECT_EQ(d.pop("a"), std::optional<int>(1));
+  EXPECT_FALSE(d.contains("a"));
+  EXPECT_EQ(d.pop("a"), std::nullopt);
+  EXPECT_EQ(d.pop("a", -1), -1);
+  EXPECT_EQ(d.setdefault("b", 9), 2);  // present: unchanged
+  EXPECT_EQ(d.setdefault("c", 3), 3);  // absent: stored
+  EXPECT_EQ(d.get("c"), std::optional<int>(3));
+  EXPECT_EQ(run_child([&] { return d.setdefault("d", 4) == 4 && d.pop("b") == 2 ? 0 : 1; }), 0);
+  EXPECT_FALSE(d.contains("b"));
+  // popitem: the entry written last first.
+  auto last = d.popitem();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(*last, (std::pair<std::string, int>{"d", 4}));
+  EXPECT_EQ(d.popitem(), (std::optional<std::pair<std::string, int>>{{"c", 3}}));
+  EXPECT_EQ(d.popitem(), std::nullopt);
+  EXPECT_TRUE(d.empty());
 }
 
 TEST(SharedDictTest, EraseSizeItemsClear) {

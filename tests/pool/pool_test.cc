@@ -29,6 +29,8 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "mr/base/futex.h"
@@ -145,6 +147,28 @@ std::optional<E> error_of(mr::Future<T>& f) {
   return std::nullopt;
 }
 
+// What `fn` threw, as {type, message}: a TaskError stands for the type it
+// names (what a ProcessPool reports), anything else (a ThreadPool's
+// original exception, a registered type) for its own type and what().
+template <class F>
+std::pair<std::string, std::string> thrown(F&& fn) {
+  try {
+    fn();
+  } catch (const mr::TaskError& e) {
+    return {e.type_name(), e.message()};
+  } catch (const std::exception& e) {
+    return {mr::detail::demangled_name(typeid(e)), e.what()};
+  } catch (int) {
+    return {"int", ""};
+  } catch (...) {
+    return {"?", ""};
+  }
+  return {"no exception", ""};
+}
+std::pair<std::string, std::string> thrown(std::exception_ptr e) {
+  return thrown([&] { std::rethrow_exception(e); });
+}
+
 int square(int x) { return x * x; }
 int multiply(int a, int b) { return a * b; }
 int add(int a, int b) { return a + b; }
@@ -164,6 +188,11 @@ struct CustomError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 int throw_custom(int) { throw CustomError("custom failure"); }
+// Registered with mr::register_exception (only in the test that does so).
+struct RegisteredError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+int throw_registered(int x) { throw RegisteredError("registered " + std::to_string(x)); }
 int throw_int(int) { throw 42; }
 
 // Counts how many times the initializer ran, across processes.
@@ -321,29 +350,128 @@ TYPED_TEST(PoolTest, ImapReadsEndlessInputLazily) {
   }
 }
 
-TYPED_TEST(PoolTest, ExceptionCarriesTypeNameAndMessage) {
+// An input that throws while its 4th element is read: imap yields the
+// results of the three elements before it (in order; imap_unordered in any
+// order), then throws the input's error once, then ends, as Python's does,
+// whatever the chunk size.
+TYPED_TEST(PoolTest, ImapDeliversResultsBeforeTheInputFails) {
   TypeParam pool({.workers = 2});
-  try {
-    pool.submit(throw_out_of_range, 7).get();
-    FAIL() << "no exception";
-  } catch (const mr::TaskError& e) {
-    EXPECT_EQ(e.type_name(), "std::out_of_range");
-    EXPECT_EQ(e.message(), "bad index 7");
-    EXPECT_STREQ(e.what(), "std::out_of_range: bad index 7");
+  auto failing = std::views::iota(0, 10) | std::views::transform([](int i) {
+                   if (i == 3) throw std::runtime_error("input broke at 3");
+                   return i;
+                 });
+  for (bool ordered : {true, false}) {
+    for (std::size_t chunksize : {1u, 2u, 4u}) {
+      SCOPED_TRACE("ordered " + std::to_string(ordered) + ", chunksize " +
+                   std::to_string(chunksize));
+      auto results = ordered ? pool.imap(square, failing, chunksize)
+                             : pool.imap_unordered(square, failing, chunksize);
+      std::multiset<int> got;
+      std::vector<int> in_order;
+      std::string error;
+      for (int step = 0; step < 6; ++step) {
+        try {
+          std::optional<int> v = results.next();
+          if (!v) break;
+          got.insert(*v);
+          in_order.push_back(*v);
+        } catch (const std::runtime_error& e) {
+          EXPECT_TRUE(error.empty()) << "the input's error was thrown twice";
+          error = e.what();
+        }
+      }
+      EXPECT_EQ(got, (std::multiset<int>{0, 1, 4}));
+      if (ordered) {
+        EXPECT_EQ(in_order, (std::vector<int>{0, 1, 4}));
+      }
+      EXPECT_EQ(error, "input broke at 3");
+      EXPECT_FALSE(results.next().has_value());
+    }
   }
-  try {
-    pool.apply(throw_custom, 1);
-    FAIL() << "no exception";
-  } catch (const mr::TaskError& e) {
-    EXPECT_EQ(e.type_name(), "(anonymous namespace)::CustomError");
-    EXPECT_EQ(e.message(), "custom failure");
+}
+
+// Python's habits for the optional arguments: chunksize 0 is an error
+// (ValueError), an absent one is chosen from the input's size.
+TYPED_TEST(PoolTest, ChunksizeZeroIsAnErrorAndAbsentIsChosen) {
+  TypeParam pool({.workers = 2});
+  std::vector<int> in(80);
+  std::iota(in.begin(), in.end(), 0);
+  EXPECT_THROW(pool.map(square, in, 0), std::invalid_argument);
+  EXPECT_THROW(pool.imap(square, in, 0), std::invalid_argument);
+  EXPECT_THROW(pool.map_async(square, in, 0), std::invalid_argument);
+  // 80 inputs, 2 workers: chunks of ceil(80 / 8) = 10, each run by one
+  // worker, so the worker can change only at multiples of 10.
+  std::vector<int> ids = pool.map(worker_id, in);
+  ASSERT_EQ(ids.size(), 80u);
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    if (i % 10 != 0) {
+      EXPECT_EQ(ids[i], ids[i - 1]) << "inside a chunk, at " << i;
+    }
+  EXPECT_EQ(pool.map(square, std::views::iota(0, 5)), (std::vector<int>{0, 1, 4, 9, 16}));
+}
+
+TYPED_TEST(PoolTest, MapAsyncCallbacksAndTimedMapAndImap) {
+  TypeParam pool({.workers = 2});
+  std::atomic<int> sum{0};
+  std::atomic<int> errors{0};
+  auto ok = pool.map_async(
+      square, std::vector<int>{1, 2, 3}, std::nullopt,
+      [&](const std::vector<int>& v) { sum = std::accumulate(v.begin(), v.end(), 0); },
+      [&](std::exception_ptr) { ++errors; });
+  EXPECT_EQ(ok.get(), (std::vector<int>{1, 4, 9}));
+  EXPECT_EQ(sum.load(), 14);  // ran before the future became ready
+  auto bad = pool.map_async(
+      throw_out_of_range, std::vector<int>{1}, 1, [&](const std::vector<int>&) { sum = -1; },
+      [&](std::exception_ptr e) {
+        if (thrown(e).first == "std::out_of_range") ++errors;
+      });
+  EXPECT_EQ(thrown([&] { bad.get(); }).first, "std::out_of_range");
+  EXPECT_EQ(errors.load(), 1);
+  EXPECT_EQ(sum.load(), 14);
+
+  // map_for: empty when the results are not all there in time.
+  EXPECT_FALSE(pool.map_for(gated, std::vector<int>{0}, 50ms).has_value());
+  auto done = pool.map_for(square, std::vector<int>{2, 3}, 20s);
+  ASSERT_TRUE(done.has_value());
+  EXPECT_EQ(*done, (std::vector<int>{4, 9}));
+
+  // imap's next_for: empty while the result is late, then the result.
+  auto results = pool.imap(gated, std::vector<int>{1});
+  EXPECT_FALSE(results.next_for(50ms).has_value());
+  EXPECT_FALSE(results.done());
+  open_gate(1);
+  EXPECT_EQ(results.next_for(20s), std::optional<int>(1));
+  EXPECT_FALSE(results.next_for(20s).has_value());
+  EXPECT_TRUE(results.done());
+  open_gate(0);  // let map_for's abandoned task end before the pool does
+}
+
+// A ThreadPool rethrows the task's own exception (Python's
+// concurrent.futures does); a ProcessPool reports it as a TaskError naming
+// the type, or rebuilds it when the type is registered.
+TYPED_TEST(PoolTest, ExceptionCarriesTypeNameAndMessage) {
+  constexpr bool kOriginal = std::is_same_v<TypeParam, mr::ThreadPool>;
+  TypeParam pool({.workers = 2});
+  using Thrown = std::pair<std::string, std::string>;
+  EXPECT_EQ(thrown([&] { pool.submit(throw_out_of_range, 7).get(); }),
+            (Thrown{"std::out_of_range", "bad index 7"}));
+  EXPECT_EQ(thrown([&] { pool.apply(throw_custom, 1); }),
+            (Thrown{"(anonymous namespace)::CustomError", "custom failure"}));
+  EXPECT_EQ(thrown([&] { pool.map(throw_int, std::vector<int>{1, 2}); }).first, "int");
+  if constexpr (kOriginal) {
+    EXPECT_THROW(pool.apply(throw_custom, 1), CustomError);
+  } else {
+    try {
+      pool.submit(throw_out_of_range, 7).get();
+    } catch (const mr::TaskError& e) {
+      EXPECT_STREQ(e.what(), "std::out_of_range: bad index 7");
+    }
+    EXPECT_THROW(pool.apply(throw_custom, 1), mr::TaskError);
   }
-  try {
-    pool.map(throw_int, std::vector<int>{1, 2});
-    FAIL() << "no exception";
-  } catch (const mr::TaskError& e) {
-    EXPECT_EQ(e.type_name(), "int");
-  }
+  // A registered type comes back as itself from every pool.
+  mr::register_exception<RegisteredError>();
+  EXPECT_THROW(pool.apply(throw_registered, 5), RegisteredError);
+  EXPECT_EQ(thrown([&] { pool.apply(throw_registered, 5); }).second, "registered 5");
   // The pool still works.
   EXPECT_EQ(pool.apply(square, 9), 81);
 }
@@ -363,16 +491,10 @@ TYPED_TEST(PoolTest, ApplyAndApplyAsyncCallbacks) {
   EXPECT_EQ(errors.load(), 0);
 
   std::string error_type;
-  auto g =
-      pool.apply_async(throw_out_of_range, std::make_tuple(3), nullptr, [&](std::exception_ptr e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const mr::TaskError& t) {
-          error_type = t.type_name();
-        }
-      });
+  auto g = pool.apply_async(throw_out_of_range, std::make_tuple(3), nullptr,
+                            [&](std::exception_ptr e) { error_type = thrown(e).first; });
   ASSERT_TRUE(g.wait_for(20s));
-  EXPECT_THROW(g.get(), mr::TaskError);
+  EXPECT_EQ(thrown([&] { g.get(); }).first, "std::out_of_range");
   EXPECT_EQ(error_type, "std::out_of_range");
 }
 
@@ -479,6 +601,51 @@ TYPED_TEST(PoolTest, SubmitBlocksWhileTheQueueIsFull) {
   submitter.join();
   EXPECT_EQ(third_submitted.get().get(), 9);
   EXPECT_EQ(q1.get() + q2.get() + running.get(), 1 + 4 + 0);
+}
+
+// Python's map_async never blocks the caller, however many tasks it queues:
+// here 50 chunks for a queue of 2 whose only worker is busy.
+TYPED_TEST(PoolTest, MapAsyncNeverBlocksTheCaller) {
+  TypeParam pool({.workers = 1, .max_queued = 2});
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(wait_running(running));
+  std::vector<int> in(50);
+  std::iota(in.begin(), in.end(), 0);
+  std::promise<mr::Future<std::vector<int>>> submitted;
+  auto returned = submitted.get_future();
+  std::thread caller([&] { submitted.set_value(pool.map_async(square, in, 1)); });
+  // Before: the caller waited for the gate (the queue was full).
+  const bool in_time = returned.wait_for(10s) == std::future_status::ready;
+  open_gate(0);
+  caller.join();
+  EXPECT_TRUE(in_time) << "map_async blocked while the queue was full";
+  auto all = returned.get().get_for(20s);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->size(), 50u);
+  EXPECT_EQ((*all)[49], 49 * 49);
+  // submit() keeps its back-pressure (SubmitBlocksWhileTheQueueIsFull).
+  EXPECT_EQ(running.get(), 0);
+}
+
+// Python's Executor.shutdown(wait, cancel_futures).
+TYPED_TEST(PoolTest, ShutdownWaitsAndCancelsQueuedFutures) {
+  TypeParam pool({.workers = 1});
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(wait_running(running));
+  auto queued = pool.submit(square, 2);
+  pool.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  EXPECT_TRUE(queued.cancelled());
+  EXPECT_THROW(queued.get(), mr::CancelledError);
+  EXPECT_THROW(pool.submit(square, 3), std::logic_error);
+  open_gate(0);
+  EXPECT_EQ(running.get(), 0);  // a running task is not cancelled
+  EXPECT_TRUE(pool.join_for(20s));
+
+  TypeParam other({.workers = 1});
+  auto f = other.submit(square, 3);
+  other.shutdown();  // wait = true: everything queued runs, then the workers end
+  EXPECT_TRUE(f.ready());
+  EXPECT_EQ(f.get(), 9);
 }
 
 TYPED_TEST(PoolTest, CloseThenJoin) {
@@ -888,6 +1055,55 @@ TEST(FutureTest, WaitAndAsCompletedTakeTheirCallbacksBack) {
   EXPECT_EQ(order.next()->get(), 7);
 }
 
+// A set of futures holds each once: as_completed() yields a repeated future
+// once, and wait() puts it once in done (or not_done), as Python's do.
+TEST(FutureTest, RepeatedFutureIsYieldedAndReportedOnce) {
+  mr::Promise<int> p, q;
+  auto f = p.future();
+  auto g = q.future();
+  auto pending =
+      mr::wait(std::vector<mr::Future<int>>{f, f, g, f}, mr::ReturnWhen::kAllCompleted, 0ms);
+  EXPECT_TRUE(pending.done.empty());
+  ASSERT_EQ(pending.not_done.size(), 2u);
+  EXPECT_TRUE(pending.not_done[0] == f);
+  EXPECT_TRUE(pending.not_done[1] == g);
+
+  p.set_value(1);
+  q.set_value(2);
+  auto done = mr::wait(std::vector<mr::Future<int>>{f, f});
+  ASSERT_EQ(done.done.size(), 1u);
+  EXPECT_TRUE(done.not_done.empty());
+
+  std::vector<int> yielded;
+  for (const auto& h : mr::as_completed(std::vector<mr::Future<int>>{f, f, f}, 20s))
+    yielded.push_back(h.get());
+  EXPECT_EQ(yielded, std::vector<int>{1});
+  auto order = mr::as_completed(std::vector<mr::Future<int>>{g, f, g});
+  EXPECT_EQ(order.remaining(), 2u);
+}
+
+TEST(FutureTest, ExceptionForWaitsAtMostTheTimeout) {
+  mr::Promise<int> p;
+  auto f = p.future();
+  EXPECT_FALSE(f.exception_for(10ms).has_value());
+  p.set_exception(std::make_exception_ptr(std::runtime_error("late")));
+  auto e = f.exception_for(0ms);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THROW(std::rethrow_exception(*e), mr::TaskError);
+  EXPECT_EQ(mr::make_ready_future(3).exception_for(0ms),
+            std::optional<std::exception_ptr>(nullptr));
+}
+
+TEST(FutureTest, ChunkSizeIsChosenAsPythonDoes) {
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 80, 2), 10u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 81, 2), 11u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 3, 4), 1u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, 0, 4), 1u);
+  EXPECT_EQ(mr::detail::chunk_size_for(std::nullopt, std::nullopt, 4), 1u);  // size unknown
+  EXPECT_EQ(mr::detail::chunk_size_for(7, 1000, 4), 7u);
+  EXPECT_THROW(mr::detail::chunk_size_for(0, 10, 4), std::invalid_argument);
+}
+
 TEST(FutureTest, CancelRunsCallbacksAndFailsGet) {
   mr::Promise<int> p;
   auto f = p.future();
@@ -948,6 +1164,13 @@ TEST(FutureTest, ErrorsAreKeptAsValuesAndThrownFresh) {
 // ---- ThreadPool only ----
 
 class ThreadPoolTest : public SharedFixture {};
+
+// workers = 0 is documented as Python's None: one per usable CPU.
+TEST_F(ThreadPoolTest, ZeroWorkersMeansOnePerCpu) {
+  mr::ThreadPool pool({.workers = 0});
+  EXPECT_EQ(pool.size(), static_cast<std::size_t>(mr::cpu_count()));
+  EXPECT_EQ(pool.apply(square, 3), 9);
+}
 
 TEST_F(ThreadPoolTest, TimeoutFailsTheFuture) {
   mr::ThreadPool pool({.workers = 1, .task_timeout = 100ms});

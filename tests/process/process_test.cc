@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "mr/base/deadline.h"
@@ -63,6 +65,28 @@ void report_self(std::string path) {
   out << self.name() << " " << self.pid() << " " << self.parent_pid() << " " << self.daemon();
 }
 MR_REGISTER_FUNCTION(report_self);
+
+// Waits for one byte on the FIFO `fifo` (bounded: 20 s), then writes "done"
+// to `out` and exits with 7; exits with 2 if no byte came.
+int finish_on_fifo(std::string fifo, std::string out) {
+  mr::UniqueFd f(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));  // O_RDWR: open never blocks
+  pollfd p{f.get(), POLLIN, 0};
+  char byte = 0;
+  if (!f || ::poll(&p, 1, 20000) != 1 || ::read(f.get(), &byte, 1) != 1) return 2;
+  std::ofstream(out) << "done";
+  return 7;
+}
+MR_REGISTER_FUNCTION(finish_on_fifo);
+
+// Writes get_start_method() as the child sees it.
+void report_start_method(std::string path) {
+  std::ofstream(path) << mr::to_string(mr::get_start_method());
+}
+MR_REGISTER_FUNCTION(report_start_method);
+
+// 0 if descriptor `fd` is closed in this process, 1 if it is open.
+int descriptor_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0 ? 1 : 0; }
+MR_REGISTER_FUNCTION(descriptor_open);
 
 namespace {
 
@@ -175,6 +199,36 @@ std::string capture_stderr(Start start, Finish finish) {
 }
 
 mr::ProcessOptions with(mr::StartMethod m) { return {.start_method = m}; }
+
+// True once `pid` has ended (zombie or gone), within `timeout`; does not
+// reap it.
+bool ended(pid_t pid, mr::Timeout timeout) {
+  mr::UniqueFd fd(pidfd_open(pid));
+  if (!fd) return errno == ESRCH;
+  pollfd p{fd.get(), POLLIN, 0};
+  return ::poll(&p, 1, mr::Deadline::after(timeout).poll_timeout_ms()) == 1;
+}
+
+// Runs `scenario` in a forked child (which so has a forkserver of its own
+// that it may kill) and returns what it returned: "" for success, else a
+// description of what went wrong.
+template <class F>
+std::string run_in_client(F scenario) {
+  Pipe report;
+  mr::Process client([&report, &scenario] {
+    std::string result;
+    try {
+      result = scenario();
+    } catch (const std::exception& e) {
+      result = std::string("exception: ") + e.what();
+    }
+    send(report.w.get(), result);
+  });
+  client.start();
+  std::string result = receive<std::string>(report.r.get(), 60s);
+  EXPECT_TRUE(client.join_for(20s));
+  return result;
+}
 
 // ---------------------------------------------------------------------------
 // Fork
@@ -477,6 +531,101 @@ TEST(SpawnTest, CurrentProcessInASpawnedChild) {
 }
 
 // ---------------------------------------------------------------------------
+// Python's module-level and lifecycle calls: active_children(),
+// parent_process(), close(), interrupt(), get_context().
+
+TEST(ProcessApiTest, ActiveChildrenListsRunningOnesAndReapsEndedOnes) {
+  Pipe hold;
+  mr::Process quick([] { return 0; });
+  mr::Process slow({.name = "Slow"}, [&hold] {
+    char c;
+    return ::read(hold.r.get(), &c, 1) == 1 ? 0 : 1;
+  });
+  quick.start();
+  slow.start();
+  ASSERT_TRUE(ended(quick.pid(), 20s));
+  EXPECT_EQ(::kill(quick.pid(), 0), 0) << "a zombie until someone reaps it";
+  std::vector<mr::ProcessInfo> running = mr::active_children();
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].pid(), slow.pid());
+  EXPECT_EQ(running[0].name(), "Slow");
+  EXPECT_EQ(running[0].parent_pid(), ::getpid());
+  EXPECT_EQ(::kill(quick.pid(), 0), -1) << "active_children() reaped it";
+  EXPECT_EQ(quick.exit_code(), 0);
+  ASSERT_EQ(::write(hold.w.get(), "x", 1), 1);
+  ASSERT_TRUE(slow.join_for(20s));
+  EXPECT_TRUE(mr::active_children().empty());
+}
+
+TEST(ProcessApiTest, ParentProcessIsEmptyInMainAndTheParentInAChild) {
+  EXPECT_FALSE(mr::parent_process().has_value());
+  mr::Process child([] {
+    auto parent = mr::parent_process();
+    if (!parent) return 1;
+    if (parent->pid() != ::getppid()) return 2;
+    if (parent->name() != "MainProcess") return 3;
+    if (!parent->is_alive() || parent->join_for(10ms)) return 4;
+    return 0;
+  });
+  child.start();
+  ASSERT_TRUE(child.join_for(20s));
+  EXPECT_EQ(child.exit_code(), 0);
+}
+
+TEST(ProcessApiTest, CloseReleasesAndThenRefusesUse) {
+  Pipe hold;
+  mr::Process p([&hold] {
+    char c;
+    return ::read(hold.r.get(), &c, 1) == 1 ? 0 : 1;
+  });
+  p.start();
+  EXPECT_THROW(p.close(), std::logic_error);  // still running
+  ASSERT_EQ(::write(hold.w.get(), "x", 1), 1);
+  ASSERT_TRUE(p.join_for(20s));
+  p.close();
+  EXPECT_TRUE(p.closed());
+  p.close();  // idempotent
+  EXPECT_THROW(p.exit_code(), std::logic_error);
+  EXPECT_THROW(p.is_alive(), std::logic_error);
+  EXPECT_THROW(p.join(), std::logic_error);
+  EXPECT_THROW(p.start(), std::logic_error);
+  EXPECT_EQ(p.sentinel(), -1);
+  mr::Process never([] { return 0; });
+  never.close();  // closing a Process never started is fine
+  EXPECT_THROW(never.start(), std::logic_error);
+}
+
+TEST(ProcessApiTest, InterruptSendsSigint) {
+  for (mr::StartMethod m : {mr::StartMethod::kFork, mr::StartMethod::kSpawn}) {
+    mr::Process p(with(m), mr::target<&sleep_until_signalled>);
+    p.start();
+    EXPECT_FALSE(p.join_for(50ms));
+    p.interrupt();
+    ASSERT_TRUE(p.join_for(20s));
+    EXPECT_EQ(p.exit_code(), -SIGINT);
+  }
+}
+
+TEST(ProcessApiTest, ContextChoosesTheMethodWithoutChangingTheDefault) {
+  TempDir dir;
+  const std::string out = dir.file("method");
+  const mr::StartMethod before = mr::get_start_method();
+  auto ctx = mr::get_context("spawn");
+  EXPECT_EQ(ctx.start_method(), mr::StartMethod::kSpawn);
+  mr::Process p = ctx.process(mr::target<&report_start_method>, out);
+  EXPECT_EQ(p.start_method(), mr::StartMethod::kSpawn);
+  p.start();
+  ASSERT_TRUE(p.join_for(20s));
+  EXPECT_EQ(slurp(out), "spawn");
+  EXPECT_EQ(mr::get_start_method(), before);
+  EXPECT_EQ(mr::get_context().start_method(), before);
+  mr::Process named = ctx.process({.name = "ViaContext"}, mr::target<&exit_with>, 4);
+  EXPECT_EQ(named.name(), "ViaContext");
+  EXPECT_EQ(named.start_method(), mr::StartMethod::kSpawn);
+  EXPECT_THROW(mr::get_context("thread"), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------
 // Forkserver: started before the first test, so it is not a leaked child.
 
 class ForkserverTest : public ::testing::Test {
@@ -571,6 +720,128 @@ TEST_F(ForkserverTest, ServerAndItsChildrenDieWithTheirClient) {
   ASSERT_TRUE(client.join_for(10s));
   EXPECT_TRUE(wait_gone(server, 10s));
   EXPECT_TRUE(wait_gone(child, 10s));
+}
+
+// The forkserver is killed (SIGKILL, then SIGINT) while two of its children
+// run: they live on and finish their work, join() waits for their real end
+// and reports the code they exited with (not a made-up -9), and the next
+// forkserver start() starts a new server transparently. A child that then
+// dies by a signal has an honestly unknown status.
+TEST_F(ForkserverTest, ChildrenOutliveAKilledServerWhichIsReplaced) {
+  Subreaper subreaper;  // the orphaned children come to this process
+  TempDir dir;
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Pipe pids;
+  const std::string failures = run_in_client([&]() -> std::string {
+    std::string bad;
+    for (int sig : {SIGKILL, SIGINT}) {
+      const std::string tag = std::string(" [") + ::sigabbrev_np(sig) + "] ";
+      const std::string out_a = dir.file("a"), out_b = dir.file("b");
+      mr::Process attached(fs(), mr::target<&finish_on_fifo>, fifo, out_a);
+      mr::ProcessOptions detached_options = fs();
+      detached_options.die_with_parent = false;
+      mr::Process detached(detached_options, mr::target<&finish_on_fifo>, fifo, out_b);
+      attached.start();
+      detached.start();
+      const pid_t server = mr::forkserver_pid();
+      ::kill(server, sig);
+      if (!ended(server, 10s)) return bad + tag + "server did not end";
+      if (attached.join_for(100ms) || detached.join_for(100ms))
+        bad += tag + "join returned while the child runs";
+      mr::Process next(fs(), mr::target<&exit_with>, 5);
+      next.start();  // before: "the server is gone (send request): Broken pipe"
+      if (!next.join_for(20s) || next.exit_code() != 5) bad += tag + "next start failed";
+      if (mr::forkserver_pid() == server) bad += tag + "no new server";
+      mr::UniqueFd f(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+      if (::write(f.get(), "xx", 2) != 2) return bad + tag + "fifo write";
+      if (!attached.join_for(20s) || !detached.join_for(20s)) return bad + tag + "no end";
+      if (attached.exit_code() != 7 || slurp(out_a) != "done")
+        bad += tag + "attached child: " + mr::describe_exit_code(*attached.exit_code());
+      if (detached.exit_code() != 7 || slurp(out_b) != "done")
+        bad += tag + "detached child: " + mr::describe_exit_code(*detached.exit_code());
+      send(pids.w.get(), std::pair<int, int>(attached.pid(), detached.pid()));
+    }
+    // A child killed by a signal after its server died: nobody can know
+    // which signal; the status says so.
+    mr::Process victim(fs(), mr::target<&sleep_until_signalled>);
+    victim.start();
+    const pid_t server = mr::forkserver_pid();
+    ::kill(server, SIGKILL);
+    if (!ended(server, 10s)) return bad + " server did not end";
+    victim.kill();
+    if (!victim.join_for(20s)) return bad + " victim did not end";
+    if (victim.exit_code() != mr::kExitCodeUnknown)
+      bad += " victim: " + mr::describe_exit_code(*victim.exit_code());
+    if (mr::describe_exit_code(mr::kExitCodeUnknown).find("unknown") == std::string::npos)
+      bad += " describe_exit_code does not say unknown";
+    send(pids.w.get(), std::pair<int, int>(victim.pid(), victim.pid()));
+    return bad;
+  });
+  EXPECT_EQ(failures, "");
+  // Reap the orphans that came to this process.
+  for (int i = 0; i < 3; ++i) {
+    auto [a, b] = receive<std::pair<int, int>>(pids.r.get(), 20s);
+    EXPECT_TRUE(wait_gone(a, 10s));
+    EXPECT_TRUE(wait_gone(b, 10s));
+  }
+}
+
+// A forkserver child dies with the process that asked for it, not with
+// the server: it survives the server's death and goes when its requester
+// is killed.
+TEST_F(ForkserverTest, ChildFollowsItsRequesterNotTheServer) {
+  Subreaper subreaper;
+  Pipe report;
+  mr::Process client([&report] {
+    mr::Process sleeper(fs(), mr::target<&sleep_until_signalled>);
+    sleeper.start();
+    const pid_t server = mr::forkserver_pid();
+    ::kill(server, SIGKILL);
+    const bool server_ended = ended(server, 10s);
+    send(report.w.get(), std::tuple<int, int, bool, bool>(sleeper.pid(), server, server_ended,
+                                                          server_ended && sleeper.is_alive()));
+    for (;;) ::pause();
+  });
+  client.start();
+  auto [child, server, server_ended, alive_after_server] =
+      receive<std::tuple<int, int, bool, bool>>(report.r.get(), 20s);
+  EXPECT_TRUE(server_ended);
+  EXPECT_TRUE(alive_after_server);
+  client.kill();
+  ASSERT_TRUE(client.join_for(10s));
+  EXPECT_TRUE(wait_gone(child, 10s));
+  EXPECT_TRUE(wait_gone(server, 10s));  // the client's unreaped server came to us
+}
+
+// Spawned and forkserver children report their own start method and
+// inherit none of the parent's descriptors that lack close-on-exec.
+TEST_F(ForkserverTest, ChildrenReportTheirStartMethodAndGetNoStrayDescriptors) {
+  TempDir dir;
+  for (mr::StartMethod m : {mr::StartMethod::kSpawn, mr::StartMethod::kForkserver}) {
+    const std::string out = dir.file("method");
+    mr::Process p(with(m), mr::target<&report_start_method>, out);
+    p.start();
+    ASSERT_TRUE(p.join_for(20s));
+    EXPECT_EQ(slurp(out), mr::to_string(m));
+  }
+  // A descriptor without close-on-exec, opened before the client's
+  // forkserver starts.
+  const std::string failures = run_in_client([]() -> std::string {
+    int fds[2];
+    if (::pipe(fds) != 0) return "pipe";
+    std::string bad;
+    for (mr::StartMethod m : {mr::StartMethod::kSpawn, mr::StartMethod::kForkserver}) {
+      mr::Process p(with(m), mr::target<&descriptor_open>, fds[0]);
+      p.start();
+      if (!p.join_for(20s) || p.exit_code() != 0)
+        bad += std::string(" ") + std::string(mr::to_string(m)) + " child has the descriptor";
+    }
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return bad;
+  });
+  EXPECT_EQ(failures, "");
 }
 
 }  // namespace

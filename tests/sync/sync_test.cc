@@ -64,6 +64,7 @@ class Child {
   }
   int join() { return join_for(kLong); }
   void kill() { proc_.kill(); }
+  pid_t pid() const { return proc_.pid(); }
 
  private:
   mr::Process proc_;
@@ -138,7 +139,10 @@ TEST(LockTest, MisuseThrowsLogicError) {
   EXPECT_THROW(lock.release(), std::logic_error);  // not held
   lock.acquire();
   EXPECT_THROW(lock.acquire(), std::logic_error);  // would self-deadlock
-  EXPECT_THROW(lock.try_acquire(), std::logic_error);
+  // A non-blocking acquire of a lock the caller holds is just "not now"
+  // (Python's acquire(blocking=False) returns False), and it stays held.
+  EXPECT_FALSE(lock.try_acquire());
+  EXPECT_TRUE(lock.locked());
   // Another process cannot release the parent's lock.
   Child child([&] {
     try {
@@ -150,6 +154,37 @@ TEST(LockTest, MisuseThrowsLogicError) {
   });
   EXPECT_EQ(child.join(), 0);
   lock.release();
+}
+
+// locked() (Python's Lock.locked()) and RLock's owner query see a holder in
+// another process.
+TEST(LockTest, LockedAndOwnerSeeAHolderInAnotherProcess) {
+  mr::Lock lock;
+  mr::RLock rlock;
+  EXPECT_FALSE(lock.locked());
+  EXPECT_FALSE(rlock.locked());
+  EXPECT_EQ(rlock.owner(), 0);
+  mr::Event held, done;
+  Child child([&] {
+    lock.acquire();
+    rlock.acquire();
+    held.set();
+    const bool ok = done.wait_for(20s);
+    rlock.release();
+    lock.release();
+    return ok ? 0 : 1;
+  });
+  ASSERT_TRUE(held.wait_for(20s));
+  EXPECT_TRUE(lock.locked());
+  EXPECT_TRUE(rlock.locked());
+  EXPECT_EQ(rlock.owner(), child.pid());  // its only thread: tid == pid
+  EXPECT_FALSE(rlock.held_by_caller());
+  done.set();
+  EXPECT_EQ(child.join(), 0);
+  EXPECT_FALSE(lock.locked());
+  rlock.acquire();
+  EXPECT_EQ(rlock.owner(), ::gettid());
+  rlock.release();
 }
 
 TEST(LockTest, StdLockGuardAndUniqueLockWork) {
@@ -620,6 +655,25 @@ TEST(BarrierTest, TimeoutBreaksItForEveryone) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 95ms);
   EXPECT_TRUE(barrier.broken());
   EXPECT_EQ(waiter.join(), 0);
+}
+
+// Python's Barrier(parties, action, timeout): a plain wait() uses the
+// timeout given at construction, and running out breaks the barrier.
+TEST(BarrierTest, DefaultTimeoutFromConstructionAppliesToWait) {
+  mr::Barrier barrier(2, {}, 100ms);
+  EXPECT_EQ(barrier.timeout(), std::optional<mr::Timeout>(100ms));
+  EXPECT_FALSE(mr::Barrier(2).timeout().has_value());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(barrier.wait(), mr::BrokenBarrierError);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 95ms);
+  EXPECT_TRUE(barrier.broken());
+  EXPECT_THROW(mr::Barrier(2, {}, -1ms), std::invalid_argument);
+  // Two parties that meet within the default timeout pass.
+  mr::Barrier meeting(2, {}, kLong);
+  Child other([&] { return meeting.wait() + 10; });
+  const int mine = meeting.wait();
+  EXPECT_EQ(mine + other.join(), 11);  // indices 0 and 1, plus 10
+  EXPECT_FALSE(meeting.broken());
 }
 
 TEST(BarrierTest, ThrowingActionBreaksTheBarrier) {

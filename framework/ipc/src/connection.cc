@@ -389,4 +389,34 @@ std::pair<Connection, Connection> Pipe(bool duplex, std::size_t ring_bytes) {
   return {std::move(first), std::move(second)};
 }
 
+BufferTooShort::BufferTooShort(std::string message, std::size_t room)
+    : std::runtime_error("mr::Connection::recv_bytes_into: a message of " +
+                         std::to_string(message.size()) + " bytes does not fit in " +
+                         std::to_string(room) + " bytes"),
+      message_(std::move(message)) {}
+
+void Connection::send_bytes(std::string_view buffer, std::size_t offset, std::size_t size) {
+  if (offset > buffer.size())
+    throw std::out_of_range("mr::Connection::send_bytes: offset " + std::to_string(offset) +
+                            " is past the end of a buffer of " + std::to_string(buffer.size()));
+  const std::size_t rest = buffer.size() - offset;
+  if (size == std::string_view::npos) size = rest;
+  if (size > rest)
+    throw std::out_of_range("mr::Connection::send_bytes: offset " + std::to_string(offset) +
+                            " + size " + std::to_string(size) + " is past the end of a buffer of " +
+                            std::to_string(buffer.size()));
+  send_bytes(buffer.substr(offset, size));
+}
+
+std::size_t Connection::recv_bytes_into(std::span<char> buffer, std::size_t offset) {
+  if (offset > buffer.size())
+    throw std::out_of_range("mr::Connection::recv_bytes_into: offset " + std::to_string(offset) +
+                            " is past the end of a buffer of " + std::to_string(buffer.size()));
+  std::string message = recv_bytes();
+  const std::size_t room = buffer.size() - offset;
+  if (message.size() > room) throw BufferTooShort(std::move(message), room);
+  std::copy(message.begin(), message.end(), buffer.begin() + static_cast<std::ptrdiff_t>(offset));
+  return message.size();
+}
+
 }  // namespace mr

@@ -104,7 +104,7 @@ SharedMemory SharedMemory::create(std::string_view label, std::size_t size) {
   } else {
     chosen = label;
   }
-  if (size == 0) size = 1;
+  if (size == 0) throw std::invalid_argument("SharedMemory::create: size must be positive (got 0)");
   cleanup_stale();
   const pid_t self = ::getpid();
   std::string name = std::string(kNamePrefix) + std::to_string(self) + "." + chosen;

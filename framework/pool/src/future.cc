@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <typeinfo>
 
 #include "mr/base/demangle.h"
@@ -35,6 +37,32 @@ WorkerDied::WorkerDied(pid_t pid, int status, std::uint64_t task_id)
       task_id_(task_id) {}
 
 namespace detail {
+
+namespace {
+// The exception types rebuilt by name (register_exception).
+struct ExceptionRegistry {
+  std::mutex mu;
+  std::map<std::string, ExceptionFactory, std::less<>> by_name;
+};
+ExceptionRegistry& exception_registry() {
+  static auto* r = new ExceptionRegistry;  // leaked on purpose: usable during exit
+  return *r;
+}
+ExceptionFactory registered_factory(const std::string& type_name) {
+  ExceptionRegistry& r = exception_registry();
+  std::lock_guard lock(r.mu);
+  auto it = r.by_name.find(type_name);
+  return it == r.by_name.end() ? nullptr : it->second;
+}
+}  // namespace
+
+void register_exception_factory(std::string type_name, ExceptionFactory make) {
+  ExceptionRegistry& r = exception_registry();
+  std::lock_guard lock(r.mu);
+  r.by_name[std::move(type_name)] = make;
+}
+
+std::string demangled_name(const std::type_info& type) { return mr::demangle(type.name()); }
 
 TaskError task_error_from_current() noexcept {
   try {
@@ -101,6 +129,18 @@ ErrorValue ErrorValue::current() noexcept {
   }
 }
 
+ErrorValue ErrorValue::current_with_original() noexcept {
+  ErrorValue e = current();
+  try {
+    throw;
+  } catch (const TaskError&) {
+    // Already a described error (a nested future's): keep it as values.
+  } catch (...) {
+    e.original = std::current_exception();
+  }
+  return e;
+}
+
 ErrorValue ErrorValue::from(std::exception_ptr e) noexcept {
   try {
     if (!e) return task("unknown exception", "(null exception_ptr)");
@@ -133,10 +173,13 @@ void ErrorValue::raise() const {
     case Kind::kTask:
       break;
   }
+  if (original) std::rethrow_exception(original);
+  if (ExceptionFactory make = registered_factory(type_name)) std::rethrow_exception(make(message));
   throw TaskError(type_name, message);
 }
 
 std::exception_ptr ErrorValue::to_exception_ptr() const noexcept {
+  if (original) return original;
   try {
     raise();
   } catch (...) {

@@ -396,7 +396,7 @@ void ProcessPool::enqueue(std::shared_ptr<detail::StateBase> state, std::uint64_
                           std::uint64_t fn, std::string args,
                           std::function<void(std::string_view)> complete) {
   std::unique_lock lock(m_);
-  if (!closed_ && queue_.size() >= options_.max_queued) {
+  if (!closed_ && queue_.size() >= options_.max_queued && !detail::t_submit_unbounded) {
     ++space_waiters_;
     space_cv_.wait(lock, [&] { return closed_ || queue_.size() < options_.max_queued; });
     --space_waiters_;
@@ -839,6 +839,8 @@ void ProcessPool::close() {
   work_cv_.notify_all();
   space_cv_.notify_all();
 }
+
+std::size_t ProcessPool::cancel_queued() { return detail::cancel_queued_states(m_, queue_); }
 
 void ProcessPool::terminate() {
   std::deque<Job> dropped;

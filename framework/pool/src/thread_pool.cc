@@ -45,7 +45,9 @@ void ThreadPool::start_thread_locked() {
 
 void ThreadPool::enqueue(std::shared_ptr<detail::StateBase> state, std::function<void()> run) {
   std::unique_lock lock(m_);
-  space_cv_.wait(lock, [&] { return closed_ || queue_.size() < options_.max_queued; });
+  space_cv_.wait(lock, [&] {
+    return closed_ || queue_.size() < options_.max_queued || detail::t_submit_unbounded;
+  });
   if (closed_) throw std::logic_error("mr::ThreadPool: submit after close() or terminate()");
   queue_.push_back(Task{std::move(state), std::move(run)});
   lock.unlock();
@@ -143,6 +145,8 @@ void ThreadPool::watchdog_loop() {
     }
   }
 }
+
+std::size_t ThreadPool::cancel_queued() { return detail::cancel_queued_states(m_, queue_); }
 
 void ThreadPool::close() {
   {

@@ -2,18 +2,25 @@
 //
 // The server is this program spawned with kForkserverMarker and one control
 // socket (a socketpair end: no name, nothing to leak). Protocol, per child:
-//  1. the client creates a socketpair (the child's "status socket") and
-//     passes one end to the server over the control socket (SCM_RIGHTS);
-//  2. the client writes the ChildRequest on its end;
-//  3. the server forks; the child runs the request; the server answers
-//     {pid} with the child's pidfd (SCM_RIGHTS), opened before the server
-//     could reap it, so it names exactly that child;
+//  1. the client creates two socketpairs, the child's "status socket" and
+//     its "lifeline", and passes one end of each to the server over the
+//     control socket (SCM_RIGHTS);
+//  2. the client writes the ChildRequest on its status socket end;
+//  3. the server forks; the child keeps the lifeline end (hold_lifeline)
+//     and runs the request; the server answers {pid} with the child's
+//     pidfd (SCM_RIGHTS), opened before the server could reap it, so it
+//     names exactly that child;
 //  4. when the server reaps the child it writes the raw wait status on the
 //     status socket and closes it.
-// The client waits on the status socket and signals through the pidfd, so
-// join/terminate/kill behave as for its own children. EOF on the control
-// socket (the client exited or died) makes the server kill its children and
-// exit; the children also have PR_SET_PDEATHSIG against the server.
+// The client waits on the pidfd, reads the status from the status socket
+// and signals through the pidfd, so join/terminate/kill behave as for its
+// own children. EOF on the control socket (the client exited or died)
+// makes the server kill its children and exit.
+// The children do not depend on the server: a child dies with its client
+// (the lifeline's hang-up, when die_with_parent), not with the server, and
+// if the server dies first the child reports its own exit code on the
+// lifeline. A client whose server died starts a new one at its next
+// request.
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -52,22 +60,25 @@ Client*& client_slot() {
   return c;
 }
 
-// Sends `n` bytes and, if fd_to_pass >= 0, that descriptor along.
-bool send_with_fd(int sock, const void* data, std::size_t n, int fd_to_pass) {
+// At most this many descriptors travel with one message.
+constexpr std::size_t kMaxFds = 2;
+
+// Sends `n` bytes and, along, the `nfds` descriptors of `fds`.
+bool send_with_fds(int sock, const void* data, std::size_t n, const int* fds, std::size_t nfds) {
   iovec iov{const_cast<void*>(data), n};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (fd_to_pass >= 0) {
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+  if (nfds > 0) {
     std::memset(control, 0, sizeof control);
     msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
+    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
   }
   for (;;) {
     ssize_t w = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -76,15 +87,21 @@ bool send_with_fd(int sock, const void* data, std::size_t n, int fd_to_pass) {
   }
 }
 
-// Receives exactly `n` (small) bytes and, if one came along, a descriptor
-// (close-on-exec) into *fd. Returns the byte count: 0 on EOF, -1 on error.
-ssize_t recv_with_fd(int sock, void* data, std::size_t n, int* fd) {
-  *fd = -1;
+// Sends `n` bytes and, if fd_to_pass >= 0, that descriptor along.
+bool send_with_fd(int sock, const void* data, std::size_t n, int fd_to_pass) {
+  return send_with_fds(sock, data, n, &fd_to_pass, fd_to_pass >= 0 ? 1 : 0);
+}
+
+// Receives exactly `n` (small) bytes and up to kMaxFds descriptors that
+// came along (close-on-exec) into fds[0..], the others left -1. Returns the
+// byte count: 0 on EOF, -1 on error.
+ssize_t recv_with_fds(int sock, void* data, std::size_t n, int (&fds)[kMaxFds]) {
+  for (int& fd : fds) fd = -1;
   iovec iov{data, n};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t r;
@@ -93,8 +110,20 @@ ssize_t recv_with_fd(int sock, void* data, std::size_t n, int* fd) {
   } while (r < 0 && errno == EINTR);
   if (r <= 0) return r;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const std::size_t count =
+          std::min<std::size_t>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int), kMaxFds);
+      std::memcpy(fds, CMSG_DATA(c), count * sizeof(int));
+    }
+  return r;
+}
+
+ssize_t recv_with_fd(int sock, void* data, std::size_t n, int* fd) {
+  int fds[kMaxFds];
+  const ssize_t r = recv_with_fds(sock, data, n, fds);
+  for (std::size_t i = 1; i < kMaxFds; ++i)
+    if (fds[i] >= 0) ::close(fds[i]);  // more than the caller expects
+  *fd = fds[0];
   return r;
 }
 
@@ -117,8 +146,17 @@ void reap_server(Client& c) noexcept {
   c.owner = 0;
 }
 
+// True if the server has ended (it was killed: the pidfd is readable).
+bool server_gone(const Client& c) {
+  pollfd p{c.pidfd.get(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
 void start_locked(Client& c) {
-  if (c.control && c.owner == ::getpid()) return;
+  if (c.control && c.owner == ::getpid()) {
+    if (!server_gone(c)) return;
+    reap_server(c);  // killed from outside: start a new one
+  }
   if (!hook_installed())
     throw std::logic_error(
         "mr::forkserver: needs mr::spawn_main_hook(argc, argv) as the first line of main()");
@@ -174,17 +212,25 @@ std::shared_ptr<ChildState> start_in_forkserver(const ChildRequest& request) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     throw_errno("mr::forkserver: socketpair");
   UniqueFd mine(sv[0]), theirs(sv[1]);
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    throw_errno("mr::forkserver: socketpair");
+  UniqueFd lifeline_mine(sv[0]), lifeline_theirs(sv[1]);
   {
     std::lock_guard lock(c.mu);
-    start_locked(c);
     const char tag = 'R';
-    if (!send_with_fd(c.control.get(), &tag, 1, theirs.get())) {
+    const int fds[] = {theirs.get(), lifeline_theirs.get()};
+    // A server that died between the liveness check and the send is
+    // replaced once; a fresh server that refuses the request is an error.
+    for (int attempt = 0;; ++attempt) {
+      start_locked(c);
+      if (send_with_fds(c.control.get(), &tag, 1, fds, 2)) break;
       const int err = errno;
-      reap_server(c);  // it is gone or broken; the next request starts another
-      throw_errno("mr::forkserver: the server is gone (send request)", err);
+      reap_server(c);
+      if (attempt == 1) throw_errno("mr::forkserver: the server is gone (send request)", err);
     }
   }
   theirs.reset();
+  lifeline_theirs.reset();
   send_message(mine.get(), to_bytes(request));
 
   int reply = 0;
@@ -205,11 +251,11 @@ std::shared_ptr<ChildState> start_in_forkserver(const ChildRequest& request) {
   state->owner = ::getpid();
   state->pidfd = std::move(owned_pidfd);
   state->status_fd = std::move(mine);
+  state->report_fd = std::move(lifeline_mine);
   return state;
 }
 
 [[noreturn]] void run_forkserver(int control_fd) {
-  const pid_t server = ::getpid();
   sigset_t chld, old;
   ::sigemptyset(&chld);
   ::sigaddset(&chld, SIGCHLD);
@@ -247,9 +293,14 @@ std::shared_ptr<ChildState> start_in_forkserver(const ChildRequest& request) {
     }
     if (!fds[0].revents) continue;
     char tag = 0;
-    int status_fd = -1;
-    if (recv_with_fd(control_fd, &tag, 1, &status_fd) <= 0) shutdown();  // client gone
-    if (status_fd < 0) continue;
+    int passed[kMaxFds];
+    if (recv_with_fds(control_fd, &tag, 1, passed) <= 0) shutdown();  // client gone
+    const int status_fd = passed[0], lifeline = passed[1];
+    if (status_fd < 0 || lifeline < 0) {
+      for (int fd : passed)
+        if (fd >= 0) ::close(fd);
+      continue;
+    }
 
     ChildRequest request;
     try {
@@ -258,6 +309,7 @@ std::shared_ptr<ChildState> start_in_forkserver(const ChildRequest& request) {
       request = from_bytes<ChildRequest>(*msg);
     } catch (...) {
       ::close(status_fd);
+      ::close(lifeline);
       continue;
     }
 
@@ -269,10 +321,12 @@ std::shared_ptr<ChildState> start_in_forkserver(const ChildRequest& request) {
       for (auto& [p, fd] : children) ::close(fd);
       ::close(status_fd);
       ::sigprocmask(SIG_SETMASK, &old, nullptr);
-      if (request.die_with_parent) die_with(server);
-      become_child(request.name, request.identity, request.parent_pid, request.daemon);
+      // Not die_with(server): the child's lifetime follows its requester.
+      become_child(request);
+      hold_lifeline(lifeline, request.die_with_parent);
       run_request_and_exit(request);
     }
+    ::close(lifeline);
     int reply = pid > 0 ? pid : -errno;
     int pidfd = -1;
     if (pid > 0) {

@@ -1,11 +1,13 @@
 #include "mr/process/process.h"
 
 #include <cxxabi.h>  // abi::__cxa_current_exception_type
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +43,7 @@ struct Self {
   std::string name = "MainProcess";
   std::string identity;  // "" for the main process, "1:2" for Process-1:2
   pid_t parent_pid = 0;  // 0: the main process, use getppid()
+  std::string parent_name;
   bool daemon = false;
   int created = 0;  // Processes constructed here, for "Process-N"
 };
@@ -92,6 +95,9 @@ void exit_handler() {
   }
 }
 
+// A forkserver child's end of its lifeline (hold_lifeline), or -1.
+int g_lifeline = -1;
+
 void write_stderr(const std::string& msg) noexcept {
   const char* p = msg.data();
   std::size_t n = msg.size();
@@ -133,6 +139,8 @@ std::string get_executable() {
 }
 
 std::string describe_exit_code(int exit_code) {
+  if (exit_code == kExitCodeUnknown)
+    return "ended with an unknown status (its forkserver died before reaping it)";
   if (exit_code >= 0) return "exited with code " + std::to_string(exit_code);
   const int sig = -exit_code;
   std::string s = "killed by signal " + std::to_string(sig);
@@ -173,7 +181,7 @@ bool ChildState::wait(const Deadline& deadline) {
     std::lock_guard lock(mu);
     if (exit_code) return true;
   }
-  pollfd p{sentinel(), POLLIN, 0};
+  pollfd p{pidfd.get(), POLLIN, 0};  // readable once the child has ended
   for (;;) {
     int r = ::poll(&p, 1, deadline.poll_timeout_ms());
     if (r < 0) {
@@ -186,15 +194,26 @@ bool ChildState::wait(const Deadline& deadline) {
   std::lock_guard lock(mu);
   if (exit_code) return true;  // another thread collected it meanwhile
   if (status_fd) {
-    // The forkserver reaped the child and sent its wait status; EOF means
-    // the server died, and its children died with it (pdeathsig).
+    // The child has ended; the forkserver reaps it and sends its wait
+    // status at once. EOF means the server died first (its children live
+    // on): then the code the child reported itself on its lifeline, if it
+    // ended through end_child(), else an honest "unknown".
     int status = 0;
     bool got = false;
     try {
-      got = read_full(status_fd.get(), &status, sizeof status);
+      got = wait_readable(status_fd.get(), Deadline::after(kServerStatusWait)) &&
+            read_full(status_fd.get(), &status, sizeof status);
     } catch (const std::system_error&) {
     }
-    exit_code = got ? exit_code_from_wait_status(status) : -SIGKILL;
+    int reported = 0;
+    if (got) {
+      exit_code = exit_code_from_wait_status(status);
+    } else if (report_fd && ::recv(report_fd.get(), &reported, sizeof reported, MSG_DONTWAIT) ==
+                                static_cast<ssize_t>(sizeof reported)) {
+      exit_code = reported;
+    } else {
+      exit_code = kExitCodeUnknown;
+    }
   } else {
     siginfo_t info{};
     while (::waitid(P_PIDFD, static_cast<id_t>(pidfd.get()), &info, WEXITED) < 0) {
@@ -241,17 +260,40 @@ void track_child(const std::shared_ptr<ChildState>& child) {
 }
 
 void become_child(const std::string& name, const std::string& identity, pid_t parent_pid,
-                  bool daemon) {
+                  bool daemon, const std::string& parent_name) {
   // The parent's objects are abandoned, not destroyed: their mutexes may
   // have been copied locked.
   auto* s = new Self;
   s->name = name;
   s->identity = identity;
   s->parent_pid = parent_pid;
+  s->parent_name = parent_name;
   s->daemon = daemon;
   self_slot() = s;
   children_slot() = new Children;
   forget_forkserver_after_fork();
+  // A lifeline inherited from a forkserver child belongs to that child.
+  if (g_lifeline >= 0) ::close(std::exchange(g_lifeline, -1));
+}
+
+void become_child(const ChildRequest& request) {
+  become_child(request.name, request.identity, request.parent_pid, request.daemon,
+               request.parent_name);
+  g_default_method = static_cast<StartMethod>(request.start_method);
+}
+
+void hold_lifeline(int fd, bool die_with_requester) noexcept {
+  g_lifeline = fd;
+  if (!die_with_requester) return;
+  // The requester never writes on its end, so the only event on ours is
+  // the hang-up when its last copy is closed: that signal is SIGKILL.
+  ::fcntl(fd, F_SETOWN, ::getpid());
+  ::fcntl(fd, F_SETSIG, SIGKILL);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_ASYNC);
+  // The requester may have gone before O_ASYNC was set.
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLRDHUP)))
+    ::kill(::getpid(), SIGKILL);
 }
 
 void die_with(pid_t parent) noexcept {
@@ -303,6 +345,11 @@ void end_child(int code) {
   } catch (...) {
   }
   flush_std_streams();
+  if (g_lifeline >= 0) {
+    // For the requester, in case the forkserver dies before reaping us.
+    ssize_t ignored = ::send(g_lifeline, &code, sizeof code, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+  }
   ::_exit(code);
 }
 
@@ -370,6 +417,7 @@ Process& Process::operator=(Process&& other) noexcept {
     function_ = other.function_;
     args_ = std::move(other.args_);
     state_ = std::move(other.state_);
+    closed_ = other.closed_;
   }
   return *this;
 }
@@ -379,6 +427,7 @@ Process::~Process() {
 }
 
 detail::ChildState& Process::started(const char* what) const {
+  check_open(what);
   if (!state_)
     throw std::logic_error(std::string("mr::Process::") + what + ": " + name_ + " was not started");
   if (!state_->owned_here())
@@ -388,11 +437,18 @@ detail::ChildState& Process::started(const char* what) const {
 }
 
 void Process::set_daemon(bool daemon) {
+  check_open("set_daemon");
   if (state_) throw std::logic_error("mr::Process::set_daemon: " + name_ + " already started");
   daemon_ = daemon;
 }
 
+void Process::check_open(const char* what) const {
+  if (closed_)
+    throw std::logic_error(std::string("mr::Process::") + what + ": " + name_ + " is closed");
+}
+
 void Process::start() {
+  check_open("start");
   if (state_) throw std::logic_error("mr::Process::start: " + name_ + " already started");
   if (!body_ && !function_) throw std::logic_error("mr::Process::start: moved-from Process");
   if (method_ != StartMethod::kFork && !detail::hook_installed())
@@ -413,7 +469,9 @@ void Process::start() {
       // Child of fork: a copy of the parent, single-threaded as the header
       // requires of the parent; it runs the body and never returns.
       if (die_with_parent_) detail::die_with(parent);
-      detail::become_child(name_, identity_, parent, daemon_);
+      // Only this thread exists now: the parent's name is read unlocked.
+      const std::string parent_name = self_slot()->name;
+      detail::become_child(name_, identity_, parent, daemon_, parent_name);
       int code = 1;
       try {
         code = body_ ? body_->run() : function_->invoke(args_);
@@ -441,6 +499,8 @@ void Process::start() {
     request.parent_pid = ::getpid();
     request.daemon = daemon_;
     request.die_with_parent = die_with_parent_;
+    request.start_method = static_cast<int>(method_);
+    request.parent_name = current_process().name();
     state = method_ == StartMethod::kSpawn ? detail::start_spawned(request)
                                            : detail::start_in_forkserver(request);
   }
@@ -451,6 +511,22 @@ void Process::start() {
 }
 
 void Process::join() { started("join").wait(Deadline::never()); }
+
+void Process::interrupt() { started("interrupt").send_signal(SIGINT); }
+
+void Process::close() {
+  if (closed_) return;
+  if (state_ && state_->owned_here()) {
+    if (!state_->wait(Deadline::after(std::chrono::nanoseconds(0))))
+      throw std::logic_error("mr::Process::close: " + name_ + " is still running");
+  }
+  state_.reset();  // the pidfd and sockets; the exit registry holds a weak_ptr
+  body_.reset();
+  function_ = nullptr;
+  args_.clear();
+  args_.shrink_to_fit();
+  closed_ = true;
+}
 
 bool Process::join_for(Timeout timeout) {
   return started("join_for").wait(Deadline::after(timeout));
@@ -466,11 +542,13 @@ void Process::join_checked() {
 }
 
 bool Process::is_alive() const {
+  check_open("is_alive");
   if (!state_ || !state_->owned_here()) return false;
   return !state_->wait(Deadline::after(std::chrono::nanoseconds(0)));
 }
 
 std::optional<int> Process::exit_code() const {
+  check_open("exit_code");
   if (!state_ || !state_->owned_here()) return std::nullopt;
   if (!state_->wait(Deadline::after(std::chrono::nanoseconds(0)))) return std::nullopt;
   std::lock_guard lock(state_->mu);
@@ -482,5 +560,63 @@ void Process::kill() { started("kill").send_signal(SIGKILL); }
 
 pid_t Process::pid() const noexcept { return state_ ? state_->pid : 0; }
 int Process::sentinel() const noexcept { return state_ ? state_->sentinel() : -1; }
+
+// ---------------------------------------------------------------------------
+// Free functions of Python's module level
+
+ParentProcess::ParentProcess(std::string name, pid_t pid) : name_(std::move(name)), pid_(pid) {
+  const int fd = detail::pidfd_open(pid);
+  pidfd_ = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+    if (*p >= 0) ::close(*p);
+    delete p;
+  });
+}
+
+bool ParentProcess::join_for(Timeout timeout) const {
+  if (*pidfd_ < 0) return true;  // gone before we could look
+  return wait_readable(*pidfd_, Deadline::after(timeout));
+}
+
+bool ParentProcess::is_alive() const { return !join_for(Timeout::zero()); }
+
+std::optional<ParentProcess> parent_process() {
+  std::string name;
+  pid_t pid;
+  {
+    std::lock_guard lock(self_slot()->mu);
+    if (self_slot()->parent_pid == 0) return std::nullopt;  // the main process
+    name = self_slot()->parent_name;
+    pid = self_slot()->parent_pid;
+  }
+  return ParentProcess(std::move(name), pid);
+}
+
+std::vector<ProcessInfo> active_children() {
+  std::vector<std::shared_ptr<detail::ChildState>> mine;
+  {
+    std::lock_guard lock(children_slot()->mu);
+    auto& l = children_slot()->list;
+    std::erase_if(l, [](const std::weak_ptr<detail::ChildState>& w) { return w.expired(); });
+    for (auto& w : l)
+      if (auto c = w.lock(); c && c->owned_here()) mine.push_back(std::move(c));
+  }
+  std::vector<ProcessInfo> running;
+  const pid_t self = ::getpid();
+  for (auto& c : mine)  // wait(0) reaps a child that has ended
+    if (!c->wait(Deadline::after(std::chrono::nanoseconds(0))))
+      running.emplace_back(c->name, c->pid, self, c->daemon);
+  return running;
+}
+
+ProcessContext get_context(std::optional<StartMethod> method) noexcept {
+  return ProcessContext(method.value_or(get_start_method()));
+}
+
+ProcessContext get_context(std::string_view method) {
+  for (StartMethod m : {StartMethod::kFork, StartMethod::kSpawn, StartMethod::kForkserver})
+    if (to_string(m) == method) return ProcessContext(m);
+  throw std::invalid_argument("mr::get_context: unknown start method \"" + std::string(method) +
+                              "\" (fork, spawn or forkserver)");
+}
 
 }  // namespace mr

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,11 @@ inline int pidfd_send_signal(int pidfd, int sig) noexcept {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0u));
 }
 
+// How long a forkserver child's requester waits, once the child has ended,
+// for the server's report of its wait status before deciding the server is
+// gone (it sends it as soon as it reaps the child).
+inline constexpr auto kServerStatusWait = std::chrono::seconds(5);
+
 // One started child, shared by its Process and the exit-time registry.
 struct ChildState {
   pid_t pid = 0;
@@ -37,14 +43,21 @@ struct ChildState {
   // child of our own (fork, spawn) it is also what we wait on.
   UniqueFd pidfd;
   // Forkserver children only: the socket on which the server sends the
-  // child's raw wait status when it has reaped it. Readable = ended.
+  // child's raw wait status when it has reaped it (EOF: the server died).
   UniqueFd status_fd;
+  // Forkserver children only: our end of the child's lifeline, a socket
+  // pair whose other end only the child holds. The child writes its exit
+  // code there just before _exit (read when the server died before it could
+  // report), and dies when every copy of this end is closed (its
+  // die-with-parent, tied to us rather than to the server).
+  UniqueFd report_fd;
 
   std::mutex mu;
   std::optional<int> exit_code;  // guarded by mu
 
   bool owned_here() const noexcept;
-  int sentinel() const noexcept { return status_fd ? status_fd.get() : pidfd.get(); }
+  // The pidfd: readable once the child has ended, whoever reaps it.
+  int sentinel() const noexcept { return pidfd.get(); }
   // Waits until the child has ended (and collects its status) or the
   // deadline passes; returns whether it has ended.
   bool wait(const Deadline& deadline);
@@ -67,10 +80,13 @@ struct ChildRequest {
   pid_t parent_pid = 0;
   bool daemon = false;
   bool die_with_parent = true;
+  int start_method = 0;  // StartMethod: what get_start_method() says in the child
+  std::string parent_name;
 
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(function, args, name, identity, parent_pid, daemon, die_with_parent);
+    ar(function, args, name, identity, parent_pid, daemon, die_with_parent, start_method,
+       parent_name);
   }
 };
 
@@ -84,7 +100,17 @@ void track_child(const std::shared_ptr<ChildState>& child);
 // forkserver (the parent's one is not ours). Called in the child right after
 // fork (fork method, forkserver child) or exec (spawn).
 void become_child(const std::string& name, const std::string& identity, pid_t parent_pid,
-                  bool daemon);
+                  bool daemon, const std::string& parent_name);
+// become_child() for a spawned or forkserver child: also makes the request's
+// start method this process's default, as Python's children report theirs.
+void become_child(const ChildRequest& request);
+
+// A forkserver child's end of its lifeline (see ChildState::report_fd):
+// end_child() writes the exit code on it; with `die_with_requester` the
+// child gets SIGKILL when the requester's end is closed (O_ASYNC with
+// F_SETSIG = SIGKILL: the kernel signals the hang-up), and dies at once if
+// it already is. A forked grandchild forgets it (become_child).
+void hold_lifeline(int fd, bool die_with_requester) noexcept;
 
 // Sets PR_SET_PDEATHSIG(SIGKILL) and dies at once if the parent `parent`
 // is already gone. Async-signal-safe.

@@ -3,6 +3,7 @@
 // run.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,6 +28,10 @@ std::atomic<bool> g_hook_installed{false};
 
 // What the child of fork sends through the close-on-exec pipe when it could
 // not exec; nothing arrives when exec succeeded.
+// Where the child of fork stops marking descriptors close-on-exec one by
+// one, on a kernel without close_range(CLOSE_RANGE_CLOEXEC) (before 5.11).
+constexpr int kMaxInheritedFd = 4096;
+
 struct ExecFailure {
   int stage;  // 1: clearing FD_CLOEXEC, 2: exec
   int err;
@@ -47,7 +52,7 @@ struct ExecFailure {
     ::_exit(1);
   }
   in.reset();
-  become_child(request.name, request.identity, request.parent_pid, request.daemon);
+  become_child(request);
   run_request_and_exit(request);
 }
 
@@ -93,6 +98,12 @@ Spawned spawn_program(const char* marker, int fd, bool die_with_parent) {
     // DANGER: child side of fork, async-signal-safe calls only until exec.
     if (die_with_parent) die_with(parent);
     ExecFailure failure{1, 0};
+    // Only stdin, stdout, stderr and `fd` cross exec, as Python's spawn
+    // passes only what the child needs: every other descriptor the parent
+    // left inheritable is made close-on-exec here.
+    if (::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int other = 3; other < kMaxInheritedFd; ++other) ::fcntl(other, F_SETFD, FD_CLOEXEC);
+    }
     if (::fcntl(fd, F_SETFD, 0) == 0) {  // the one descriptor exec keeps
       failure.stage = 2;
       ::sigprocmask(SIG_SETMASK, &old, nullptr);

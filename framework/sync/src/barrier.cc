@@ -25,8 +25,9 @@ struct BarrierState {
   std::uint32_t magic;
   pthread_mutex_t mutex;
   std::uint32_t parties;
-  std::uint32_t count;   // arrivals in the current round
-  std::uint32_t broken;  // the barrier is broken until reset()
+  std::uint32_t count;      // arrivals in the current round
+  std::uint32_t broken;     // the barrier is broken until reset()
+  std::int64_t timeout_ns;  // wait()'s timeout given at construction; -1: none
   std::atomic<std::uint32_t> generation;
   std::atomic<std::uint8_t> outcome[kHistory];  // 1: that round was broken
 };
@@ -69,12 +70,19 @@ class StateGuard {
 }  // namespace
 
 Barrier::Barrier(int parties, std::function<void()> action, Backing backing)
+    : Barrier(parties, std::move(action), std::nullopt, backing) {}
+
+Barrier::Barrier(int parties, std::function<void()> action, std::optional<Timeout> timeout,
+                 Backing backing)
     : action_(std::move(action)) {
   if (parties < 1) throw std::invalid_argument("mr::Barrier: parties must be at least 1");
+  if (timeout && timeout->count() < 0)
+    throw std::invalid_argument("mr::Barrier: the timeout must not be negative");
   block_ = detail::SharedBlock::create(sizeof(BarrierState), backing, "mr.sync.barrier");
   auto* s = new (block_.data()) BarrierState{};
   detail::robust_mutex_init(&s->mutex);
   s->parties = static_cast<std::uint32_t>(parties);
+  s->timeout_ns = timeout ? timeout->count() : -1;
   s->magic = kBarrierMagic;
 }
 
@@ -114,7 +122,15 @@ int Barrier::wait_until(const Deadline& deadline) {
   return index;
 }
 
-int Barrier::wait() { return wait_until(Deadline::never()); }
+int Barrier::wait() {
+  const std::int64_t ns = state(block_)->timeout_ns;
+  return wait_until(ns < 0 ? Deadline::never() : Deadline::after(Timeout(ns)));
+}
+
+std::optional<Timeout> Barrier::timeout() const noexcept {
+  const std::int64_t ns = state(block_)->timeout_ns;
+  return ns < 0 ? std::nullopt : std::optional<Timeout>(Timeout(ns));
+}
 
 int Barrier::wait_for(Timeout timeout) { return wait_until(Deadline::after(timeout)); }
 

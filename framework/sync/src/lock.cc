@@ -95,7 +95,15 @@ bool Lock::acquire_for(Timeout timeout) { return acquire_until(Deadline::after(t
 
 bool Lock::try_acquire() {
   LockState* s = lock_state(block_);
-  return lock_after(s, detail::robust_mutex_trylock(&s->mutex));
+  const detail::LockResult r = detail::robust_mutex_trylock(&s->mutex);
+  // Held by the calling thread is just "not free now", as Python's
+  // acquire(blocking=False) says False.
+  if (r == detail::LockResult::kDeadlock) return false;
+  return lock_after(s, r);
+}
+
+bool Lock::locked() const noexcept {
+  return lock_state(block_)->owner.load(std::memory_order_relaxed) != 0;
 }
 
 void Lock::release() {
@@ -123,6 +131,12 @@ RLock RLock::attach(SharedRegion region) {
 bool RLock::held_by_caller() const noexcept {
   return rlock_state(block_)->owner.load(std::memory_order_relaxed) == detail::current_tid();
 }
+
+pid_t RLock::owner() const noexcept {
+  return rlock_state(block_)->owner.load(std::memory_order_relaxed);
+}
+
+bool RLock::locked() const noexcept { return owner() != 0; }
 
 namespace {
 

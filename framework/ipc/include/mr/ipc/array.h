@@ -139,6 +139,10 @@ class Array {
   explicit Array(std::size_t n, const T& fill = T{}) : e_(n, fill) {}
   Array(std::initializer_list<T> init) : e_(std::span<const T>(init.begin(), init.size())) {}
   explicit Array(std::span<const T> init) : e_(init) {}
+  // The same guarded by an existing lock (Python's Array(type, n,
+  // lock=some_lock)); for no lock at all (lock=False) use RawArray<T>.
+  Array(std::size_t n, const T& fill, LockT lock) : e_(n, fill), lock_(std::move(lock)) {}
+  Array(std::span<const T> init, LockT lock) : e_(init), lock_(std::move(lock)) {}
   Array(Array&&) noexcept = default;
   Array& operator=(Array&&) noexcept = default;
 

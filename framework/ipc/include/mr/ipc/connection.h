@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -60,6 +61,17 @@ namespace mr {
 class EofError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// recv_bytes_into(): the message did not fit in the buffer given (Python's
+// BufferTooShort). The message was consumed; message() holds all of it.
+class BufferTooShort : public std::runtime_error {
+ public:
+  explicit BufferTooShort(std::string message, std::size_t room);
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string message_;
 };
 
 namespace detail {
@@ -91,6 +103,11 @@ class Connection {
   // a closed or read-only end, std::system_error(EPIPE) when the peer is gone
   // and the message cannot be delivered.
   void send_bytes(std::string_view message);
+  // Sends buffer[offset, offset + size) as one message (size npos: to the
+  // end), Python's send_bytes(buf, offset, size). Throws std::out_of_range
+  // when offset or offset + size lies past the end of `buffer`.
+  void send_bytes(std::string_view buffer, std::size_t offset,
+                  std::size_t size = std::string_view::npos);
 
   // Receives one whole message, blocking until one arrives. Throws EofError
   // when the peer is closed and nothing is left, std::logic_error on a
@@ -100,6 +117,12 @@ class Connection {
   // to arrive within `timeout`. Once a message has begun, waits for the rest
   // of it without a deadline (the sender is committed to finishing it).
   std::optional<std::string> recv_bytes_for(Timeout timeout);
+  // Receives one message into buffer[offset, ...) and returns its size
+  // (Python's recv_bytes_into). Throws std::out_of_range when offset is
+  // past the end of `buffer` (nothing is received then), BufferTooShort
+  // (carrying the whole, consumed message) when it does not fit, and what
+  // recv_bytes() throws.
+  std::size_t recv_bytes_into(std::span<char> buffer, std::size_t offset = 0);
 
   // Serializes `value` with mr/base/serialize.h and sends it.
   template <class T>

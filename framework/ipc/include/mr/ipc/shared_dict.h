@@ -104,6 +104,51 @@ class SharedDict {
     std::string k = to_bytes(key);
     return locked([&] { return map_.erase(k); });
   }
+  // Removes `key` and returns its value (Python's pop(key)); empty when it
+  // was not there (where Python raises KeyError). One atomic step.
+  std::optional<V> pop(const K& key) {
+    std::string k = to_bytes(key);
+    auto bytes = locked([&]() -> std::optional<std::string> {
+      auto found = map_.find(k);
+      if (!found) return std::nullopt;
+      std::string v(*found);
+      map_.erase(k);
+      return v;
+    });
+    if (!bytes) return std::nullopt;
+    return from_bytes<V>(*bytes);
+  }
+  // pop(key), or `fallback` when absent (Python's pop(key, default)).
+  V pop(const K& key, V fallback) {
+    auto v = pop(key);
+    return v ? std::move(*v) : std::move(fallback);
+  }
+  // Removes and returns the entry stored last (Python's popitem(), LIFO
+  // for entries written once); empty when the dict is empty (Python:
+  // KeyError). One atomic step.
+  std::optional<std::pair<K, V>> popitem() {
+    auto raw = locked([&]() -> std::optional<std::pair<std::string, std::string>> {
+      std::optional<std::pair<std::string, std::string>> last;
+      map_.for_each([&](std::string_view k, std::string_view v) { last.emplace(k, v); });
+      if (last) map_.erase(last->first);
+      return last;
+    });
+    if (!raw) return std::nullopt;
+    return std::pair<K, V>(from_bytes<K>(raw->first), from_bytes<V>(raw->second));
+  }
+  // The value under `key`; if absent, stores `fallback` first and returns
+  // it (Python's setdefault). One atomic step; SharedDictFullError when the
+  // new entry does not fit.
+  V setdefault(const K& key, const V& fallback) {
+    std::string k = to_bytes(key);
+    auto bytes = locked([&]() -> std::optional<std::string> {
+      auto found = map_.find(k);
+      if (found) return std::string(*found);
+      map_.put(k, to_bytes(fallback));
+      return std::nullopt;
+    });
+    return bytes ? from_bytes<V>(*bytes) : fallback;
+  }
   std::size_t size() const {
     return locked([&] { return map_.size(); });
   }

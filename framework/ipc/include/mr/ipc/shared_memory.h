@@ -73,7 +73,8 @@ class SharedMemory {
   // Creates the named segment /dev/shm/mr.<getpid()>.<label> of `size`
   // zeroed bytes, after sweeping stale entries (cleanup_stale()). An empty
   // label picks a fresh one (mr.<pid>.<n>). The label may hold letters,
-  // digits, '_', '-' and '.'; otherwise std::invalid_argument. Throws
+  // digits, '_', '-' and '.', and `size` must be positive (as Python's
+  // ValueError); otherwise std::invalid_argument. Throws
   // std::system_error with EEXIST if the name is taken, or other errors.
   static SharedMemory create(std::string_view label, std::size_t size);
   // Maps all of the existing named segment `name` (as returned by name(),

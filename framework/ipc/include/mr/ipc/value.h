@@ -105,6 +105,12 @@ class Value {
   explicit Value(T initial = T{}) : mem_(SharedMemory::anonymous(sizeof(T))) {
     new (mem_.data()) T(initial);
   }
+  // The same guarded by an existing lock (Python's Value(type, v,
+  // lock=some_lock)): a handle to it, so several Values (and Arrays) can
+  // share one lock. For no lock at all (lock=False) use RawValue<T>.
+  Value(T initial, LockT lock) : mem_(SharedMemory::anonymous(sizeof(T))), lock_(std::move(lock)) {
+    new (mem_.data()) T(initial);
+  }
   Value(Value&&) noexcept = default;
   Value& operator=(Value&&) noexcept = default;
 

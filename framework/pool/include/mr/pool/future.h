@@ -11,10 +11,13 @@
 // same result. The state moves pending -> running -> finished, or pending ->
 // cancelled. What get() throws when there is no value, the same for both
 // pools:
-//  - mr::TaskError: the task threw. It carries the original exception's
-//    demangled type name ("std::out_of_range") and its what() text, for every
-//    exception type (the original object does not cross a process boundary,
-//    so a thread pool does not rethrow it either: one behaviour for both).
+//  - the task's own exception, from a ThreadPool: the very object the task
+//    threw (as Python's concurrent.futures does), shared by every get().
+//  - from a ProcessPool (the object cannot cross a process boundary): an
+//    exception type registered with mr::register_exception<E>() comes back
+//    as a new E built from the what() text; any other type as
+//    mr::TaskError, carrying the demangled type name ("std::out_of_range")
+//    and the what() text.
 //  - mr::WorkerDied: the worker process died while running the task.
 //  - mr::TimeoutError (mr/base/error.h): the task ran past the pool's
 //    per-task timeout.
@@ -25,9 +28,10 @@
 // TimeoutError for that.
 //
 // A state keeps an error as plain values (detail::ErrorValue: kind, type
-// name, message), never as a shared exception object: each get() throws a
-// fresh exception built from them on the calling thread, and exception()
-// returns a fresh std::exception_ptr owned by its caller.
+// name, message): each get() throws a fresh exception built from them on
+// the calling thread, and exception() returns a fresh std::exception_ptr
+// owned by its caller. The one exception is a ThreadPool task's own
+// exception object, which is kept and rethrown as is.
 //
 // Thread-safety: every member is safe to call from any thread. Done
 // callbacks run on the thread that completes the state (a pool's worker
@@ -39,6 +43,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -53,6 +58,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -106,6 +112,34 @@ class CancelledError : public std::runtime_error {
 enum class ReturnWhen { kFirstCompleted, kFirstException, kAllCompleted };
 
 namespace detail {
+// Makes an E from a what() text; registered per demangled type name.
+using ExceptionFactory = std::exception_ptr (*)(const std::string& message);
+void register_exception_factory(std::string type_name, ExceptionFactory make);
+std::string demangled_name(const std::type_info& type);
+}  // namespace detail
+
+// Makes a task error whose type is E come back as an E (built from its
+// what() text) instead of a mr::TaskError naming "E": what a ProcessPool
+// task throws, and any promise completed with an E, wherever a TaskError
+// would carry its name. E derives from std::exception and is constructible
+// from a std::string. Call it in the parent (before the futures are read);
+// thread-safe; registering again is harmless.
+//
+//   struct NotFound : std::runtime_error { using std::runtime_error::runtime_error; };
+//   mr::register_exception<NotFound>();
+//   try { pool.submit(lookup, key).get(); } catch (const NotFound& e) { ... }
+template <class E>
+void register_exception() {
+  static_assert(std::is_base_of_v<std::exception, E> && std::is_constructible_v<E, std::string>,
+                "mr::register_exception<E>: E must derive from std::exception and be "
+                "constructible from a std::string (its what() text)");
+  detail::register_exception_factory(detail::demangled_name(typeid(E)),
+                                     [](const std::string& message) -> std::exception_ptr {
+                                       return std::make_exception_ptr(E(message));
+                                     });
+}
+
+namespace detail {
 
 // Builds a TaskError from the exception being handled; call only inside a
 // catch block.
@@ -121,6 +155,7 @@ struct ErrorValue {
   pid_t pid = 0;          // kWorkerDied: the worker, its exit status, the task
   int status = 0;
   std::uint64_t task_id = 0;
+  std::exception_ptr original;  // kTask from a ThreadPool: the object the task threw
 
   static ErrorValue task(std::string type_name, std::string message);
   static ErrorValue worker_died(pid_t pid, int status, std::uint64_t task_id);
@@ -130,12 +165,16 @@ struct ErrorValue {
   // The exception being handled, as a task error (TaskError kept as is);
   // call only inside a catch block.
   static ErrorValue current() noexcept;
+  // current(), also keeping the exception object itself (a ThreadPool's
+  // task: rethrown as is).
+  static ErrorValue current_with_original() noexcept;
   // Classifies `e`: TaskError, WorkerDied, TimeoutError and CancelledError
   // keep their kind; anything else becomes a task error (type name + what()).
   static ErrorValue from(std::exception_ptr e) noexcept;
 
-  // Throws a fresh TaskError, WorkerDied, TimeoutError, CancelledError or
-  // std::runtime_error built from the values.
+  // Throws the original exception if one is kept, else a fresh registered
+  // type (register_exception), TaskError, WorkerDied, TimeoutError,
+  // CancelledError or std::runtime_error built from the values.
   [[noreturn]] void raise() const;
   // A fresh exception_ptr to that same exception.
   std::exception_ptr to_exception_ptr() const noexcept;
@@ -340,6 +379,12 @@ class Future {
     auto e = state_->error();
     return e ? e->to_exception_ptr() : nullptr;
   }
+  // exception() waiting at most `timeout` (Python's exception(timeout)):
+  // empty when the future is still not done then.
+  std::optional<std::exception_ptr> exception_for(Timeout timeout) const {
+    if (!wait_for(timeout)) return std::nullopt;
+    return exception();
+  }
 
   // Calls `f(future)` with a copy of this future once it is done: at once on
   // this thread if it already is, otherwise on the completing thread.
@@ -457,10 +502,22 @@ struct CompletionChannel {
   }
 };
 
+// `futures` with each shared state once, in order of first appearance (a
+// set of futures, as Python's as_completed() and wait() take one).
+template <class R>
+std::vector<Future<R>> distinct_futures(std::vector<Future<R>> futures) {
+  std::vector<Future<R>> out;
+  out.reserve(futures.size());
+  for (auto& f : futures)
+    if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(std::move(f));
+  return out;
+}
+
 }  // namespace detail
 
 // The futures of a set in the order they complete (Python's as_completed):
 // a single-pass range whose iterator blocks until the next one is done.
+// A future given more than once (copies of one state) is yielded once.
 // With a timeout, advancing past the deadline throws mr::TimeoutError (as
 // Python raises TimeoutError); next_for() is the non-throwing alternative.
 // Not thread-safe (one consumer); the futures themselves may complete on
@@ -469,7 +526,7 @@ template <class R>
 class AsCompleted {
  public:
   AsCompleted(std::vector<Future<R>> futures, std::optional<Timeout> timeout)
-      : futures_(std::move(futures)),
+      : futures_(detail::distinct_futures(std::move(futures))),
         channel_(std::make_shared<detail::CompletionChannel>()),
         deadline_(Deadline::from(timeout)) {
     callback_ids_.reserve(futures_.size());
@@ -564,7 +621,8 @@ AsCompleted<R> as_completed(std::vector<Future<R>> futures,
 }
 
 // What mr::wait() on futures returns (Python's DoneAndNotDoneFutures): both
-// in the order of the input. Not named WaitResult: that is what mr::wait() on
+// in the order of the input, each future once (a future given more than
+// once appears once, as in Python's sets). Not named WaitResult: that is what mr::wait() on
 // connections returns (mr/ipc/wait.h), and both headers may meet in one file.
 template <class R>
 struct DoneAndNotDone {
@@ -576,9 +634,10 @@ struct DoneAndNotDone {
 // done; cancellations are not exceptions) or the timeout passes, then splits
 // the futures into done and not done. Never throws the tasks' errors.
 template <class R>
-DoneAndNotDone<R> wait(const std::vector<Future<R>>& futures,
+DoneAndNotDone<R> wait(const std::vector<Future<R>>& given,
                        ReturnWhen when = ReturnWhen::kAllCompleted,
                        std::optional<Timeout> timeout = std::nullopt) {
+  const std::vector<Future<R>> futures = detail::distinct_futures(given);
   auto ch = std::make_shared<detail::CompletionChannel>();
   std::vector<std::uint64_t> ids;
   ids.reserve(futures.size());

@@ -66,7 +66,10 @@
 //  - a new worker that sends nothing within 10 s of its start (a fork that
 //    inherited a lock held by another thread, see the fork hazard below) is
 //    killed and another one started, up to 3 times.
-// Task exceptions reach get() as mr::TaskError (type name + message).
+// Task exceptions reach get() as mr::TaskError (type name + message), or
+// as themselves for types registered with mr::register_exception<E>()
+// (mr/pool/future.h): the object cannot cross the process boundary, so an
+// E is rebuilt from its what() text.
 //
 // Fork hazard (read this). Workers, including the first ones, are forked by
 // the handler threads, i.e. from a multithreaded process (as Python's Pool
@@ -355,6 +358,10 @@ class ProcessPool : public detail::PoolBase<ProcessPool> {
   // join() for at most `timeout`; false if workers still run.
   bool join_for(Timeout timeout);
   void terminate();
+  // Cancels the tasks still waiting in the queue (their futures fail with
+  // CancelledError; running ones go on) and returns how many. For
+  // shutdown(wait, cancel_futures).
+  std::size_t cancel_queued();
 
   // The number of worker slots.
   std::size_t size() const noexcept { return workers_; }

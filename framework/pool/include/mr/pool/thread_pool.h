@@ -7,8 +7,10 @@
 //   mr::Future<std::string> f = pool.submit(load, path);
 //
 // A task may be any copyable callable with copyable arguments (they are
-// copied into the task). A task's exception reaches get() as mr::TaskError
-// (type name + message), exactly as from a ProcessPool.
+// copied into the task). A task's exception reaches get() as itself: the
+// very object the task threw (as in Python's concurrent.futures), where a
+// ProcessPool can only rebuild registered types (mr::register_exception)
+// and reports others as mr::TaskError.
 //
 // Lifecycle: close() refuses new work; join() (after close() or
 // terminate()) waits until the queue is drained and every thread has ended.
@@ -68,7 +70,7 @@ class ThreadPool : public detail::PoolBase<ThreadPool> {
                   p.set_value(std::apply(f, tup));
                 }
               } catch (...) {
-                p.set_error(detail::ErrorValue::current());
+                p.set_error(detail::ErrorValue::current_with_original());
               }
             });
     return fut;
@@ -102,6 +104,10 @@ class ThreadPool : public detail::PoolBase<ThreadPool> {
   // join() for at most `timeout`; false if threads are still running.
   bool join_for(Timeout timeout);
   void terminate();
+  // Cancels the tasks still waiting in the queue (their futures fail with
+  // CancelledError; running ones go on) and returns how many. For
+  // shutdown(wait, cancel_futures).
+  std::size_t cancel_queued();
 
   // The number of worker threads.
   std::size_t size() const noexcept { return workers_; }

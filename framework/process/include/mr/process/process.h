@@ -21,12 +21,19 @@
 //    rules as spawn (registered function, serialized arguments, the hook).
 //    Its children inherit the descriptors (stdin/stdout/stderr) the program
 //    had when the server started, not the requester's current ones.
+//  Spawned children and the forkserver inherit only stdin, stdout and
+//  stderr (and their own channel), not every descriptor the parent left
+//  without close-on-exec. In a spawned or forkserver child,
+//  get_start_method() is the method that started it.
 //  Threads in the parent are harmless for spawn and forkserver.
 //
 // The child's end is a value: exit_code() is 0, the exit status, or MINUS
 // the number of the signal that killed it (-15 after terminate(), -9 after
-// kill()); describe_exit_code() words it. An exception that escapes the
-// child's function is reported on stderr as
+// kill()); describe_exit_code() words it. One case cannot be known: a
+// forkserver child that outlived its server (killed) and then died without
+// reporting its code itself (by a signal, or without returning through
+// the library): its exit code is kExitCodeUnknown, never a made-up signal.
+// An exception that escapes the child's function is reported on stderr as
 //   "Process <name> (pid N): uncaught <type> : <what()>"
 // and the child exits with 1. A child always ends with _exit (after flushing
 // the C and C++ standard streams), never exit(): the parent's static
@@ -35,8 +42,13 @@
 // Lifetime: children die with their parent (PR_SET_PDEATHSIG(SIGKILL), unless
 // ProcessOptions::die_with_parent is false; note that the kernel sends it
 // when the *thread* that started the child ends, so start children from a
-// thread that outlives them). When the parent exits normally (return from
-// main, exit()), an atexit handler terminates its running daemon children
+// thread that outlives them). A forkserver child's parent in this sense is
+// the process that asked for it, not the server: it dies when the
+// requester's end of a private socket pair is closed (the requester and its
+// forked children hold it), and it survives the server's death. A server
+// that died is replaced by the next forkserver start(), transparently.
+// When the parent exits normally (return from main, exit()), an atexit
+// handler terminates its running daemon children
 // (SIGTERM, then SIGKILL after kTerminateGrace) and joins the non-daemon
 // ones, as Python does. Destroying a started Process whose child still runs
 // does the same for that child: daemon -> terminate, grace, kill, reap;
@@ -61,6 +73,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "mr/base/deadline.h"
 #include "mr/process/function_registry.h"
@@ -87,8 +100,12 @@ std::string get_executable();
 // exits or its Process is destroyed.
 inline constexpr std::chrono::milliseconds kTerminateGrace{1000};
 
+// exit_code() of a child whose end status cannot be known (see the header
+// comment: only a forkserver child whose server died before reaping it).
+inline constexpr int kExitCodeUnknown = -1000;
+
 // Words an exit code as exit_code() reports it: "exited with code 3",
-// "killed by signal 9 (SIGKILL)".
+// "killed by signal 9 (SIGKILL)", "ended with an unknown status (...)".
 std::string describe_exit_code(int exit_code);
 
 // A child that did not end with exit code 0, thrown by join_checked().
@@ -136,6 +153,37 @@ class ProcessInfo {
 
 // The calling process as seen by this library.
 ProcessInfo current_process();
+
+// The process that started the calling one (Python's parent_process()): for
+// a forkserver child the requester, not the server. Holds a pidfd of it, so
+// is_alive()/join_for() are not fooled by pid reuse once it is open.
+// Move-only; not thread-safe.
+class ParentProcess {
+ public:
+  const std::string& name() const noexcept { return name_; }
+  pid_t pid() const noexcept { return pid_; }
+  // False once the parent has ended (also when it had ended before
+  // parent_process() was called).
+  bool is_alive() const;
+  // Waits up to `timeout` for the parent to end; true if it has.
+  bool join_for(Timeout timeout) const;
+
+ private:
+  friend std::optional<ParentProcess> parent_process();
+  ParentProcess(std::string name, pid_t pid);
+  std::string name_;
+  pid_t pid_;
+  std::shared_ptr<const int> pidfd_;  // -1 when the parent was already gone
+};
+
+// Empty in the main process (a program's first process, as Python's None);
+// otherwise the parent (see ParentProcess).
+std::optional<ParentProcess> parent_process();
+
+// The children this process started that are still running (Python's
+// active_children()); the ones that have ended meanwhile are reaped (their
+// exit codes are then known to their Process objects).
+std::vector<ProcessInfo> active_children();
 
 // The number of CPUs this process may run on (its affinity mask), at least 1.
 int cpu_count() noexcept;
@@ -254,10 +302,20 @@ class Process {
   // exit code (see the header comment).
   std::optional<int> exit_code() const;
 
-  // SIGTERM / SIGKILL to the child; nothing if it has already ended.
-  // Throws std::logic_error before start().
+  // SIGTERM / SIGKILL / SIGINT to the child; nothing if it has already
+  // ended. Throws std::logic_error before start(). interrupt() is Python's
+  // Process.interrupt(): a C++ child ends by SIGINT unless it handles it.
   void terminate();
   void kill();
+  void interrupt();
+
+  // Releases what the Process holds (the child's descriptors, the function
+  // and arguments), Python's Process.close(). Throws std::logic_error while
+  // the child still runs. Afterwards every member but name(), daemon(),
+  // start_method(), close() (idempotent) and the destructor throws
+  // std::logic_error.
+  void close();
+  bool closed() const noexcept { return closed_; }
 
   // The child's pid; 0 before start().
   pid_t pid() const noexcept;
@@ -278,6 +336,7 @@ class Process {
   void init_callable(ProcessOptions options, std::unique_ptr<detail::ChildBody> body);
   void init_target(ProcessOptions options, const detail::RegisteredFunction& fn, std::string args);
   detail::ChildState& started(const char* what) const;
+  void check_open(const char* what) const;
 
   std::string name_;
   std::string identity_;  // "1:2" for Process-1:2
@@ -288,7 +347,52 @@ class Process {
   const detail::RegisteredFunction* function_ = nullptr;
   std::string args_;                           // serialized arguments of function_
   std::shared_ptr<detail::ChildState> state_;  // from start()
+  bool closed_ = false;
 };
+
+// A start method chosen by a library without touching the process-wide
+// default (Python's get_context("spawn")): Processes made through it use
+// its method.
+//
+//   auto ctx = mr::get_context(mr::StartMethod::kSpawn);
+//   mr::Process p = ctx.process(mr::target<&work>, 42);
+//   mr::ProcessPool pool(ctx.pool_options(mr::PoolOptions{.workers = 4}));
+class ProcessContext {
+ public:
+  explicit ProcessContext(StartMethod method) noexcept : method_(method) {}
+  StartMethod start_method() const noexcept { return method_; }
+  // `options` with this context's start method.
+  ProcessOptions options(ProcessOptions options = {}) const {
+    options.start_method = method_;
+    return options;
+  }
+  // A Process (not started) with this context's method; the arguments are
+  // those of Process's constructors after the options.
+  template <class... Args>
+  Process process(Args&&... args) const {
+    return Process(options(), std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  Process process(ProcessOptions opts, Args&&... args) const {
+    return Process(options(std::move(opts)), std::forward<Args>(args)...);
+  }
+  // `o` (any options struct with a start_method member, e.g. PoolOptions)
+  // with this context's method.
+  template <class O>
+  O pool_options(O o) const {
+    o.start_method = method_;
+    return o;
+  }
+
+ private:
+  StartMethod method_;
+};
+
+// The context of `method`, or of the process-wide default.
+ProcessContext get_context(std::optional<StartMethod> method = std::nullopt) noexcept;
+// By name: "fork", "spawn" or "forkserver"; std::invalid_argument otherwise
+// (Python's ValueError).
+ProcessContext get_context(std::string_view method);
 
 // The first line of main() in every program that uses spawn or the
 // forkserver:

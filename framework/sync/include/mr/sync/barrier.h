@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 
 #include "mr/base/deadline.h"
@@ -45,9 +46,16 @@ class Barrier {
   // A barrier for `parties` (>= 1, std::invalid_argument otherwise).
   explicit Barrier(int parties, std::function<void()> action = {},
                    Backing backing = Backing::kAnonymous);
+  // The same with a default timeout for wait() (Python's Barrier(parties,
+  // action, timeout)), shared by every handle; negative:
+  // std::invalid_argument. Example: `mr::Barrier b(3, {}, 5s);`
+  Barrier(int parties, std::function<void()> action, std::optional<Timeout> timeout,
+          Backing backing = Backing::kAnonymous);
 
   // Arrives and blocks until all parties have arrived; returns the arrival
-  // index. Throws BrokenBarrierError when broken before or during the wait.
+  // index. Throws BrokenBarrierError when broken before or during the wait,
+  // including when the construction's default timeout runs out (which
+  // breaks the barrier, as wait_for() does).
   int wait();
   // Like wait(), but a timeout breaks the barrier (for everyone) and throws
   // BrokenBarrierError, as in Python.
@@ -60,6 +68,8 @@ class Barrier {
   void reset();
   bool broken() const;
   int parties() const noexcept;
+  // The default timeout of wait() given at construction, if any.
+  std::optional<Timeout> timeout() const noexcept;
   // How many callers are waiting in the current round (a snapshot).
   int n_waiting() const;
 

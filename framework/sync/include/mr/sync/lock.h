@@ -32,9 +32,12 @@
 //
 // Differences from Python, on purpose: releasing a Lock that the calling
 // thread does not hold throws std::logic_error (Python's Lock may be released
-// by anyone), and re-acquiring a Lock the calling thread already holds throws
-// std::logic_error instead of deadlocking.
+// by anyone), and a blocking re-acquire of a Lock the calling thread already
+// holds throws std::logic_error instead of deadlocking (a non-blocking
+// try_acquire() simply returns false, as Python's does).
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -72,10 +75,14 @@ class Lock {
   void acquire();
   // Like acquire(), giving up after `timeout`: false when it ran out.
   bool acquire_for(Timeout timeout);
-  // Takes the lock if it is free right now.
+  // Takes the lock if it is free right now; false otherwise, also when the
+  // calling thread holds it already (Python's acquire(blocking=False)).
   bool try_acquire();
   // Releases it; std::logic_error when the caller does not hold it.
   void release();
+  // True while some thread of some process holds it (Python's locked()): a
+  // snapshot, which may be stale by the time the caller looks at it.
+  bool locked() const noexcept;
 
   void lock() { acquire(); }
   void unlock() { release(); }
@@ -111,6 +118,10 @@ class RLock {
 
   // True when the calling thread holds it.
   bool held_by_caller() const noexcept;
+  // The kernel thread id (gettid(), unique across processes) of the thread
+  // that holds it, 0 when free; locked() is owner() != 0. Snapshots.
+  pid_t owner() const noexcept;
+  bool locked() const noexcept;
 
   void lock() { acquire(); }
   void unlock() { release(); }
