@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 
 #include "mr/base/unique_fd.h"
 #include "mr/mapreduce/engine.h"
+#include "shuffle.h"
 #include "splitter.h"
 #include "task_book.h"
 
@@ -284,6 +286,47 @@ TEST_F(SplitterTest, StreamRecordLongerThanASlotIsAJobErrorNamingTheInput) {
               std::string::npos)
         << e.what();
   }
+}
+
+// ---- the shuffle -----------------------------------------------------------
+
+TEST(ShuffleTest, ArenaHandsOutAlignedRunsUntilItIsFull) {
+  mr::detail::Arena arena(256, /*memfd=*/false);
+  auto a = arena.reserve(10);
+  auto b = arena.reserve(100);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->offset, 0u);
+  EXPECT_EQ(a->length, 10u);
+  EXPECT_EQ(b->offset, 64u) << "runs start on 64-byte boundaries";
+  std::memcpy(arena.at(*b).data(), "hello", 5);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(arena.at(*b).data()), 5), "hello");
+  EXPECT_FALSE(arena.reserve(100)) << "64 + 128 + 128 > 256: full";
+  EXPECT_EQ(arena.used(), 256u);
+  EXPECT_TRUE(arena.fire_fault(2));
+  EXPECT_TRUE(arena.fire_fault(2));
+  EXPECT_FALSE(arena.fire_fault(2)) << "only the first `times` calls fire";
+}
+
+TEST(ShuffleTest, SpilledRunsComeBackByteForByte) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("mr-shuffle-test-" + std::to_string(::getpid()));
+  std::string one(100'000, 'a'), two = "short", empty;
+  for (std::size_t i = 0; i < one.size(); i += 7) one[i] = static_cast<char>('a' + i % 26);
+  std::span<std::byte> parts[] = {{reinterpret_cast<std::byte*>(one.data()), one.size()},
+                                  {reinterpret_cast<std::byte*>(empty.data()), 0},
+                                  {reinterpret_cast<std::byte*>(two.data()), two.size()}};
+  std::vector<mr::detail::SpillRun> runs = mr::detail::spill(dir.string(), parts);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[1].length, 0u) << "an empty part takes no frame";
+  EXPECT_LT(runs[0].length, one.size()) << "compressed";
+  EXPECT_EQ(mr::detail::unspill(runs[0]), one);
+  EXPECT_EQ(mr::detail::unspill(runs[2]), two);
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  // A run whose file was cut short is an error, not wrong data.
+  fs::resize_file(runs[2].path, runs[2].offset + 1);
+  EXPECT_THROW(mr::detail::unspill(runs[2]), std::runtime_error);
+  mr::detail::remove_tree(dir.string());
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 }  // namespace
