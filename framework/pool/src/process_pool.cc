@@ -298,7 +298,7 @@ class Worker {
     socket_ = true;
     try {
       std::optional<SocketConnection> c =
-          accept_child(listener, token, process_->sentinel(), kConnectTimeout);
+          accept_child(listener, token, process_->sentinel(), process_->pid(), kConnectTimeout);
       if (!c) {
         process_->join();
         set_start_failure(describe_exit_code(*process_->exit_code()) + " while starting");
