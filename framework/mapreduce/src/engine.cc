@@ -29,6 +29,7 @@
 #include "mr/mapreduce/job_recipe.h"
 #include "mr/process/process.h"
 #include "protocol.h"
+#include "spill_dir.h"
 
 namespace mr {
 
@@ -149,55 +150,24 @@ class Arena {
   std::uint64_t capacity_;
 };
 
-std::size_t default_memory() {
-  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return std::size_t{1} << 30;
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 4;
-}
+std::size_t default_memory() { return usable_memory() / 4; }
 
 std::string byte_range(const ChunkTask& c) {
   return "bytes " + std::to_string(c.offset) + "-" + std::to_string(c.offset + c.length);
-}
-
-// Spill files live in $TMPDIR/mapreduce-<master pid>/, created by the first
-// worker that needs it and removed by the master when the job ends, however
-// it ends (short of SIGKILL: the next run removes folders of dead masters).
-std::string spill_dir_for(pid_t master) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp && *tmp ? tmp : "/tmp";
-  return base + "/mapreduce-" + std::to_string(master);
-}
-
-void remove_tree(const std::string& dir) noexcept {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-}
-
-// Removes spill folders left by masters that were SIGKILLed.
-void sweep_stale_spill_dirs() noexcept {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp && *tmp ? tmp : "/tmp";
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.rfind("mapreduce-", 0) != 0) continue;
-    char* end = nullptr;
-    long pid = std::strtol(name.c_str() + 10, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    remove_tree(e.path().string());
-  }
 }
 
 // Writes each non-empty buffer as one zstd frame of a new file; returns one
 // SpillRun per buffer (empty ones have length 0).
 std::vector<detail::SpillRun> spill(const std::string& dir,
                                     std::span<const std::span<std::byte>> parts) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
+  // The master made `dir` (spill_dir.h); empty when it could not.
+  if (dir.empty())
+    throw std::runtime_error("cannot spill: no folder for spill files could be made in '" +
+                             detail::temp_base() + "'");
   static unsigned counter = 0;
   std::string path =
       dir + "/spill-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".zst";
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) throw_errno("open " + path);
   std::vector<detail::SpillRun> runs;
   std::uint64_t at = 0;
@@ -219,7 +189,7 @@ std::vector<detail::SpillRun> spill(const std::string& dir,
 
 // Reads one spilled run back.
 std::string unspill(const detail::SpillRun& r) {
-  UniqueFd fd(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(r.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) throw_errno("open " + r.path);
   std::string frame(r.length, '\0');
   if (::pread(fd.get(), frame.data(), r.length, static_cast<off_t>(r.offset)) !=
@@ -330,7 +300,8 @@ class Tracer {
 // exit code 1; the Process layer ends the child with _exit.
 template <class Channel>
 int worker_main(const WorkerEnv& env, Channel& conn) {
-  ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
+  ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C (or a hang-up) means
+  ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGTERM, SIG_DFL);
   using namespace detail;
   std::unique_ptr<MapTask> map;  // made once the job's worker setup is done
@@ -356,6 +327,9 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         [&] {
           map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length, t.first_line, t.input});
         });
+    // Zero bytes instead of a truncated file's lost pages: never commit them.
+    if (input_mapping_faulted())
+      throw std::runtime_error("'" + in.name() + "' shrank while being read");
     done.push_back(t.chunk);
     return true;
   };
@@ -602,9 +576,6 @@ class Master {
  public:
   Master(const Job& job, const Inputs& inputs, const EngineOptions& options, std::FILE* out)
       : job_(job), inputs_(inputs), options_(options), out_(out) {}
-  ~Master() {
-    if (!spill_dir_.empty()) remove_tree(spill_dir_);
-  }
 
   JobStats run();
 
@@ -672,7 +643,7 @@ class Master {
   JobStats stats_;
 
   std::vector<ChunkState> chunks_;
-  std::string spill_dir_;
+  detail::SpillDir spill_dir_;  // removed with the master
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<StreamSlots> slots_;
   std::unique_ptr<Queue<ChunkTask>> queue_;
@@ -719,7 +690,9 @@ void Master::record_spans(const Worker& w, const std::vector<detail::TraceSpan>&
 }
 
 void Master::write_trace() const {
-  std::FILE* f = std::fopen(options_.trace_path.c_str(), "w");
+  // The caller's open file (it commits it), or one this opens by name.
+  std::FILE* f =
+      options_.trace_file ? options_.trace_file : std::fopen(options_.trace_path.c_str(), "w");
   if (!f)
     throw std::system_error(errno, std::generic_category(),
                             "cannot write trace '" + options_.trace_path + "'");
@@ -754,6 +727,7 @@ void Master::write_trace() const {
         static_cast<unsigned long long>(t.span.duration_us));
   }
   std::fputs("\n]}\n", f);
+  if (options_.trace_file) return;
   if (std::fclose(f) != 0)
     throw std::system_error(errno, std::generic_category(),
                             "cannot write trace '" + options_.trace_path + "'");
@@ -931,11 +905,19 @@ void Master::start_spawned_worker(std::size_t slot) {
     trace_rows_.emplace_back(w.process->pid(),
                              po.name + " (pid " + std::to_string(w.process->pid()) + ")");
   std::optional<SocketConnection> c;
-  try {
-    c = accept_child(listener, token, w.process->sentinel(), std::chrono::seconds(60));
-  } catch (const TimeoutError&) {
-    w.process->kill();  // handled as a death by the main loop
-    return;
+  // Waits in short steps, so that an interrupt is heard while many start.
+  const Deadline connect_by = Deadline::after(std::chrono::seconds(60));
+  for (;;) {
+    if (g_interrupted) throw Interrupted();
+    try {
+      c = accept_child(listener, token, w.process->sentinel(), w.process->pid(),
+                       std::min<Timeout>(connect_by.remaining(), std::chrono::milliseconds(200)));
+      break;
+    } catch (const TimeoutError&) {
+      if (!connect_by.expired()) continue;
+      w.process->kill();  // handled as a death by the main loop
+      return;
+    }
   }
   if (!c) return;  // died before connecting: handled as a death
   w.sock = std::move(*c);
@@ -1015,6 +997,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
 void Master::handle_death(std::size_t slot) {
   Worker& w = workers_[slot];
   pid_t pid = w.process->pid();
+  check_inputs(inputs_);  // a file truncated under the workers: an input error, no retry
   w.process->join_for(std::chrono::seconds(5));
   if (w.process->is_alive()) {
     w.process->kill();
@@ -1179,6 +1162,13 @@ void Master::report_progress(bool final) {
 JobStats Master::run() {
   unsigned workers =
       options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
+  // No more workers than chunks when that is known (no stream inputs).
+  if (inputs_.size() > 0) {
+    const std::uint64_t chunks = count_chunks(inputs_, options_.chunk_size);
+    const bool streams =
+        std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
+    if (!streams) workers = static_cast<unsigned>(std::clamp<std::uint64_t>(chunks, 1, workers));
+  }
   unsigned partitions = options_.reducers           ? options_.reducers
                         : job_.preferred_reducers() ? job_.preferred_reducers()
                                                     : 4 * workers;
@@ -1196,8 +1186,7 @@ JobStats Master::run() {
         "worker makes the job)");
   arena_ = std::make_unique<Arena>(memory / 2, fresh_workers);
   std::size_t table_limit = std::max<std::size_t>(memory / 2 / workers, 1 << 20);
-  sweep_stale_spill_dirs();
-  spill_dir_ = spill_dir_for(::getpid());
+  spill_dir_ = detail::SpillDir::make();
   bool streams =
       std::any_of(inputs_.begin(), inputs_.end(), [](const auto& in) { return in->streamed(); });
   std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
@@ -1218,8 +1207,8 @@ JobStats Master::run() {
                    arena_.get(),
                    partitions,
                    table_limit,
-                   spill_dir_,
-                   !options_.trace_path.empty(),
+                   spill_dir_.path(),
+                   !options_.trace_path.empty() || options_.trace_file != nullptr,
                    t0_};
   if (env_.trace)
     trace_rows_.emplace_back(::getpid(), "master (pid " + std::to_string(::getpid()) + ")");
@@ -1234,7 +1223,7 @@ JobStats Master::run() {
     }
     setup_.partitions = partitions;
     setup_.table_limit = table_limit;
-    setup_.spill_dir = spill_dir_;
+    setup_.spill_dir = spill_dir_.path();
     setup_.trace = env_.trace;
     setup_.t0_ns = t0_.time_since_epoch().count();
     if (env_.fault) {
@@ -1253,7 +1242,10 @@ JobStats Master::run() {
   started_ = Clock::now();
   workers_.resize(workers);
   try {
-    for (std::size_t i = 0; i < workers; ++i) start_worker(i);
+    for (std::size_t i = 0; i < workers; ++i) {
+      if (g_interrupted) throw Interrupted();  // starting many workers takes a while
+      start_worker(i);
+    }
     while (phase_ != Phase::kDone) {
       if (g_interrupted) throw Interrupted();
       schedule();
@@ -1294,9 +1286,11 @@ JobStats Master::run() {
     stop_workers(false);
   } catch (...) {
     stop_workers(true);
+    if (g_interrupted) throw Interrupted();  // whatever failed on the way out
     throw;
   }
   stats_.chunks = chunks_.size();
+  check_inputs(inputs_);  // the master read zeros for lost pages while cutting
 
   auto t_out = Clock::now();
   std::vector<std::string_view> runs;
@@ -1334,6 +1328,10 @@ void install_interrupt_handlers() {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  // A hang-up is an interrupt too, unless it was ignored at start (nohup).
+  struct sigaction old {};
+  ::sigaction(SIGHUP, nullptr, &old);
+  if (old.sa_handler != SIG_IGN) ::sigaction(SIGHUP, &sa, nullptr);
 }
 
 bool interrupted() noexcept { return g_interrupted != 0; }
@@ -1342,7 +1340,14 @@ JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& opti
                  std::FILE* out) {
   if (options.max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
   if (options.chunk_size == 0) throw std::invalid_argument("chunk size must be positive");
-  Master master(job, inputs, options, out);
+  // The master keeps a record per chunk: tiny chunks of a big input would
+  // cost more memory than the input. Larger chunks keep it bounded.
+  EngineOptions bounded = options;
+  std::uint64_t mapped = 0;
+  for (const auto& in : inputs) mapped += in->data().size();
+  bounded.chunk_size =
+      std::max<std::size_t>(options.chunk_size, static_cast<std::size_t>(mapped / kMaxChunks));
+  Master master(job, inputs, bounded, out);
   return master.run();
 }
 

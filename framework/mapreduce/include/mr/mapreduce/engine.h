@@ -41,13 +41,25 @@
 
 namespace mr {
 
+// The mapped inputs are cut into at most about kMaxChunks chunks (larger
+// chunks than EngineOptions::chunk_size when they are bigger): the master
+// keeps a record per chunk, which must stay small next to the input.
+constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 16;
+
+// The memory this process may use: the physical memory, or the memory
+// limit of its cgroup (v2 memory.max up the tree, or v1
+// memory.limit_in_bytes) when that is lower.
+std::size_t usable_memory();
+
 struct EngineOptions {
-  unsigned workers = 0;  // 0: one per CPU
+  // 0: one per CPU. Never more than there are chunks when that is known
+  // up front (no stream inputs).
+  unsigned workers = 0;
   // 0: four per worker, so that one partition (what one reduce task holds in
   // memory) stays small on large vocabularies; costs nothing measurable.
   unsigned reducers = 0;
   std::size_t chunk_size = 8u << 20;
-  std::size_t memory = 0;     // shuffle arena bytes; 0: a quarter of RAM
+  std::size_t memory = 0;     // shuffle arena bytes; 0: a quarter of usable_memory()
   unsigned max_attempts = 3;  // per chunk, per partition, failed worker starts in a row
   // A worker that spends longer than this on one chunk or partition, or on
   // its start (the job's per-worker setup), is killed (a hung task) and the
@@ -59,6 +71,8 @@ struct EngineOptions {
   // process, a span per chunk and per phase; open it in Perfetto or
   // chrome://tracing).
   std::string trace_path;
+  // Or write it to this open file (the caller's to commit and close).
+  std::FILE* trace_file = nullptr;
   // How the workers are started (mr/process/process.h). fork: copies of the
   // master, which have the job and the inputs already. spawn, forkserver:
   // fresh runs of the program (mr::spawn_main_hook first in main) that make
@@ -95,8 +109,11 @@ class JobError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Set by a SIGINT/SIGTERM handler (see install_interrupt_handlers): the
-// engine stops its workers, cleans up and throws Interrupted.
+// Set by a SIGINT/SIGTERM/SIGHUP handler (see install_interrupt_handlers):
+// the engine stops its workers, cleans up and throws Interrupted, at any
+// phase within a fraction of a second. The handlers have no SA_RESTART, so
+// a blocking open or read ends with EINTR and its caller checks
+// interrupted(). SIGHUP is left alone when it was ignored at start (nohup).
 class Interrupted : public std::runtime_error {
  public:
   Interrupted() : std::runtime_error("interrupted") {}
@@ -105,7 +122,8 @@ void install_interrupt_handlers();
 bool interrupted() noexcept;
 
 // Runs `job` over `inputs` and writes the merged results to `out`. Throws
-// JobError, Interrupted, or std::system_error for resource failures.
+// JobError, Interrupted, InputError (an input file shrank while it was read:
+// no retry), or std::system_error for resource failures.
 JobStats run_job(const Job& job, const Inputs& inputs, const EngineOptions& options,
                  std::FILE* out);
 
