@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 
+#include "fault_injection.h"
 #include "mr/base/error.h"
 #include "mr/base/io.h"
 #include "mr/base/shared_region.h"
@@ -49,6 +50,8 @@ double seconds_since(Clock::time_point t) {
 }
 
 using detail::ChunkTask;
+using detail::FaultInjection;
+using FaultPhase = FaultInjection::Phase;
 
 // Stream slots: buffers in one anonymous shared mapping that the master fills
 // from stream inputs (stdin, pipes, zstd) and the workers map in place. A
@@ -202,52 +205,6 @@ std::string unspill(const detail::SpillRun& r) {
   return plain;
 }
 
-// Fault injection for tests of the failure paths, read from the environment
-// variable MAPREDUCE_FAULT="KIND:CHUNK[:TIMES]": the worker that starts map
-// chunk CHUNK does KIND, the first TIMES times across the job (default:
-// every time). KIND is kill (SIGKILL itself), segv (SIGSEGV itself), throw
-// (a std::runtime_error from map) or hang (sleeps until killed).
-struct FaultInjection {
-  enum class Kind { kKill, kSegv, kThrow, kHang } kind = Kind::kKill;
-  std::uint32_t chunk = 0;
-  std::uint32_t times = UINT32_MAX;
-
-  static std::optional<FaultInjection> from_environment() {
-    const char* spec = std::getenv("MAPREDUCE_FAULT");
-    if (!spec || !*spec) return std::nullopt;
-    FaultInjection f;
-    char kind[16] = {};
-    unsigned chunk = 0, times = UINT32_MAX;
-    int n = std::sscanf(spec, "%15[a-z]:%u:%u", kind, &chunk, &times);
-    std::string k = kind;
-    if (n < 2 || (k != "kill" && k != "segv" && k != "throw" && k != "hang"))
-      throw std::invalid_argument(
-          "MAPREDUCE_FAULT must look like kill|segv|throw|hang:CHUNK[:TIMES]");
-    f.kind = k == "kill"    ? Kind::kKill
-             : k == "segv"  ? Kind::kSegv
-             : k == "throw" ? Kind::kThrow
-                            : Kind::kHang;
-    f.chunk = chunk;
-    f.times = times;
-    return f;
-  }
-
-  void fire() const {
-    switch (kind) {
-      case Kind::kKill:
-        ::raise(SIGKILL);
-        break;
-      case Kind::kSegv:
-        ::raise(SIGSEGV);
-        break;
-      case Kind::kThrow:
-        throw std::runtime_error("injected fault (MAPREDUCE_FAULT)");
-      case Kind::kHang:
-        for (;;) ::pause();
-    }
-  }
-};
-
 // Everything a worker process needs; it is a copy of the master's (fork).
 struct WorkerEnv {
   std::optional<FaultInjection> fault;
@@ -261,6 +218,11 @@ struct WorkerEnv {
   std::string spill_dir;
   bool trace;
   Clock::time_point t0;  // the job's start, for trace timestamps
+
+  // Fails here when MAPREDUCE_FAULT says so (fault_injection.h).
+  void fault_at(FaultPhase phase, std::uint32_t task) const {
+    if (fault && fault->worker_at(phase, task) && arena->fire_fault(fault->times)) fault->fire();
+  }
 };
 
 std::uint64_t micros_since(Clock::time_point t0, Clock::time_point t) {
@@ -315,8 +277,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
     const Input& in = *(*env.inputs)[t.input];
     where = "map of '" + in.name() + "' " + byte_range(t);
     conn.send(WorkerMessage{Started{t.chunk}});
-    if (env.fault && env.fault->chunk == t.chunk && env.arena->fire_fault(env.fault->times))
-      env.fault->fire();
+    env.fault_at(FaultPhase::kMap, t.chunk);
     std::string_view bytes =
         t.slot >= 0 ? std::string_view(env.slots->data(static_cast<std::size_t>(t.slot)), t.length)
                     : in.data().substr(t.offset, t.length);
@@ -361,6 +322,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
       if (total > 0) map->write_partitions(env.partitions, spans);
       if (!space) {
         msg.runs.assign(env.partitions, Run{});
+        if (!msg.chunks.empty()) env.fault_at(FaultPhase::kSpill, 0);
         if (total > 0) msg.spills = spill(env.spill_dir, spans);
         private_buffer.clear();
         private_buffer.shrink_to_fit();
@@ -421,6 +383,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         where = "reduce of partition " + std::to_string(rp->partition) + " of " +
                 std::to_string(env.partitions);
         auto reduce_start = Clock::now();
+        env.fault_at(FaultPhase::kReduce, rp->partition);
         auto reduce = env.job->make_reduce_task();
         reduce->set_partition(rp->partition, env.partitions);
         for (const auto& run : rp->runs) {
@@ -440,6 +403,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
             std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
             msg.run = *space;
           } else {
+            env.fault_at(FaultPhase::kSpill, 0);
             std::span<std::byte> whole(reinterpret_cast<std::byte*>(out.data()), out.size());
             msg.spill =
                 spill(env.spill_dir, std::span<const std::span<std::byte>>(&whole, 1)).front();
@@ -484,12 +448,12 @@ struct WorkerSetup {
   std::string spill_dir;
   std::uint8_t trace = 0;
   std::int64_t t0_ns = 0;  // steady_clock is the same clock in every process
-  std::uint8_t has_fault = 0, fault_kind = 0;
+  std::uint8_t has_fault = 0, fault_kind = 0, fault_phase = 0;
   std::uint32_t fault_chunk = 0, fault_times = 0;
   template <class Ar>
   void serialize(Ar& ar) {
     ar(recipe, inputs, slot_count, slot_bytes, partitions, table_limit, spill_dir, trace, t0_ns,
-       has_fault, fault_kind, fault_chunk, fault_times);
+       has_fault, fault_kind, fault_phase, fault_chunk, fault_times);
   }
 };
 
@@ -541,7 +505,8 @@ int spawned_worker_main(const std::string& address, const std::string& token) {
     if (setup.has_fault) {
       FaultInjection f;
       f.kind = static_cast<FaultInjection::Kind>(setup.fault_kind);
-      f.chunk = setup.fault_chunk;
+      f.phase = static_cast<FaultPhase>(setup.fault_phase);
+      f.task = setup.fault_chunk;
       f.times = setup.fault_times;
       env.fault = f;
     }
@@ -634,6 +599,10 @@ class Master {
   void stop_workers(bool kill) noexcept;
   void report_progress(bool final);
   void record_spans(const Worker& w, const std::vector<detail::TraceSpan>& spans);
+  // Fails here when MAPREDUCE_FAULT names the master at `phase`.
+  void master_fault_at(FaultPhase phase) const {
+    if (env_.fault && env_.fault->master_at(phase)) env_.fault->fire();
+  }
   void write_trace() const;
 
   const Job& job_;
@@ -650,6 +619,7 @@ class Master {
   WorkerEnv env_{};
   WorkerSetup setup_;            // spawn/forkserver: what each worker is sent
   unsigned start_failures_ = 0;  // workers in a row that ended before they were ready
+  unsigned idle_deaths_ = 0;     // ready workers in a row that died outside a task
   std::vector<Worker> workers_;
 
   // The producer: inputs in order, mapped ones cut up front, streams read
@@ -973,7 +943,11 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     record_spans(w, d->spans);
     w.chunk.reset();
     if (d->final) w.state = Worker::State::kIdle;
+    if (!d->chunks.empty()) idle_deaths_ = 0;
+    master_fault_at(FaultPhase::kMap);
+    if (!d->spills.empty()) master_fault_at(FaultPhase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
+    idle_deaths_ = 0;
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
     if (rd->spill) {
       reduce_spills_[rd->partition] = std::move(rd->spill);
@@ -985,6 +959,8 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     ++partitions_done_;
     w.partition.reset();
     w.state = Worker::State::kIdle;
+    master_fault_at(FaultPhase::kReduce);
+    if (reduce_spills_[rd->partition]) master_fault_at(FaultPhase::kSpill);
   } else if (std::holds_alternative<Ready>(m)) {
     w.ready = true;
     start_failures_ = 0;
@@ -1036,6 +1012,13 @@ void Master::handle_death(std::size_t slot) {
                      std::to_string(start_failures_) + " times in a row; last: " + why);
   } else if (!w.chunk && !w.partition && !w.failure.empty()) {
     throw JobError(w.failure);  // a failure outside any task (writing map output, ...)
+  } else if (!w.chunk && !w.partition) {
+    // A crash outside any task (committing map output) counts against no
+    // task, so one that repeats would replace workers forever: give up
+    // after max_attempts in a row with nothing committed in between.
+    if (++idle_deaths_ >= options_.max_attempts)
+      throw JobError(std::string(job_.name()) + ": workers died " + std::to_string(idle_deaths_) +
+                     " times in a row outside any task; last: " + why);
   }
   ++stats_.workers_replaced;
   start_worker(slot);
@@ -1226,10 +1209,11 @@ JobStats Master::run() {
     setup_.spill_dir = spill_dir_.path();
     setup_.trace = env_.trace;
     setup_.t0_ns = t0_.time_since_epoch().count();
-    if (env_.fault) {
+    if (env_.fault && !env_.fault->master) {
       setup_.has_fault = 1;
       setup_.fault_kind = static_cast<std::uint8_t>(env_.fault->kind);
-      setup_.fault_chunk = env_.fault->chunk;
+      setup_.fault_phase = static_cast<std::uint8_t>(env_.fault->phase);
+      setup_.fault_chunk = env_.fault->task;
       setup_.fault_times = env_.fault->times;
     }
   }
@@ -1305,6 +1289,8 @@ JobStats Master::run() {
     if (s) runs.emplace_back(unspilled.emplace_back(unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
+  std::fflush(out_);  // so that a fault here leaves written, uncommitted output
+  master_fault_at(FaultPhase::kOutput);
   stats_.seconds_output = seconds_since(t_out);
   if (env_.trace) {
     trace_.push_back(TracedSpan{
