@@ -22,7 +22,9 @@
 //
 // Fork-safety: run_job() forks; call it from a single-threaded master (or
 // use spawn/forkserver). Nothing it creates outlives it: no /dev/shm entry
-// (anonymous or memfd memory only), no temporary file, no child process.
+// (anonymous or memfd memory only), no temporary file, no child process. Only
+// a master killed by SIGKILL leaves its private spill folder, which the next
+// run of the same user removes (spill_dir.h).
 #pragma once
 
 #include <chrono>
