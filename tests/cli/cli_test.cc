@@ -296,6 +296,9 @@ struct SpawnSpec {
   fs::path out, err;
   bool close_stdout = false;   // start the program with descriptor 1 closed
   bool ignore_sighup = false;  // start it with SIGHUP ignored, as nohup does
+  // If set: run this command with the program and its arguments appended
+  // (e.g. a shell that first moves itself into a cgroup, then execs).
+  std::vector<std::string> wrapper;
 };
 
 // The `mapreduce` program as a child of the test, leader of its own process
@@ -304,7 +307,8 @@ struct SpawnSpec {
 class Child {
  public:
   explicit Child(const SpawnSpec& spec) {
-    std::vector<std::string> argv_s{kBinary};
+    std::vector<std::string> argv_s = spec.wrapper;
+    argv_s.push_back(kBinary);
     argv_s.insert(argv_s.end(), spec.args.begin(), spec.args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -359,7 +363,7 @@ class Child {
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(
         &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    int rc = posix_spawn(&pid_, kBinary, &fa, &attr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid_, argv_s[0].c_str(), &fa, &attr, argv.data(), envp.data());
     if (spec.ignore_sighup) ::sigaction(SIGHUP, &saved_hup, nullptr);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -428,6 +432,7 @@ struct RunOptions {
   std::chrono::milliseconds timeout = 30s;
   bool close_stdout = false;
   bool ignore_sighup = false;
+  std::vector<std::string> wrapper;
 };
 
 RunOptions stdin_from(const std::filesystem::path& path) {
@@ -784,6 +789,7 @@ class CliTest : public ::testing::Test {
     spec.cwd = o.cwd;
     spec.close_stdout = o.close_stdout;
     spec.ignore_sighup = o.ignore_sighup;
+    spec.wrapper = o.wrapper;
     spec.out = io_ / ("out." + std::to_string(runs_));
     spec.err = io_ / ("err." + std::to_string(runs_));
     last_out_ = spec.out;
@@ -2183,6 +2189,56 @@ TEST_F(CliTest, TinyChunksOfABigInputAreBounded) {
   ASSERT_EQ(input.size(), 2u) << r.err;
   EXPECT_LE(input[1], 65536u + 1) << r.err;
   EXPECT_GE(input[1], 1000u) << r.err;  // still small chunks
+}
+
+// The ceiling of --memory (and its default, a quarter of it) follows the
+// memory limit of the cgroup the program runs in: in a 64 MiB cgroup,
+// --memory 1G is refused (it used to fail later with "Cannot allocate
+// memory", or to be OOM-killed with the default). Root only: it makes a
+// cgroup (v1 or v2) below ours.
+TEST_F(CliTest, MemoryCeilingFollowsTheCgroupLimit) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a cgroup";
+  fs::path base;
+  std::string limit_file;
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    const auto a = line.find(':'), b = line.find(':', a + 1);
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (("," + controllers + ",").find(",memory,") != std::string::npos) {
+      base = fs::path("/sys/fs/cgroup/memory") / path.substr(1);
+      limit_file = "memory.limit_in_bytes";
+    } else if (controllers.empty() && base.empty() &&
+               slurp("/sys/fs/cgroup/cgroup.controllers").find("memory") != std::string::npos) {
+      base = fs::path("/sys/fs/cgroup") / path.substr(1);
+      limit_file = "memory.max";
+    }
+  }
+  const fs::path group = base / ("mr-cli-test-" + std::to_string(::getpid()));
+  std::error_code ec;
+  if (base.empty() || !fs::create_directory(group, ec))
+    GTEST_SKIP() << "no writable memory cgroup here (" << base << ")";
+  struct Remove {
+    fs::path dir;
+    ~Remove() { ::rmdir(dir.c_str()); }
+  } remove{group};
+  {
+    std::ofstream limit(group / limit_file);
+    limit << (64 << 20);
+  }
+  if (slurp(group / limit_file).rfind("67108864", 0) != 0)
+    GTEST_SKIP() << "cannot set " << (group / limit_file);
+  fs::path f = file("in.txt", "a b a\n");
+  RunOptions o;
+  o.wrapper = {"/bin/sh", "-c",
+               "echo $$ > '" + (group / "cgroup.procs").string() + "' && exec \"$0\" \"$@\""};
+  Result r = run({"wordcount", "--memory", "1G", f.string()}, o);
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("invalid --memory '1G': must be between 1K and 64M"), std::string::npos)
+      << r.err;
+  // Within the limit it runs (the default budget is a quarter of 64 MiB).
+  Result ok = run({"wordcount", f.string()}, o);
+  EXPECT_EQ(ok.code(), 0) << ok.str();
+  EXPECT_EQ(ok.out, "a\t2\nb\t1\n");
 }
 
 TEST_F(CliTest, TopZeroPrintsEverything) {

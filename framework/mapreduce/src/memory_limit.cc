@@ -25,22 +25,35 @@ std::uint64_t read_limit(const std::string& path) {
   }
 }
 
-// The lowest memory.max from our cgroup (v2) up to the root.
+// The lowest limit from `dir` up to the root of a cgroup hierarchy mounted
+// at `mount`, read from `file` in each folder.
+std::uint64_t lowest_limit(const std::string& mount, std::string dir, const char* file) {
+  std::uint64_t limit = UINT64_MAX;
+  for (;;) {
+    limit = std::min(limit, read_limit(mount + dir + "/" + file));
+    if (dir.empty() || dir == "/") break;
+    dir = dir.substr(0, dir.rfind('/'));
+  }
+  return limit;
+}
+
+// Our cgroup's memory limit: v2 ("0::/path", memory.max) or v1
+// ("N:...memory...:/path", memory.limit_in_bytes, where a huge number means
+// none), the lowest on the way up to the root.
 std::uint64_t cgroup_limit() {
   std::ifstream f("/proc/self/cgroup");
   std::uint64_t limit = UINT64_MAX;
   for (std::string line; std::getline(f, line);) {
-    if (line.rfind("0::", 0) == 0) {
-      std::string dir = line.substr(3);
-      for (;;) {
-        limit = std::min(limit, read_limit("/sys/fs/cgroup" + dir + "/memory.max"));
-        if (dir.empty() || dir == "/") break;
-        dir = dir.substr(0, dir.rfind('/'));
-      }
-    }
+    const auto first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    const std::string path = line.substr(second + 1);
+    if (controllers.empty())
+      limit = std::min(limit, lowest_limit("/sys/fs/cgroup", path, "memory.max"));
+    else if (("," + controllers + ",").find(",memory,") != std::string::npos)
+      limit = std::min(limit, lowest_limit("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes"));
   }
-  // cgroup v1 (a huge number there means no limit).
-  return std::min(limit, read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
+  return limit;
 }
 
 }  // namespace
