@@ -5,17 +5,22 @@
 //   mapreduce jobs [--help]
 //
 // Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130
-// interrupted (SIGINT or SIGTERM).
+// interrupted (SIGINT, SIGTERM, or SIGHUP unless it was ignored at start).
+//
+// Every message is passed through printable(): a file name holding escape
+// sequences cannot act on the user's terminal.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +29,8 @@
 #include "mr/mapreduce/job_recipe.h"
 #include "mr/mapreduce/plugin_loader.h"
 #include "mr/process/process.h"
+#include "output_file.h"
+#include "printable.h"
 #include "wordcount.h"
 
 namespace po = boost::program_options;
@@ -32,22 +39,66 @@ namespace {
 
 constexpr int kExitOk = 0, kExitJobFailed = 1, kExitUsage = 2, kExitInterrupted = 130;
 constexpr const char* kVersion = "mapreduce 0.1.0";
+constexpr long long kMaxWorkers = 4096;  // --workers: more is refused
+constexpr std::size_t kMaxChunkSize = std::size_t{1} << 30;
+constexpr std::size_t kMinMemory = 1 << 10;
+
+// Which of descriptors 0, 1, 2 were closed when the program started (they
+// are then /dev/null, so that no internal descriptor takes their place).
+bool g_closed_at_start[3] = {false, false, false};
+
+void occupy_standard_descriptors() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    g_closed_at_start[fd] = true;
+    // The lowest free descriptor: `fd` itself (the lower ones are open).
+    const int got = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (got != fd && got >= 0) ::close(got);
+  }
+}
+
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "mapreduce: %s\n", mr::cli::printable(message).c_str());
+}
 
 // Prints a usage error and where to read about the right usage: `help` is
 // the command whose --help applies ("mapreduce wordcount --help").
 void usage_error(const std::string& message, const std::string& help = "mapreduce --help") {
-  std::fprintf(stderr, "mapreduce: %s\nTry '%s' for more information.\n", message.c_str(),
-               help.c_str());
+  std::fprintf(stderr, "mapreduce: %s\nTry '%s' for more information.\n",
+               mr::cli::printable(message).c_str(), mr::cli::printable(help).c_str());
 }
 
-// "64M", "1G", "4096" -> bytes.
-std::size_t parse_size(const std::string& text, const char* option) {
+// 1536 -> "1.5K", 1 << 30 -> "1G".
+std::string format_size(std::size_t n) {
+  const char* units = "BKMGTPE";
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 6) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf,
+                v == static_cast<double>(static_cast<long long>(v)) ? "%.0f%c" : "%.1f%c", v,
+                units[u]);
+  std::string out = buf;
+  if (u == 0) out.pop_back();  // plain bytes
+  return out;
+}
+
+// "64M", "1G", "4096" -> bytes, which must be in [min, max]: the message
+// names the option and the range.
+std::size_t parse_size(const std::string& text, const char* option, std::size_t min,
+                       std::size_t max) {
+  const std::string range = "between " + format_size(min) + " and " + format_size(max);
+  const auto bad = [&](const std::string& why) {
+    return po::error("invalid --" + std::string(option) + " '" + text + "': " + why);
+  };
+  if (text.empty() || text[0] < '0' || text[0] > '9')  // stoull would take "-1" and " 5"
+    throw bad("give a size " + range + " (bytes, or with K, M or G)");
   std::size_t pos = 0;
   unsigned long long n = 0;
   try {
     n = std::stoull(text, &pos);
   } catch (...) {
-    throw po::error(std::string("invalid size '") + text + "' for --" + option);
+    throw bad("must be " + range);
   }
   std::string unit = text.substr(pos);
   unsigned long long mult = 1;
@@ -59,68 +110,14 @@ std::size_t parse_size(const std::string& text, const char* option) {
     mult = 1ull << 20;
   else if (unit == "G" || unit == "GiB")
     mult = 1ull << 30;
+  else if (unit == "T" || unit == "TiB")
+    mult = 1ull << 40;
   else
-    throw po::error(std::string("invalid size '") + text + "' for --" + option +
-                    " (use K, M or G)");
+    throw bad("use K, M or G");
   if (n == 0) throw po::error(std::string("--") + option + " must be positive");
+  if (n > max / mult || n * mult < min) throw bad("must be " + range);
   return static_cast<std::size_t>(n * mult);
 }
-
-// The output (-o FILE or standard output) cannot be created or written: a
-// full disk, a folder without write permission. Exit status 2, like a bad
-// input: the user can fix it.
-class OutputError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Writes to `path` through a temporary file in the same folder that is
-// renamed over it only when everything was written. Throws OutputError.
-class OutputFile {
- public:
-  explicit OutputFile(std::string path) : path_(std::move(path)) {
-    if (path_.empty()) {
-      file_ = stdout;
-      return;
-    }
-    tmp_ = path_ + ".tmp.XXXXXX";
-    int fd = ::mkostemp(tmp_.data(), O_CLOEXEC);
-    if (fd < 0) throw OutputError("cannot create '" + path_ + "': " + std::strerror(errno));
-    ::fchmod(fd, 0644 & ~current_umask());
-    file_ = ::fdopen(fd, "w");
-  }
-  ~OutputFile() {
-    if (!tmp_.empty() && !committed_) {
-      std::fclose(file_);
-      ::unlink(tmp_.c_str());
-    }
-  }
-  std::FILE* get() const { return file_; }
-  void commit() {
-    bool bad = std::fflush(file_) != 0 || std::ferror(file_);
-    if (!tmp_.empty()) {
-      bad = std::fclose(file_) != 0 || bad;
-      committed_ = true;
-      if (bad || ::rename(tmp_.c_str(), path_.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp_.c_str());
-        throw OutputError("cannot write '" + path_ + "': " + std::strerror(err));
-      }
-    } else if (bad) {
-      throw OutputError(std::string("cannot write standard output: ") + std::strerror(errno));
-    }
-  }
-
- private:
-  static mode_t current_umask() {
-    mode_t m = ::umask(0);
-    ::umask(m);
-    return m;
-  }
-  std::string path_, tmp_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
-};
 
 void print_stats(const mr::JobStats& s, const char* records) {
   double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
@@ -144,7 +141,8 @@ void print_stats(const mr::JobStats& s, const char* records) {
                (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
                s.peak_rss_kb_master, s.peak_rss_kb_workers);
   for (const auto& [name, n] : s.user_counters)
-    std::fprintf(stderr, "  counter %-10s %lld\n", name.c_str(), static_cast<long long>(n));
+    std::fprintf(stderr, "  counter %-10s %lld\n", mr::cli::printable(name).c_str(),
+                 static_cast<long long>(n));
 }
 
 // --format: tsv, csv or json.
@@ -163,15 +161,19 @@ struct CommonOptions {
 
   void add_to(po::options_description& opts) {
     opts.add_options()("workers,j", po::value(&workers),
-                       "worker processes (default: number of CPUs)")(
-        "reducers", po::value(&reducers), "reduce partitions (default: 4 per worker)")(
-        "chunk-size", po::value(&chunk_size), "bytes per map chunk, with K/M/G (default 8M)")(
+                       "worker processes, at most 4096 (default: number of CPUs; never more "
+                       "than there are chunks)")("reducers", po::value(&reducers),
+                                                 "reduce partitions (default: 4 per worker)")(
+        "chunk-size", po::value(&chunk_size),
+        "bytes per map chunk, with K/M/G, up to 1G (default 8M; larger when the input "
+        "would make more than 65536 chunks)")(
         "memory", po::value(&memory),
-        "shuffle memory budget, with K/M/G (default: a quarter of RAM)")(
+        "shuffle memory budget, with K/M/G, 1K up to the machine's (or cgroup's) memory "
+        "(default: a quarter of that)")(
         "task-timeout", po::value(&task_timeout),
         "seconds a chunk, a partition or a worker's setup may take before its worker is killed "
-        "and the task is retried (default 600)")("top", po::value(&top),
-                                                 "print only the first N results")(
+        "and the task is retried (default 600)")(
+        "top", po::value(&top), "print only the first N results (0: all, the default)")(
         "output,o", po::value(&output), "write to FILE (atomically) instead of standard output")(
         "recursive,r", "read the files in directory arguments, recursively")(
         "progress", "show a progress line on stderr (default when stderr is a terminal)")(
@@ -185,16 +187,16 @@ struct CommonOptions {
   }
 
   mr::EngineOptions engine(const po::variables_map& vm) const {
-    if (vm.count("workers") && (workers < 1 || workers > 4096))
-      throw po::error("--workers must be between 1 and 4096");
+    if (vm.count("workers") && (workers < 1 || workers > kMaxWorkers))
+      throw po::error("--workers must be between 1 and " + std::to_string(kMaxWorkers));
     if (vm.count("reducers") && (reducers < 1 || reducers > 65536))
       throw po::error("--reducers must be between 1 and 65536");
     if (top < 0) throw po::error("--top must not be negative");
     mr::EngineOptions eo;
     eo.workers = static_cast<unsigned>(workers);
     eo.reducers = static_cast<unsigned>(reducers);
-    eo.chunk_size = parse_size(chunk_size, "chunk-size");
-    if (!memory.empty()) eo.memory = parse_size(memory, "memory");
+    eo.chunk_size = parse_size(chunk_size, "chunk-size", 1, kMaxChunkSize);
+    if (!memory.empty()) eo.memory = parse_size(memory, "memory", kMinMemory, mr::usable_memory());
     char* end = nullptr;
     double timeout = std::strtod(task_timeout.c_str(), &end);
     if (task_timeout.empty() || *end != '\0' || !(timeout > 0))
@@ -219,11 +221,26 @@ struct CommonOptions {
   int run(const mr::Job& job, const po::variables_map& vm, mr::EngineOptions eo,
           const char* records) const {
     if (files.empty()) throw po::error("no input files (use '-' for standard input)");
+    if (output.empty() && g_closed_at_start[STDOUT_FILENO])
+      throw mr::InputError("standard output is closed (use -o FILE to write to a file)");
+    if (g_closed_at_start[STDIN_FILENO] &&
+        std::find(files.begin(), files.end(), "-") != files.end())
+      throw mr::InputError("standard input is closed, but '-' names it as an input");
+    // Every output is opened first: a place that cannot be written is
+    // reported now, not after the whole run (nor after waiting for input).
+    mr::cli::OutputFile out(output, "output");
+    std::optional<mr::cli::OutputFile> trace;
+    if (vm.count("trace")) {
+      trace.emplace(vm["trace"].as<std::string>(), "trace");
+      eo.trace_file = trace->get();
+      eo.trace_path = vm["trace"].as<std::string>();
+    }
     mr::InputOptions io;
     io.recursive = vm.count("recursive") > 0;
+    io.note = [](const std::string& note) { print_error(note); };
     mr::Inputs inputs = mr::open_inputs(files, io);
-    OutputFile out(output);
     mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
+    if (trace) trace->commit();
     out.commit();
     if (vm.count("stats")) print_stats(stats, records);
     return kExitOk;
@@ -267,7 +284,8 @@ int wordcount(const std::vector<std::string>& args) {
                    "most frequent first.\n\n"
                 << opts
                 << "\nExit status: 0 success, 1 job failure, 2 usage, input or output error, 130 "
-                   "interrupted.\n";
+                   "interrupted\n"
+                   "(SIGINT, SIGTERM or SIGHUP).\n";
       return kExitOk;
     }
     mr::EngineOptions eo = common.engine(vm);
@@ -386,7 +404,7 @@ int run_job(const std::vector<std::string>& args) {
     usage_error(e.what(), help);
     return kExitUsage;
   } catch (const mr::PluginError& e) {
-    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    print_error(e.what());
     return kExitUsage;
   }
 }
@@ -409,9 +427,11 @@ int list_jobs(const std::vector<std::string>& args) {
     std::printf("%-14s %s\n    (built into this program)\n", b->name, b->description);
   for (const auto& p : mr::list_plugins()) {
     if (p.loadable)
-      std::printf("%-14s %s\n    %s\n", p.name.c_str(), p.description.c_str(), p.path.c_str());
+      std::printf("%-14s %s\n    %s\n", mr::cli::printable(p.name).c_str(),
+                  mr::cli::printable(p.description).c_str(), mr::cli::printable(p.path).c_str());
     else
-      std::printf("%-14s (cannot be loaded: %s)\n", p.name.c_str(), p.description.c_str());
+      std::printf("%-14s (cannot be loaded: %s)\n", mr::cli::printable(p.name).c_str(),
+                  mr::cli::printable(p.description).c_str());
   }
   return kExitOk;
 }
@@ -423,6 +443,7 @@ int list_jobs(const std::vector<std::string>& args) {
 MR_BUILTIN_JOB(mr::wordcount_job_info);
 
 int main(int argc, char** argv) {
+  occupy_standard_descriptors();
   mr::spawn_main_hook(argc, argv);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -451,16 +472,16 @@ int main(int argc, char** argv) {
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {
-    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    print_error(e.what());
     return kExitUsage;
-  } catch (const OutputError& e) {
-    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+  } catch (const mr::cli::OutputError& e) {
+    print_error(e.what());
     return kExitUsage;
   } catch (const mr::Interrupted&) {
-    std::fprintf(stderr, "mapreduce: interrupted\n");
+    print_error("interrupted");
     return kExitInterrupted;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mapreduce: %s\n", e.what());
+    print_error(e.what());
     return kExitJobFailed;
   }
 }

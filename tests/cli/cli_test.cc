@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -185,6 +186,18 @@ std::vector<std::string> shm_uses(pid_t pid) {
   return uses;
 }
 
+// True when process `pid` holds a file that has no name yet in folder
+// `dir` (O_TMPFILE: /proc shows it as "<dir>/#<inode> (deleted)").
+bool holds_nameless_file_in(pid_t pid, const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code ec2;
+    const std::string target = fs::read_symlink(e.path(), ec2).string();
+    if (!ec2 && target.rfind(dir.string() + "/#", 0) == 0) return true;
+  }
+  return false;
+}
+
 // Polls `condition` until it holds or `timeout` passes (bounded polling on an
 // observable condition; never a blind sleep).
 bool poll_until(std::chrono::milliseconds timeout, const std::function<bool()>& condition) {
@@ -281,6 +294,11 @@ struct SpawnSpec {
   std::vector<std::string> env;  // NAME=VALUE, added to (or replacing in) ours
   fs::path cwd;
   fs::path out, err;
+  bool close_stdout = false;   // start the program with descriptor 1 closed
+  bool ignore_sighup = false;  // start it with SIGHUP ignored, as nohup does
+  // If set: run this command with the program and its arguments appended
+  // (e.g. a shell that first moves itself into a cgroup, then execs).
+  std::vector<std::string> wrapper;
 };
 
 // The `mapreduce` program as a child of the test, leader of its own process
@@ -289,7 +307,8 @@ struct SpawnSpec {
 class Child {
  public:
   explicit Child(const SpawnSpec& spec) {
-    std::vector<std::string> argv_s{kBinary};
+    std::vector<std::string> argv_s = spec.wrapper;
+    argv_s.push_back(kBinary);
     argv_s.insert(argv_s.end(), spec.args.begin(), spec.args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -320,18 +339,32 @@ class Child {
       posix_spawn_file_actions_adddup2(&fa, spec.stdin_fd, 0);
     else
       posix_spawn_file_actions_addopen(&fa, 0, spec.stdin_path.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, spec.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (spec.close_stdout)
+      posix_spawn_file_actions_addclose(&fa, 1);
+    else
+      posix_spawn_file_actions_addopen(&fa, 1, spec.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                       0644);
     posix_spawn_file_actions_addopen(&fa, 2, spec.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     sigset_t defaults, none;
     sigemptyset(&defaults);
     for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGHUP, SIGQUIT}) sigaddset(&defaults, s);
+    // An ignored signal stays ignored across exec: ignore SIGHUP here for
+    // the moment of the spawn.
+    struct sigaction ignore {
+    }, saved_hup{};
+    ignore.sa_handler = SIG_IGN;
+    if (spec.ignore_sighup) {
+      sigdelset(&defaults, SIGHUP);
+      ::sigaction(SIGHUP, &ignore, &saved_hup);
+    }
     sigemptyset(&none);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setflags(
         &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    int rc = posix_spawn(&pid_, kBinary, &fa, &attr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid_, argv_s[0].c_str(), &fa, &attr, argv.data(), envp.data());
+    if (spec.ignore_sighup) ::sigaction(SIGHUP, &saved_hup, nullptr);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
@@ -397,6 +430,9 @@ struct RunOptions {
   std::vector<std::string> env;
   fs::path cwd;
   std::chrono::milliseconds timeout = 30s;
+  bool close_stdout = false;
+  bool ignore_sighup = false;
+  std::vector<std::string> wrapper;
 };
 
 RunOptions stdin_from(const std::filesystem::path& path) {
@@ -751,6 +787,9 @@ class CliTest : public ::testing::Test {
     spec.env = o.env;
     spec.env.insert(spec.env.begin(), "TMPDIR=" + tmp_.string());
     spec.cwd = o.cwd;
+    spec.close_stdout = o.close_stdout;
+    spec.ignore_sighup = o.ignore_sighup;
+    spec.wrapper = o.wrapper;
     spec.out = io_ / ("out." + std::to_string(runs_));
     spec.err = io_ / ("err." + std::to_string(runs_));
     last_out_ = spec.out;
@@ -770,7 +809,8 @@ class CliTest : public ::testing::Test {
       st = child.wait_for(10s);
     }
     if (st) r.status = *st;
-    r.out = slurp(last_out_);
+    std::error_code ec;
+    r.out = fs::exists(last_out_, ec) ? slurp(last_out_) : "";
     r.err = slurp(last_err_);
     auto left = group_members(child.pid());
     EXPECT_TRUE(left.empty()) << "processes left in the group of mapreduce " << child.pid() << ":"
@@ -1410,7 +1450,7 @@ TEST_F(CliTest, UncreatableOutputIsAnOutputErrorWithStatusTwo) {
   fs::path target = dir_ / "no-such-folder" / "out.tsv";
   Result r = run({"wordcount", "-o", target.string(), f.string()});
   EXPECT_EQ(r.code(), 2) << r.str();
-  EXPECT_NE(r.err.find("mapreduce: cannot create '" + target.string() + "'"), std::string::npos)
+  EXPECT_NE(r.err.find("mapreduce: cannot write output '" + target.string() + "'"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.out, "");
 }
@@ -1647,10 +1687,10 @@ TEST_F(CliFaultTest, InterruptWhileAWorkerHangsExitsQuicklyAndCleansUp) {
               with_env("MAPREDUCE_FAULT=hang:0"));
     auto workers = wait_for_hanging_run(*master);
     ASSERT_EQ(workers.size(), 2u);
-    // The temporary output exists next to the target while the job runs.
-    bool has_temp = false;
-    for (const auto& name : listing(dir_)) has_temp |= name.rfind("out.tsv.", 0) == 0;
-    EXPECT_TRUE(has_temp) << "no temporary output file while running";
+    // The output is opened before the job runs, as a nameless file in the
+    // target's folder (O_TMPFILE): nothing with a name is there yet.
+    EXPECT_TRUE(holds_nameless_file_in(master->pid(), dir_)) << "no temporary output while running";
+    EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt"}));
 
     auto t0 = Clock::now();
     ASSERT_EQ(::kill(master->pid(), sig), 0);
@@ -1818,6 +1858,475 @@ TEST_F(CliTest, PluginJobsRunInSpawnedAndForkserverWorkers) {
     ASSERT_EQ(r.code(), 0) << r.str();
     EXPECT_EQ(r.out, forked.out);
   }
+}
+
+// ---- reliability and security: a hostile user, interrupts, leftovers, bad values -----------
+
+// The spill folder used to be $TMPDIR/mapreduce-<pid>, reused when it
+// existed: a link planted under that name carried the spill files into the
+// attacker's folder. Now it is a fresh mkdtemp folder, 0700 and ours, and a
+// planted name is never used.
+TEST_F(CliTest, SpillFolderIsFreshAndPrivateNeverAPlantedOne) {
+  const std::string text = make_text(101, 60'000);
+  Counts expected;
+  count_letters(text, expected);
+  const fs::path attacker = io_ / "attacker";
+  fs::create_directory(attacker);
+  fs::permissions(attacker, fs::perms::all);
+  StdinPipe pipe;
+  RunOptions o;
+  o.stdin_fd = pipe.read.get();
+  auto child =
+      start({"wordcount", "--stats", "-j", "2", "--chunk-size", "4K", "--memory", "1K", "-"}, o);
+  pipe.read.reset();
+  const std::string pid = std::to_string(child->pid());
+  const fs::path planted = tmp_ / ("mapreduce-" + pid);
+  fs::create_directory_symlink(attacker, planted);
+  IgnoreSigpipe ignore_sigpipe;
+  // Less than a chunk: the run starts (it sniffs standard input for the
+  // zstd magic first) but cannot map anything, let alone spill, yet.
+  const std::size_t head = 100;
+  ASSERT_TRUE(write_for(pipe.write.get(), std::string_view(text).substr(0, head), 100, 10s));
+  fs::path own;
+  ASSERT_TRUE(poll_until(15s, [&] {
+    for (const auto& name : listing(tmp_))
+      if (name.rfind("mapreduce-" + pid + ".", 0) == 0) own = tmp_ / name;
+    return !own.empty();
+  })) << "no spill folder of the run appeared in $TMPDIR";
+  struct stat st;
+  ASSERT_EQ(::lstat(own.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, ::geteuid());
+  ASSERT_TRUE(write_for(pipe.write.get(), std::string_view(text).substr(head), 4096, 20s));
+  pipe.write.reset();
+  ASSERT_TRUE(child->wait_for(30s));
+  EXPECT_TRUE(fs::is_empty(attacker)) << "spill files went through the planted link";
+  fs::remove(planted);
+  Result r = finish(*child, 1s);
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, tsv(expected));
+  auto retries = numbers_on_line(r.err, "retries ");  // "retries R (workers replaced W, spills S)"
+  ASSERT_EQ(retries.size(), 3u) << r.err;
+  EXPECT_GE(retries[2], 1u) << "the run did not spill, so the folder was not tried:\n" << r.err;
+}
+
+// A master killed by SIGKILL cannot clean up: its output temporary never
+// had a name (nothing is left next to the target), and the next run of the
+// same user removes its spill folder.
+TEST_F(CliFaultTest, SigkilledMasterLeavesNoOutputTemporaryAndItsSpillFolderIsSwept) {
+  fs::path f = file("in.txt", make_text(111, 64'000));
+  fs::path target = dir_ / "out.tsv";
+  auto master = start({"wordcount", "-j", "2", "--chunk-size", "4K", "--memory", "1K", "-o",
+                       target.string(), f.string()},
+                      with_env("MAPREDUCE_FAULT=hang:0"));
+  auto workers = wait_for_hanging_run(*master);
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_EQ(::kill(master->pid(), SIGKILL), 0);
+  auto st = master->wait_for(5s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->signal(), SIGKILL);
+  EXPECT_TRUE(poll_until(5s, [&] { return group_members(master->pid()).empty(); }))
+      << "left:" << describe(group_members(master->pid()));
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt"})) << "a temporary output was left";
+  EXPECT_FALSE(listing(tmp_).empty()) << "expected the dead master's spill folder";
+  // Any later run sweeps it (finish() checks that $TMPDIR is empty again).
+  Result next = run({"wordcount", file("small.txt", "a b a\n").string()});
+  EXPECT_EQ(next.code(), 0) << next.str();
+  EXPECT_EQ(next.out, "a\t2\nb\t1\n");
+}
+
+// A link planted in a folder others may write to (here a 0777 one, as a
+// shared project folder) must not make us write where it points: --trace
+// used to follow it, and -o replaced it.
+TEST_F(CliTest, OutputsRefuseALinkPlantedByAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make links owned by another user";
+  fs::path f = file("in.txt", "one two two\n");
+  const fs::path shared = io_ / "shared", victim = dir_ / "victim";
+  fs::create_directory(shared);
+  fs::permissions(shared, fs::perms::all);
+  spill(victim, "precious\n");
+  for (const char* option : {"--trace", "-o"}) {
+    SCOPED_TRACE(option);
+    const fs::path link = shared / "planted";
+    fs::create_symlink(victim, link);
+    ASSERT_EQ(::lchown(link.c_str(), 65534, 65534), 0) << std::strerror(errno);
+    Result r = run({"wordcount", option, link.string(), f.string()});
+    EXPECT_EQ(r.code(), 2) << r.str();
+    EXPECT_NE(r.err.find("symbolic link owned by another user"), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(victim), "precious\n");
+    EXPECT_TRUE(fs::is_symlink(link));
+    EXPECT_EQ(listing(shared), (std::set<std::string>{"planted"})) << "a temporary was left";
+    fs::remove(link);
+  }
+  // Our own link to a file of ours is followed: the file is replaced.
+  fs::create_symlink(victim, shared / "mine");
+  Result ok = run({"wordcount", "-o", (shared / "mine").string(), f.string()});
+  EXPECT_EQ(ok.code(), 0) << ok.str();
+  EXPECT_EQ(slurp(victim), "two\t2\none\t1\n");
+  EXPECT_TRUE(fs::is_symlink(shared / "mine"));
+}
+
+// A device or a FIFO is written in place: -o /dev/null used to replace the
+// device node with a regular file.
+TEST_F(CliTest, OutputOntoADeviceOrAFifoIsWrittenInPlace) {
+  fs::path f = file("in.txt", "one two two\n");
+  const std::string want = "two\t2\none\t1\n";
+  if (::geteuid() == 0) {  // a device node of our own, not the machine's /dev/null
+    const fs::path null = io_ / "null", link = io_ / "null-link";
+    ASSERT_EQ(::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << std::strerror(errno);
+    fs::create_symlink(null, link);
+    for (const fs::path& target : {null, link}) {
+      Result r = run({"wordcount", "-o", target.string(), f.string()});
+      EXPECT_EQ(r.code(), 0) << r.str();
+      struct stat st;
+      ASSERT_EQ(::lstat(null.c_str(), &st), 0);
+      EXPECT_TRUE(S_ISCHR(st.st_mode)) << target << ": the device was replaced";
+      EXPECT_TRUE(fs::is_symlink(link));
+    }
+  }
+  const fs::path fifo = io_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  mr::UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(reader);
+  Result r = run({"wordcount", "-o", fifo.string(), f.string()});
+  EXPECT_EQ(r.code(), 0) << r.str();
+  char buf[256];
+  ssize_t n = ::read(reader.get(), buf, sizeof buf);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), want);
+  struct stat st;
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  EXPECT_EQ(listing(io_).count("fifo"), 1u);
+}
+
+// A replaced file keeps its mode (a 0600 file used to become 0644) and,
+// for root, its owner; a new file gets 0666 & ~umask.
+TEST_F(CliTest, ReplacedOutputKeepsItsModeAndOwner) {
+  fs::path f = file("in.txt", "one two two\n");
+  const fs::path secret = dir_ / "secret.tsv", fresh = dir_ / "fresh.tsv";
+  spill(secret, "old\n");
+  ASSERT_EQ(::chmod(secret.c_str(), 0600), 0);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::chown(secret.c_str(), 65534, 65534), 0);
+  }
+  Result r = run({"wordcount", "-o", secret.string(), f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  struct stat st;
+  ASSERT_EQ(::stat(secret.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  if (root) {
+    EXPECT_EQ(st.st_uid, 65534u);
+    EXPECT_EQ(st.st_gid, 65534u);
+  }
+  EXPECT_EQ(slurp(secret), "two\t2\none\t1\n");
+  Result n = run({"wordcount", "-o", fresh.string(), f.string()});
+  ASSERT_EQ(n.code(), 0) << n.str();
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0666u & ~mask);
+}
+
+// A file name holding escape sequences must not reach the terminal raw.
+TEST_F(CliTest, MessagesQuoteUnprintableBytesInNames) {
+  const std::string evil =
+      "a\x1b]0;pwned\x07\x9b"
+      "b.txt";
+  Result r = run({"wordcount", (dir_ / evil).string()});
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x07'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x9b'), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("a\\033]0;pwned\\007\\x9bb.txt"), std::string::npos) << r.err;
+  // Printable UTF-8 stays as it is.
+  Result u = run({"wordcount", (dir_ / "naïve.txt").string()});
+  EXPECT_NE(u.err.find("naïve.txt"), std::string::npos) << u.err;
+  // Usage errors too.
+  Result usage = run({"wordcount", "--format", "\x1b[2J"});
+  EXPECT_EQ(usage.code(), 2);
+  EXPECT_EQ(usage.err.find('\x1b'), std::string::npos) << usage.err;
+}
+
+// A hang-up (SIGHUP to the process group, as when the terminal closes) is
+// an interrupt: clean up, exit 130, nothing written. It used to kill the
+// master and leave its temporaries.
+TEST_F(CliFaultTest, HangUpCleansUpAndExits130) {
+  fs::path f = file("in.txt", make_text(121, 64'000));
+  fs::path target = dir_ / "out.tsv";
+  auto master =
+      start({"wordcount", "-j", "2", "--chunk-size", "4K", "-o", target.string(), f.string()},
+            with_env("MAPREDUCE_FAULT=hang:0"));
+  auto workers = wait_for_hanging_run(*master);
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_TRUE(catches_signal(master->pid(), SIGHUP));
+  ASSERT_EQ(::killpg(master->pid(), SIGHUP), 0);
+  ASSERT_TRUE(master->wait_for(3s)) << "mapreduce did not exit within 3 s of SIGHUP";
+  Result r = finish(*master, 1s);
+  EXPECT_EQ(r.code(), 130) << r.str();
+  EXPECT_NE(r.err.find("interrupted"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(dir_), (std::set<std::string>{"in.txt"}));
+}
+
+// Under nohup (SIGHUP ignored at start) a hang-up changes nothing.
+TEST_F(CliFaultTest, HangUpIsIgnoredUnderNohup) {
+  const std::string text = make_text(131, 30'000);
+  Counts expected;
+  count_letters(text, expected);
+  StdinPipe pipe;
+  RunOptions o;
+  o.stdin_fd = pipe.read.get();
+  o.ignore_sighup = true;
+  auto child = start({"wordcount", "-j", "2", "--chunk-size", "4K", "-"}, o);
+  pipe.read.reset();
+  IgnoreSigpipe ignore_sigpipe;
+  const std::size_t head = 100;  // less than a chunk: the run starts and waits for more
+  ASSERT_TRUE(write_for(pipe.write.get(), std::string_view(text).substr(0, head), 100, 10s));
+  std::vector<ProcStat> workers;
+  ASSERT_TRUE(poll_until(15s, [&] {
+    workers = children_of(child->pid());
+    return workers.size() >= 2 && catches_signal(child->pid(), SIGINT);
+  }));
+  EXPECT_FALSE(catches_signal(child->pid(), SIGHUP));
+  ASSERT_EQ(::killpg(child->pid(), SIGHUP), 0);
+  ASSERT_TRUE(write_for(pipe.write.get(), std::string_view(text).substr(head), 4096, 20s));
+  pipe.write.reset();
+  Result r = finish(*child, 30s);
+  EXPECT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, tsv(expected));
+}
+
+// An interrupt while hundreds of workers start is acted on at once (it used
+// to wait until every worker had started), and no more workers start than
+// there are chunks.
+TEST_F(CliFaultTest, InterruptWhileManyWorkersStartIsHeardAtOnce) {
+  fs::path f = file("in.txt", make_text(141, 64'000));
+  auto master = start(
+      {"wordcount", "-j", "400", "--chunk-size", "128", "--start-method", "spawn", f.string()});
+  ASSERT_TRUE(poll_until(20s, [&] { return children_of(master->pid()).size() >= 3; }));
+  auto t0 = Clock::now();
+  ASSERT_EQ(::kill(master->pid(), SIGINT), 0);
+  auto st = master->wait_for(10s);
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_TRUE(st);
+  Result r = finish(*master, 1s);
+  EXPECT_EQ(r.code(), 130) << r.str();
+  EXPECT_LT(secs, 1.5) << "the interrupt took " << secs << " s to end the run";
+}
+
+TEST_F(CliTest, NoMoreWorkersThanChunks) {
+  fs::path f = file("small.txt", "a few words, fewer than one chunk\n");
+  Result r = run({"wordcount", "--stats", "-j", "64", f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  auto workers = numbers_on_line(r.err, "workers");  // "workers N (reducers R)"
+  ASSERT_EQ(workers.size(), 2u) << r.err;
+  EXPECT_EQ(workers[0], 1u) << r.err;
+  Result many = run({"wordcount", "-j", "4097", f.string()});
+  EXPECT_EQ(many.code(), 2);
+  EXPECT_NE(many.err.find("--workers must be between 1 and 4096"), std::string::npos) << many.err;
+}
+
+// -r skips FIFOs (and devices) with a note, as grep -r does: it used to
+// block forever in open().
+TEST_F(CliTest, RecursionSkipsFifosWithANote) {
+  const fs::path tree = dir_ / "tree";
+  fs::create_directories(tree / "sub");
+  spill(tree / "a.txt", "apple banana\n");
+  spill(tree / "sub" / "b.txt", "apple\n");
+  ASSERT_EQ(::mkfifo((tree / "sub" / "pipe").c_str(), 0600), 0);
+  RunOptions o;
+  o.timeout = 15s;
+  Result r = run({"wordcount", "-r", tree.string()}, o);
+  EXPECT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, "apple\t2\nbanana\t1\n");
+  EXPECT_NE(r.err.find("skipping '" + (tree / "sub" / "pipe").string() + "': not a regular file"),
+            std::string::npos)
+      << r.err;
+}
+
+// A FIFO argument without a writer waits in open() (as cat does); an
+// interrupt then ends the run with 130, not "cannot open ...: Interrupted".
+TEST_F(CliFaultTest, InterruptWhileOpeningAFifoExits130) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(strsignal(sig));
+    auto child = start({"wordcount", fifo.string()});
+    // Wait until it is inside open() of the FIFO (its handlers are set by then).
+    ASSERT_TRUE(poll_until(15s, [&] {
+      std::ifstream sc("/proc/" + std::to_string(child->pid()) + "/syscall");
+      long nr = -1;
+      return catches_signal(child->pid(), sig) && (sc >> nr) && nr == SYS_openat;
+    }));
+    ASSERT_EQ(::kill(child->pid(), sig), 0);
+    ASSERT_TRUE(child->wait_for(3s));
+    Result r = finish(*child, 1s);
+    EXPECT_EQ(r.code(), 130) << r.str();
+  }
+}
+
+// A mapped input truncated by another process while it is read used to
+// kill the master with SIGBUS; now it is an input error naming the file.
+TEST_F(CliFaultTest, InputTruncatedWhileReadIsAnInputError) {
+  fs::path big = file("big.txt", make_text(151, 400'000));
+  StdinPipe pipe;
+  RunOptions o;
+  o.stdin_fd = pipe.read.get();
+  // Standard input first: the master reads it to its end before it cuts
+  // big.txt, so the test truncates big.txt while the run waits for it.
+  auto child = start({"wordcount", "-j", "2", "--chunk-size", "4K", "-", big.string()}, o);
+  pipe.read.reset();
+  IgnoreSigpipe ignore_sigpipe;
+  ASSERT_TRUE(write_for(pipe.write.get(), "some words first\n", 100, 10s));
+  ASSERT_TRUE(poll_until(15s, [&] {
+    int unread = -1;
+    return children_of(child->pid()).size() >= 2 &&
+           ::ioctl(pipe.write.get(), FIONREAD, &unread) == 0 && unread == 0;
+  }));
+  ASSERT_EQ(::truncate(big.c_str(), 0), 0);
+  pipe.write.reset();
+  Result r = finish(*child, 30s);
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("'" + big.string() + "' shrank while being read"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CliTest, OptionValuesOutsideTheirRangeAreRefused) {
+  fs::path f = file("in.txt", "x\n");
+  const std::string p = f.string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--chunk-size", "-1"}, "--chunk-size '-1'"},
+      {{"--chunk-size", "2G"}, "between 1 and 1G"},
+      {{"--chunk-size", " 5"}, "--chunk-size"},
+      {{"--memory", "-5M"}, "--memory '-5M'"},
+      {{"--memory", "1000T"}, "--memory '1000T'"},
+      {{"--memory", "99999999999999999G"}, "--memory"},
+      {{"--memory", "12"}, "between 1K and"},
+  };
+  for (const auto& [opts, message] : cases) {
+    SCOPED_TRACE(opts[0] + " " + opts[1]);
+    std::vector<std::string> args = {"wordcount"};
+    args.insert(args.end(), opts.begin(), opts.end());
+    args.push_back(p);
+    Result r = run(args);
+    EXPECT_EQ(r.code(), 2) << r.str();
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+// --chunk-size 1 on a big input used to make one master record per byte
+// (1.8 GiB of master memory for a 94 MiB input): the chunks grow so that
+// there are at most about 65536 of them, and the count stays exact.
+TEST_F(CliTest, TinyChunksOfABigInputAreBounded) {
+  const std::string text = make_text(161, 1'000'000);
+  Counts expected;
+  count_letters(text, expected);
+  fs::path f = file("big.txt", text);
+  Result r = run({"wordcount", "--stats", "-j", "2", "--chunk-size", "1", f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, tsv(expected));
+  auto input = numbers_on_line(r.err, "input");  // "input B bytes in C chunks"
+  ASSERT_EQ(input.size(), 2u) << r.err;
+  EXPECT_LE(input[1], 65536u + 1) << r.err;
+  EXPECT_GE(input[1], 1000u) << r.err;  // still small chunks
+}
+
+// The ceiling of --memory (and its default, a quarter of it) follows the
+// memory limit of the cgroup the program runs in: in a 64 MiB cgroup,
+// --memory 1G is refused (it used to fail later with "Cannot allocate
+// memory", or to be OOM-killed with the default). Root only: it makes a
+// cgroup (v1 or v2) below ours.
+TEST_F(CliTest, MemoryCeilingFollowsTheCgroupLimit) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a cgroup";
+  fs::path base;
+  std::string limit_file;
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    const auto a = line.find(':'), b = line.find(':', a + 1);
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (("," + controllers + ",").find(",memory,") != std::string::npos) {
+      base = fs::path("/sys/fs/cgroup/memory") / path.substr(1);
+      limit_file = "memory.limit_in_bytes";
+    } else if (controllers.empty() && base.empty() &&
+               slurp("/sys/fs/cgroup/cgroup.controllers").find("memory") != std::string::npos) {
+      base = fs::path("/sys/fs/cgroup") / path.substr(1);
+      limit_file = "memory.max";
+    }
+  }
+  const fs::path group = base / ("mr-cli-test-" + std::to_string(::getpid()));
+  std::error_code ec;
+  if (base.empty() || !fs::create_directory(group, ec))
+    GTEST_SKIP() << "no writable memory cgroup here (" << base << ")";
+  struct Remove {
+    fs::path dir;
+    ~Remove() { ::rmdir(dir.c_str()); }
+  } remove{group};
+  {
+    std::ofstream limit(group / limit_file);
+    limit << (64 << 20);
+  }
+  if (slurp(group / limit_file).rfind("67108864", 0) != 0)
+    GTEST_SKIP() << "cannot set " << (group / limit_file);
+  fs::path f = file("in.txt", "a b a\n");
+  RunOptions o;
+  o.wrapper = {"/bin/sh", "-c",
+               "echo $$ > '" + (group / "cgroup.procs").string() + "' && exec \"$0\" \"$@\""};
+  Result r = run({"wordcount", "--memory", "1G", f.string()}, o);
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("invalid --memory '1G': must be between 1K and 64M"), std::string::npos)
+      << r.err;
+  // Within the limit it runs (the default budget is a quarter of 64 MiB).
+  Result ok = run({"wordcount", f.string()}, o);
+  EXPECT_EQ(ok.code(), 0) << ok.str();
+  EXPECT_EQ(ok.out, "a\t2\nb\t1\n");
+}
+
+TEST_F(CliTest, TopZeroPrintsEverything) {
+  fs::path f = file("in.txt", "b a b c\n");
+  EXPECT_EQ(counts({"--top", "0", f.string()}), "b\t2\na\t1\nc\t1\n");
+}
+
+TEST_F(CliTest, StandardInputTwiceIsRefused) {
+  Result r = run({"wordcount", "-", "-"}, stdin_from(file("in.txt", "a b\n")));
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("standard input ('-') is given more than once"), std::string::npos) << r.err;
+}
+
+// With stdout closed (>&-), descriptor 1 used to be taken by an internal
+// socket, so the results went into it and the run died of SIGPIPE.
+TEST_F(CliTest, ClosedStandardOutputIsReported) {
+  fs::path f = file("in.txt", "a b\n");
+  RunOptions o;
+  o.close_stdout = true;
+  Result r = run({"wordcount", f.string()}, o);
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("standard output is closed"), std::string::npos) << r.err;
+  // -o still works then.
+  Result ok =
+      run({"wordcount", "--start-method", "spawn", "-o", (dir_ / "o.tsv").string(), f.string()}, o);
+  EXPECT_EQ(ok.code(), 0) << ok.str();
+  EXPECT_EQ(slurp(dir_ / "o.tsv"), "a\t1\nb\t1\n");
+}
+
+// Every output is opened before the run: an unwritable --trace is reported
+// at once (it used to be found only after the whole run; here the run would
+// wait for standard input forever).
+TEST_F(CliTest, UnwritableTraceIsReportedBeforeTheRun) {
+  StdinPipe pipe;
+  RunOptions o;
+  o.stdin_fd = pipe.read.get();
+  o.timeout = 10s;
+  Result r = run({"wordcount", "--trace", (dir_ / "no" / "such" / "t.json").string(), "-"}, o);
+  EXPECT_EQ(r.code(), 2) << r.str();
+  EXPECT_NE(r.err.find("cannot write trace"), std::string::npos) << r.err;
+  // A writable one is written, and only at the end.
+  fs::path f = file("in.txt", "a b\n");
+  Result ok = run({"wordcount", "--trace", (dir_ / "t.json").string(), f.string()});
+  EXPECT_EQ(ok.code(), 0) << ok.str();
+  EXPECT_NE(slurp(dir_ / "t.json").find("traceEvents"), std::string::npos);
 }
 
 }  // namespace

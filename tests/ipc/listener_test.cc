@@ -6,9 +6,14 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -189,6 +194,76 @@ TEST_F(ListenerTest, QueueAndDescriptorsTravelToAFreshProgram) {
     ASSERT_TRUE(child.join_for(20s));
     EXPECT_EQ(child.exit_code(), 0);
   }
+}
+
+// A connection to `address` from the calling process, or (uid != 0) one
+// made by a forked child running as `uid`: the kernel records the
+// connecting process's credentials, which the child's exit does not change.
+mr::UniqueFd silent_peer(const std::string& address, uid_t uid) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path + 1, address.data() + 1, address.size() - 1);  // "@name": abstract
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+  mr::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  if (uid == 0) {
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0) fd.reset();
+    return fd;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const bool ok = ::setresgid(uid, uid, uid) == 0 && ::setresuid(uid, uid, uid) == 0 &&
+                    ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), len) == 0;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fd.reset();
+  return fd;
+}
+
+// Strangers who queue silent connections before our child connects back
+// cost nothing: another user's peer and our own uid's peer that is not the
+// child are both dropped unread (before, each held accept_child for 1 s).
+TEST_F(ListenerTest, AcceptChildDropsStrangersWithoutWaitingForThem) {
+  mr::Listener listener;
+  std::vector<mr::UniqueFd> strangers;
+  for (int i = 0; i < 3; ++i) strangers.push_back(silent_peer(listener.address(), 0));
+  if (::geteuid() == 0)  // root can be another user too
+    for (int i = 0; i < 3; ++i) strangers.push_back(silent_peer(listener.address(), 65534));
+  for (const auto& fd : strangers) ASSERT_TRUE(fd) << std::strerror(errno);
+  const std::string token = mr::random_token();
+  mr::ProcessOptions po = spawn_options();
+  mr::Queue<int> q(4, 4096, mr::Backing::kMemfd);
+  mr::Process child(po, mr::target<&sum_from_queue>, listener.address(), token);
+  child.start();
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<mr::SocketConnection> c =
+      mr::accept_child(listener, token, child.sentinel(), child.pid(), 20s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(c.has_value());
+  EXPECT_LT(took, 900ms) << "accept_child waited for strangers";
+  const int fds[] = {q.ring_region().fd(), q.lock_region().fd()};
+  c->send_bytes("queue", fds);
+  q.close();
+  ASSERT_TRUE(child.join_for(20s));
+  EXPECT_EQ(child.exit_code(), 0);
+}
+
+// The pid is checked too: our own child that is not the one expected is
+// dropped as a stranger.
+TEST_F(ListenerTest, AcceptChildRefusesAnotherPidOfOurs) {
+  mr::Listener listener;
+  mr::UniqueFd mine = silent_peer(listener.address(), 0);
+  ASSERT_TRUE(mine);
+  mr::SocketConnection talker(std::move(mine));
+  talker.send_bytes("tok");  // the right token, from the wrong process
+  mr::Process sleeper([] { ::pause(); });
+  sleeper.start();
+  EXPECT_THROW(mr::accept_child(listener, "tok", sleeper.sentinel(), sleeper.pid(), 300ms),
+               mr::TimeoutError);
+  sleeper.kill();
+  sleeper.join();
 }
 
 TEST_F(ListenerTest, AcceptChildEndsWhenTheChildEndsOrTimeIsUp) {

@@ -16,6 +16,7 @@
 #include "mr/base/unique_fd.h"
 #include "mr/mapreduce/engine.h"
 #include "shuffle.h"
+#include "spill_dir.h"
 #include "splitter.h"
 #include "task_book.h"
 
@@ -308,25 +309,30 @@ TEST(ShuffleTest, ArenaHandsOutAlignedRunsUntilItIsFull) {
 }
 
 TEST(ShuffleTest, SpilledRunsComeBackByteForByte) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("mr-shuffle-test-" + std::to_string(::getpid()));
-  std::string one(100'000, 'a'), two = "short", empty;
-  for (std::size_t i = 0; i < one.size(); i += 7) one[i] = static_cast<char>('a' + i % 26);
-  std::span<std::byte> parts[] = {{reinterpret_cast<std::byte*>(one.data()), one.size()},
-                                  {reinterpret_cast<std::byte*>(empty.data()), 0},
-                                  {reinterpret_cast<std::byte*>(two.data()), two.size()}};
-  std::vector<mr::detail::SpillRun> runs = mr::detail::spill(dir.string(), parts);
-  ASSERT_EQ(runs.size(), 3u);
-  EXPECT_EQ(runs[1].length, 0u) << "an empty part takes no frame";
-  EXPECT_LT(runs[0].length, one.size()) << "compressed";
-  EXPECT_EQ(mr::detail::unspill(runs[0]), one);
-  EXPECT_EQ(mr::detail::unspill(runs[2]), two);
-  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
-  // A run whose file was cut short is an error, not wrong data.
-  fs::resize_file(runs[2].path, runs[2].offset + 1);
-  EXPECT_THROW(mr::detail::unspill(runs[2]), std::runtime_error);
-  mr::detail::remove_tree(dir.string());
-  EXPECT_FALSE(fs::exists(dir));
+  std::string dir_path;
+  {
+    mr::detail::SpillDir dir = mr::detail::SpillDir::make();
+    ASSERT_FALSE(dir.path().empty()) << dir.error();
+    dir_path = dir.path();
+    std::string one(100'000, 'a'), two = "short", empty;
+    for (std::size_t i = 0; i < one.size(); i += 7) one[i] = static_cast<char>('a' + i % 26);
+    std::span<std::byte> parts[] = {{reinterpret_cast<std::byte*>(one.data()), one.size()},
+                                    {reinterpret_cast<std::byte*>(empty.data()), 0},
+                                    {reinterpret_cast<std::byte*>(two.data()), two.size()}};
+    std::vector<mr::detail::SpillRun> runs = mr::detail::spill(dir.path(), parts);
+    ASSERT_EQ(runs.size(), 3u);
+    EXPECT_EQ(runs[1].length, 0u) << "an empty part takes no frame";
+    EXPECT_LT(runs[0].length, one.size()) << "compressed";
+    EXPECT_EQ(mr::detail::unspill(runs[0]), one);
+    EXPECT_EQ(mr::detail::unspill(runs[2]), two);
+    EXPECT_EQ(fs::status(dir.path()).permissions() & fs::perms::all, fs::perms::owner_all);
+    // A run whose file was cut short is an error, not wrong data.
+    fs::resize_file(runs[2].path, runs[2].offset + 1);
+    EXPECT_THROW(mr::detail::unspill(runs[2]), std::runtime_error);
+    // No folder (the master could make none): an error, no file anywhere.
+    EXPECT_THROW(mr::detail::spill("", parts), std::runtime_error);
+  }
+  EXPECT_FALSE(fs::exists(dir_path)) << "the SpillDir removes its folder with its files";
 }
 
 }  // namespace

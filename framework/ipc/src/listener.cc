@@ -313,10 +313,24 @@ bool said_token(SocketConnection& c, std::string_view token, const Deadline& dea
   return std::string_view(buf + sizeof(std::uint64_t), want - sizeof(std::uint64_t)) == token;
 }
 
+// True when the peer of `c` runs as our effective uid and, unless `pid` is
+// 0, is process `pid` (SO_PEERCRED: what the kernel recorded at connect).
+bool is_our_child(const SocketConnection& c, pid_t pid) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(c.fileno(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  return cred.uid == ::geteuid() && (pid == 0 || cred.pid == pid);
+}
+
 }  // namespace
 
 std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
                                              int sentinel, Timeout timeout) {
+  return accept_child(listener, token, sentinel, 0, timeout);
+}
+
+std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
+                                             int sentinel, pid_t pid, Timeout timeout) {
   const Deadline deadline = detail::deadline_after(timeout);
   for (;;) {
     pollfd p[2] = {{listener.fileno(), POLLIN, 0}, {sentinel, POLLIN, 0}};
@@ -327,7 +341,9 @@ std::optional<SocketConnection> accept_child(Listener& listener, std::string_vie
     }
     if (p[0].revents != 0) {
       std::optional<SocketConnection> c = listener.accept_for(Timeout::zero());
-      if (c) {
+      // Anyone on the machine can connect to an abstract address: a peer
+      // that is not our child is dropped before we read (or wait) at all.
+      if (c && is_our_child(*c, pid)) {
         try {
           // The child sends its token right after connecting: one small
           // frame, read with a size limit and a short deadline so that a

@@ -19,6 +19,7 @@
 #include "mr/process/process.h"
 #include "protocol.h"
 #include "shuffle.h"
+#include "spill_dir.h"
 #include "splitter.h"
 #include "task_book.h"
 #include "tracer.h"
@@ -36,11 +37,7 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::size_t default_memory() {
-  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return std::size_t{1} << 30;
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 4;
-}
+std::size_t default_memory() { return usable_memory() / 4; }
 
 // The master: starts the workers and keeps them busy. The parts it drives
 // each live in their own file: the splitter (splitter.h) cuts the inputs,
@@ -53,9 +50,6 @@ class Master {
  public:
   Master(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out)
       : job_(job), inputs_(inputs), options_(options), out_(out) {}
-  ~Master() {
-    if (!config_.spill_dir.empty()) detail::remove_tree(config_.spill_dir);
-  }
 
   JobStats run();
 
@@ -103,6 +97,10 @@ class Master {
   void wait_for_events();
   void stop_workers(bool kill) noexcept;
   void report_progress(bool final);
+  // Fails here when MAPREDUCE_FAULT names the master at `phase`.
+  void master_fault_at(detail::FaultInjection::Phase phase) const {
+    if (config_.fault && config_.fault->master_at(phase)) config_.fault->fire();
+  }
 
   const Job& job_;
   Inputs& inputs_;
@@ -116,7 +114,9 @@ class Master {
   std::unique_ptr<Queue<ChunkTask>> queue_;
   detail::WorkerConfig config_;  // every worker's; sent to fresh programs
   detail::WorkerEnv env_{};      // a forked worker's (the master's objects)
+  detail::SpillDir spill_dir_;   // removed with the master
   std::vector<Worker> workers_;
+  unsigned idle_deaths_ = 0;  // ready workers in a row that died outside a task
 
   std::optional<detail::Splitter> splitter_;
   std::optional<detail::TaskBook> book_;
@@ -136,8 +136,11 @@ class Master {
 
 // The algorithm: split and map, reduce, merge.
 JobStats Master::run() {
-  const unsigned workers =
+  unsigned workers =
       options_.workers ? options_.workers : static_cast<unsigned>(std::max(1, cpu_count()));
+  // No more workers than chunks when that is known (no stream inputs).
+  if (const std::uint64_t chunks = count_chunks(inputs_, options_.chunk_size); chunks > 0)
+    workers = static_cast<unsigned>(std::min<std::uint64_t>(chunks, workers));
   const unsigned partitions = options_.reducers           ? options_.reducers
                               : job_.preferred_reducers() ? job_.preferred_reducers()
                                                           : 4 * workers;
@@ -165,9 +168,9 @@ void Master::prepare(unsigned workers, unsigned partitions) {
     throw std::invalid_argument(
         "the spawn and forkserver start methods need EngineOptions::job_recipe (how a fresh "
         "worker makes the job)");
-  trace_.emplace(options_.trace_path, Clock::now());
+  trace_.emplace(options_.trace_path, Clock::now(), options_.trace_file);
   arena_ = std::make_unique<Arena>(memory / 2, fresh_workers);
-  detail::sweep_stale_spill_dirs();
+  spill_dir_ = detail::SpillDir::make();
   const bool streams =
       std::any_of(inputs_.begin(), inputs_.end(), [](const Input& in) { return in.streamed(); });
   const std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
@@ -189,7 +192,7 @@ void Master::prepare(unsigned workers, unsigned partitions) {
   }
   config_.partitions = partitions;
   config_.table_limit = std::max<std::size_t>(memory / 2 / workers, 1 << 20);
-  config_.spill_dir = detail::spill_dir_for(::getpid());
+  config_.spill_dir = spill_dir_.path();
   config_.trace = trace_->on();
   config_.t0_ns = trace_->t0().time_since_epoch().count();
   config_.fault = detail::FaultInjection::from_environment();
@@ -210,7 +213,10 @@ void Master::prepare(unsigned workers, unsigned partitions) {
 void Master::map_and_reduce() {
   started_ = Clock::now();
   try {
-    for (std::size_t i = 0; i < workers_.size(); ++i) start_worker(i);
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      if (interrupted()) throw Interrupted();  // starting many workers takes a while
+      start_worker(i);
+    }
     while (phase_ != Phase::kDone) {
       if (interrupted()) throw Interrupted();
       schedule();
@@ -239,8 +245,10 @@ void Master::map_and_reduce() {
     stop_workers(false);
   } catch (...) {
     stop_workers(true);
+    if (interrupted()) throw Interrupted();  // whatever failed on the way out
     throw;
   }
+  check_inputs(inputs_);  // the master read zeros for lost pages while cutting
   stats_.chunks = book_->chunks();
   stats_.input_bytes = splitter_->bytes();
   stats_.retries = book_->retries();
@@ -261,6 +269,8 @@ void Master::write_output() {
     if (s) runs.emplace_back(unspilled.emplace_back(detail::unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
+  std::fflush(out_);  // so that a fault here leaves written, uncommitted output
+  master_fault_at(detail::FaultInjection::Phase::kOutput);
   stats_.seconds_output = seconds_since(t_out);
   if (trace_->on()) {
     trace_->record_here("write output", t_out);
@@ -314,6 +324,7 @@ void Master::start_worker(std::size_t slot) {
   wo.process.name = "mapreduce-worker-" + std::to_string(slot);
   wo.process.daemon = true;
   wo.process.start_method = options_.start_method;
+  wo.limits.cancelled = [] { return interrupted(); };  // Ctrl-C while many start
   w.proc.emplace(WorkerProcess::start<&detail::engine_spawned_worker>(wo, [this](Channel& mine) {
     // A forked worker: close the master's ends of the other workers'
     // channels (only the master reads them).
@@ -374,7 +385,11 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     trace_->record(w.process().pid(), d->spans);
     w.chunk.reset();
     if (d->final) w.state = Worker::State::kIdle;
+    if (!d->chunks.empty()) idle_deaths_ = 0;
+    master_fault_at(detail::FaultInjection::Phase::kMap);
+    if (!d->spills.empty()) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
+    idle_deaths_ = 0;
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
     if (rd->spill) {
       reduce_spills_[rd->partition] = std::move(rd->spill);
@@ -386,6 +401,8 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     book_->partition_done(rd->partition);
     w.partition.reset();
     w.state = Worker::State::kIdle;
+    master_fault_at(detail::FaultInjection::Phase::kReduce);
+    if (reduce_spills_[rd->partition]) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (std::holds_alternative<Ready>(m)) {
     w.ready = true;
     book_->worker_ready();
@@ -412,6 +429,7 @@ void Master::check_timeout(Worker& w) {
 void Master::handle_death(std::size_t slot) {
   Worker& w = workers_[slot];
   pid_t pid = w.process().pid();
+  check_inputs(inputs_);  // a file truncated under the workers: an input error, no retry
   w.process().join_for(std::chrono::seconds(5));
   if (w.process().is_alive()) {
     w.process().kill();
@@ -446,6 +464,13 @@ void Master::handle_death(std::size_t slot) {
                      std::to_string(book_->start_failures()) + " times in a row; last: " + why);
   } else if (!w.chunk && !w.partition && !w.failure.empty()) {
     throw JobError(w.failure);  // a failure outside any task (writing map output, ...)
+  } else if (!w.chunk && !w.partition) {
+    // A crash outside any task (committing map output) counts against no
+    // task, so one that repeats would replace workers forever: give up
+    // after max_attempts in a row with nothing committed in between.
+    if (++idle_deaths_ >= options_.max_attempts)
+      throw JobError(std::string(job_.name()) + ": workers died " + std::to_string(idle_deaths_) +
+                     " times in a row outside any task; last: " + why);
   }
   ++stats_.workers_replaced;
   start_worker(slot);
@@ -561,7 +586,14 @@ void Master::report_progress(bool final) {
 JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out) {
   if (options.max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
   if (options.chunk_size == 0) throw std::invalid_argument("chunk size must be positive");
-  Master master(job, inputs, options, out);
+  // The master keeps a record per chunk: tiny chunks of a big input would
+  // cost more memory than the input. Larger chunks keep it bounded.
+  EngineOptions bounded = options;
+  std::uint64_t mapped = 0;
+  for (const auto& in : inputs) mapped += in.data().size();
+  bounded.chunk_size =
+      std::max<std::size_t>(options.chunk_size, static_cast<std::size_t>(mapped / kMaxChunks));
+  Master master(job, inputs, bounded, out);
   return master.run();
 }
 

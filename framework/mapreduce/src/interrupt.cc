@@ -16,6 +16,10 @@ void install_interrupt_handlers() {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  // A hang-up is an interrupt too, unless it was ignored at start (nohup).
+  struct sigaction old {};
+  ::sigaction(SIGHUP, nullptr, &old);
+  if (old.sa_handler != SIG_IGN) ::sigaction(SIGHUP, &sa, nullptr);
 }
 
 bool interrupted() noexcept { return g_interrupted != 0; }

@@ -15,6 +15,7 @@
 #include "mr/base/error.h"
 #include "mr/base/io.h"
 #include "mr/base/unique_fd.h"
+#include "spill_dir.h"
 
 namespace mr::detail {
 
@@ -31,38 +32,20 @@ Arena::Arena(SharedRegion attached)
       base_(static_cast<std::byte*>(region_.data()) + kHeader),
       capacity_(region_.size() - kHeader) {}
 
-std::string spill_dir_for(pid_t master) {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp && *tmp ? tmp : "/tmp";
-  return base + "/mapreduce-" + std::to_string(master);
-}
-
 void remove_tree(const std::string& dir) noexcept {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
 
-void sweep_stale_spill_dirs() noexcept {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp && *tmp ? tmp : "/tmp";
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
-    std::string name = e.path().filename().string();
-    if (name.rfind("mapreduce-", 0) != 0) continue;
-    char* end = nullptr;
-    long pid = std::strtol(name.c_str() + 10, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    remove_tree(e.path().string());
-  }
-}
-
 std::vector<SpillRun> spill(const std::string& dir, std::span<const std::span<std::byte>> parts) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("mkdir " + dir);
+  // The master made `dir` (spill_dir.h); empty when it could not.
+  if (dir.empty())
+    throw std::runtime_error("cannot spill: no folder for spill files could be made in '" +
+                             temp_base() + "'");
   static unsigned counter = 0;
   std::string path =
       dir + "/spill-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".zst";
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) throw_errno("open " + path);
   std::vector<SpillRun> runs;
   std::uint64_t at = 0;
@@ -83,7 +66,7 @@ std::vector<SpillRun> spill(const std::string& dir, std::span<const std::span<st
 }
 
 std::string unspill(const SpillRun& r) {
-  UniqueFd fd(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(r.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) throw_errno("open " + r.path);
   std::string frame(r.length, '\0');
   if (::pread(fd.get(), frame.data(), r.length, static_cast<off_t>(r.offset)) !=

@@ -64,18 +64,14 @@ class Arena {
   std::uint64_t capacity_;
 };
 
-// Spill files live in $TMPDIR/mapreduce-<master pid>/, created by the first
-// worker that needs it and removed by the master when the job ends, however
-// it ends (short of SIGKILL: the next run removes folders of dead masters).
-std::string spill_dir_for(pid_t master);
 // Removes a folder and everything in it; errors are ignored.
 void remove_tree(const std::string& dir) noexcept;
-// Removes spill folders left by masters that were SIGKILLed.
-void sweep_stale_spill_dirs() noexcept;
 
 // Writes each non-empty buffer as one zstd frame of a new file in `dir`
-// (created if missing); returns one SpillRun per buffer (empty ones have
-// length 0). Throws std::system_error, std::runtime_error (zstd).
+// (the run's private folder, spill_dir.h; made by the master, never here:
+// the file is created with O_EXCL | O_NOFOLLOW); returns one SpillRun per
+// buffer (empty ones have length 0). Throws std::system_error,
+// std::runtime_error (zstd, or `dir` empty: the master could make none).
 std::vector<SpillRun> spill(const std::string& dir, std::span<const std::span<std::byte>> parts);
 // Reads one spilled run back. Throws std::system_error, std::runtime_error
 // (a short or corrupt file).

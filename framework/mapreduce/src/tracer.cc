@@ -15,7 +15,8 @@ void TraceLog::record_here(std::string name, Clock::time_point start) {
 }
 
 void TraceLog::write_trace() const {
-  std::FILE* f = std::fopen(path_.c_str(), "w");
+  // The caller's open file (it commits it), or one this opens by name.
+  std::FILE* f = file_ ? file_ : std::fopen(path_.c_str(), "w");
   if (!f)
     throw std::system_error(errno, std::generic_category(), "cannot write trace '" + path_ + "'");
   auto json_string = [](const std::string& s) {
@@ -49,6 +50,7 @@ void TraceLog::write_trace() const {
         static_cast<unsigned long long>(t.span.duration_us));
   }
   std::fputs("\n]}\n", f);
+  if (file_) return;
   if (std::fclose(f) != 0)
     throw std::system_error(errno, std::generic_category(), "cannot write trace '" + path_ + "'");
 }

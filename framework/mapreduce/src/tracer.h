@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,9 +64,12 @@ class Tracer {
 // The master's timeline: a row per process, every span reported.
 class TraceLog {
  public:
-  // `path` empty: tracing is off and everything is a no-op.
-  TraceLog(std::string path, Clock::time_point t0) : path_(std::move(path)), t0_(t0) {}
-  bool on() const { return !path_.empty(); }
+  // `path` empty and no `file`: tracing is off and everything is a no-op.
+  // With `file` (an open file the caller commits), the trace is written
+  // there and `path` only names it in messages.
+  TraceLog(std::string path, Clock::time_point t0, std::FILE* file = nullptr)
+      : path_(std::move(path)), t0_(t0), file_(file) {}
+  bool on() const { return !path_.empty() || file_ != nullptr; }
   Clock::time_point t0() const { return t0_; }
   // A row for process `pid`.
   void row(pid_t pid, std::string name) {
@@ -87,6 +91,7 @@ class TraceLog {
   };
   std::string path_;
   Clock::time_point t0_;
+  std::FILE* file_ = nullptr;
   std::vector<TracedSpan> spans_;
   std::vector<std::pair<pid_t, std::string>> rows_;
 };

@@ -17,43 +17,9 @@
 
 namespace mr::detail {
 
-std::optional<FaultInjection> FaultInjection::from_environment() {
-  const char* spec = std::getenv("MAPREDUCE_FAULT");
-  if (!spec || !*spec) return std::nullopt;
-  FaultInjection f;
-  char kind[16] = {};
-  unsigned chunk = 0, times = UINT32_MAX;
-  int n = std::sscanf(spec, "%15[a-z]:%u:%u", kind, &chunk, &times);
-  std::string k = kind;
-  if (n < 2 || (k != "kill" && k != "segv" && k != "throw" && k != "hang"))
-    throw std::invalid_argument(
-        "MAPREDUCE_FAULT must look like kill|segv|throw|hang:CHUNK[:TIMES]");
-  f.kind = k == "kill"    ? Kind::kKill
-           : k == "segv"  ? Kind::kSegv
-           : k == "throw" ? Kind::kThrow
-                          : Kind::kHang;
-  f.chunk = chunk;
-  f.times = times;
-  return f;
-}
-
-void FaultInjection::fire() const {
-  switch (kind) {
-    case Kind::kKill:
-      ::raise(SIGKILL);
-      break;
-    case Kind::kSegv:
-      ::raise(SIGSEGV);
-      break;
-    case Kind::kThrow:
-      throw std::runtime_error("injected fault (MAPREDUCE_FAULT)");
-    case Kind::kHang:
-      for (;;) ::pause();
-  }
-}
-
 int worker_main(const WorkerEnv& env, Channel& conn) {
-  ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C means
+  ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C (or a hang-up) means
+  ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGTERM, SIG_DFL);
   std::unique_ptr<WorkerJob> worker;  // the job as this worker holds it (its setup done)
   std::unique_ptr<MapTask> map;       // made by `worker`
@@ -61,6 +27,12 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   std::string where;  // what the worker is doing, for error messages
   const WorkerConfig& config = *env.config;
   Tracer tracer(config.trace, Clock::time_point(Clock::duration(config.t0_ns)));
+  // Fails here when MAPREDUCE_FAULT says so (fault_injection.h).
+  auto fault_at = [&](FaultInjection::Phase phase, std::uint32_t task) {
+    if (config.fault && config.fault->worker_at(phase, task) &&
+        env.arena->fire_fault(config.fault->times))
+      config.fault->fire();
+  };
 
   // Maps one task; returns false for a stale stream task (re-issued).
   auto run_chunk = [&](const ChunkTask& t) {
@@ -68,9 +40,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
     const Input& in = (*env.inputs)[t.input];
     where = "map of '" + in.name() + "' " + byte_range(t);
     conn.send(WorkerMessage{Started{t.chunk}});
-    if (config.fault && config.fault->chunk == t.chunk &&
-        env.arena->fire_fault(config.fault->times))
-      config.fault->fire();
+    fault_at(FaultInjection::Phase::kMap, t.chunk);
     std::string_view bytes =
         t.slot >= 0 ? std::string_view(env.slots->data(static_cast<std::size_t>(t.slot)), t.length)
                     : in.data().substr(t.offset, t.length);
@@ -81,6 +51,9 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         [&] {
           map->map(bytes, ChunkInfo{t.chunk, in.name(), t.offset, t.length, t.first_line, t.input});
         });
+    // Zero bytes instead of a truncated file's lost pages: never commit them.
+    if (input_mapping_faulted())
+      throw std::runtime_error("'" + in.name() + "' shrank while being read");
     done.push_back(t.chunk);
     return true;
   };
@@ -112,6 +85,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
       if (total > 0) map->write_partitions(config.partitions, spans);
       if (!space) {
         msg.runs.assign(config.partitions, Run{});
+        if (!msg.chunks.empty()) fault_at(FaultInjection::Phase::kSpill, 0);
         if (total > 0) msg.spills = spill(config.spill_dir, spans);
         private_buffer.clear();
         private_buffer.shrink_to_fit();
@@ -172,6 +146,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         where = "reduce of partition " + std::to_string(rp->partition) + " of " +
                 std::to_string(config.partitions);
         const auto reduce_start = Clock::now();
+        fault_at(FaultInjection::Phase::kReduce, rp->partition);
         auto reduce = worker->make_reduce_task();
         reduce->set_partition(rp->partition, config.partitions);
         for (const auto& run : rp->runs) {
@@ -191,6 +166,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
             std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
             msg.run = *space;
           } else {
+            fault_at(FaultInjection::Phase::kSpill, 0);
             std::span<std::byte> whole(reinterpret_cast<std::byte*>(out.data()), out.size());
             msg.spill =
                 spill(config.spill_dir, std::span<const std::span<std::byte>>(&whole, 1)).front();

@@ -19,33 +19,12 @@
 #include "mr/job_api/job.h"
 #include "mr/mapreduce/input.h"
 #include "mr/mapreduce/job_recipe.h"
+#include "fault_injection.h"
 #include "protocol.h"
 #include "shuffle.h"
 #include "splitter.h"
 
 namespace mr::detail {
-
-// Fault injection for tests of the failure paths, read from the environment
-// variable MAPREDUCE_FAULT="KIND:CHUNK[:TIMES]": the worker that starts map
-// chunk CHUNK does KIND, the first TIMES times across the job (default:
-// every time). KIND is kill (SIGKILL itself), segv (SIGSEGV itself), throw
-// (a std::runtime_error from map) or hang (sleeps until killed).
-struct FaultInjection {
-  enum class Kind : std::uint8_t { kKill, kSegv, kThrow, kHang } kind = Kind::kKill;
-  std::uint32_t chunk = 0;
-  std::uint32_t times = UINT32_MAX;
-
-  // Nothing when MAPREDUCE_FAULT is unset or empty; std::invalid_argument
-  // when it is malformed.
-  static std::optional<FaultInjection> from_environment();
-  // Does the fault (returns only for kThrow, by throwing).
-  void fire() const;
-
-  template <class Ar>
-  void serialize(Ar& ar) {
-    ar(kind, chunk, times);
-  }
-};
 
 // An input as a worker that is a fresh program opens it again.
 struct WorkerInput {

@@ -32,6 +32,8 @@
 // a Pipe, the stream ends only when every copy is closed.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -161,17 +163,24 @@ SocketConnection connect_to(std::string_view address);
 //   mr::Process child(po, mr::target<&entry>, listener.address(), token);
 //   child.start();
 //   std::optional<mr::SocketConnection> c =
-//       mr::accept_child(listener, token, child.sentinel(), 60s);
+//       mr::accept_child(listener, token, child.sentinel(), child.pid(), 60s);
 //   // in entry(address, token):  mr::SocketConnection c = mr::connect_back(address, token);
 //
 // 32 random hex digits (getrandom), a secret for connect_back.
 std::string random_token();
 // connect_to(address), then sends `token` as the first message.
 SocketConnection connect_back(std::string_view address, std::string_view token);
-// Accepts connections until one sends `token` first (others are dropped),
-// and returns it. Empty when `sentinel` (e.g. Process::sentinel()) becomes
-// readable first, i.e. the child ended without connecting. Throws
-// mr::TimeoutError after `timeout`.
+// Accepts connections until one sends `token` first, and returns it. A peer
+// whose credentials (SO_PEERCRED) are not our effective uid, or not process
+// `pid` when that is given (non-zero), is dropped at once without reading
+// from it, so that strangers queuing silent connections cannot delay us;
+// our own uid's other peers get at most 1 s each to send the token. Empty
+// when `sentinel` (e.g. Process::sentinel()) becomes readable first, i.e.
+// the child ended without connecting. Throws mr::TimeoutError after
+// `timeout`.
+std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
+                                             int sentinel, pid_t pid, Timeout timeout);
+// The same for any process of our uid.
 std::optional<SocketConnection> accept_child(Listener& listener, std::string_view token,
                                              int sentinel, Timeout timeout);
 

@@ -23,7 +23,9 @@
 //
 // Fork-safety: run_job() forks; call it from a single-threaded master (or
 // use spawn/forkserver). Nothing it creates outlives it: no /dev/shm entry
-// (anonymous or memfd memory only), no temporary file, no child process.
+// (anonymous or memfd memory only), no temporary file, no child process. Only
+// a master killed by SIGKILL leaves its private spill folder, which the next
+// run of the same user removes (spill_dir.h).
 #pragma once
 
 #include <chrono>
@@ -43,13 +45,26 @@
 
 namespace mr {
 
+// The mapped inputs are cut into at most about kMaxChunks chunks (larger
+// chunks than EngineOptions::chunk_size when they are bigger): the master
+// keeps a record per chunk, which must stay small next to the input.
+constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 16;
+
+// The memory this process may use: the physical memory, or the memory
+// limit of its cgroup (v2 memory.max up the tree, or v1
+// memory.limit_in_bytes) when that is lower.
+std::size_t usable_memory();
+
 struct EngineOptions {
-  unsigned workers = 0;  // 0: one per CPU
+  // 0: one per CPU. Never more than there are chunks when that is known
+  // up front (no stream inputs).
+  unsigned workers = 0;
   // 0: four per worker, so that one partition (what one reduce task holds in
   // memory) stays small on large vocabularies; costs nothing measurable.
   unsigned reducers = 0;
   std::size_t chunk_size = 8u << 20;
-  // The memory budget in bytes (0: a quarter of RAM): half is the shuffle
+  // The memory budget in bytes (0: a quarter of usable_memory():
+  // RAM, or the cgroup's memory limit when it is lower): half is the shuffle
   // arena, the other half is shared out among the workers' map tables.
   std::size_t memory = 0;
   unsigned max_attempts = 3;  // per chunk, per partition, failed worker starts in a row
@@ -63,6 +78,8 @@ struct EngineOptions {
   // process, a span per chunk and per phase; open it in Perfetto or
   // chrome://tracing).
   std::string trace_path;
+  // Or write it to this open file (the caller's to commit and close).
+  std::FILE* trace_file = nullptr;
   // How the workers are started (mr/process/process.h). fork: copies of the
   // master, which have the job and the inputs already. spawn, forkserver:
   // fresh runs of the program (mr::spawn_main_hook first in main) that make
@@ -102,7 +119,8 @@ class JobError : public std::runtime_error {
 
 // Runs `job` over `inputs` and writes the merged results to `out`. Throws
 // JobError, Interrupted (mr/mapreduce/interrupt.h: once interrupted() is
-// set), or std::system_error for resource failures.
+// set), InputError (an input file shrank while it was read: no retry), or
+// std::system_error for resource failures.
 JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out);
 
 }  // namespace mr

@@ -9,11 +9,23 @@
 // (decompresses) them piece by piece with read() while the job runs.
 //
 // Errors a user can cause (missing file, directory without recursion,
-// unreadable file, corrupt or truncated compressed data) throw InputError with a message in the
-// Unix style: "cannot open 'x.txt': No such file or directory".
+// unreadable file, corrupt or truncated compressed data, standard input
+// named twice) throw InputError with a message in the Unix style: "cannot
+// open 'x.txt': No such file or directory". File names are as given, unquoted: a program that
+// prints a message quotes its unprintable bytes.
+//
+// A mapped file is read as it was when opened: one that grows meanwhile is
+// read up to its size at open. One that another process truncates while
+// it is read would raise SIGBUS in whoever reads the lost pages; a handler
+// (installed with the first mapping, inherited by forked workers) turns
+// such a fault into zero bytes and a flag, input_mapping_faulted(), and
+// check_inputs() then names the file. A SIGBUS outside the input mappings
+// keeps its default action.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -28,7 +40,13 @@ class InputError : public std::runtime_error {
 };
 
 struct InputOptions {
-  bool recursive = false;  // a directory argument means every regular file below it
+  // A directory argument means every regular file below it. As `grep -r`:
+  // symbolic links met inside the tree are not followed, and other files
+  // that are not regular (FIFOs, devices, sockets) are skipped with a note.
+  bool recursive = false;
+  // Called with a note for the user ("skipping 'd/fifo': not a regular
+  // file"); may be empty.
+  std::function<void(const std::string&)> note;
 };
 
 namespace detail {
@@ -61,6 +79,8 @@ class Input {
   // end, and always 0 for a mapped input (its bytes are data()). Throws
   // InputError (read errors, corrupt or truncated compressed data).
   std::size_t read(char* buffer, std::size_t n);
+  // Throws InputError when a mapped file shrank since it was opened.
+  void check() const;
 
  private:
   friend class detail::MappedInput;
@@ -77,7 +97,21 @@ class Input {
 
 using Inputs = std::vector<Input>;
 
-// Opens every path ("-" is standard input). Throws InputError.
+// Opens every path ("-" is standard input, at most once). A FIFO waits for
+// a writer; Interrupted (engine.h) when an interrupt arrives meanwhile.
+// Throws InputError.
 Inputs open_inputs(const std::vector<std::string>& paths, const InputOptions& options);
+
+// True once this process read a page of an input mapping that its file no
+// longer has (it got zero bytes instead). Async-signal-safe.
+bool input_mapping_faulted() noexcept;
+// Throws InputError naming a mapped input that shrank since it was opened
+// (or, when this process read lost pages of one that is closed meanwhile,
+// without a name).
+void check_inputs(const Inputs& inputs);
+
+// How many chunks of `chunk_size` bytes the inputs make at most; 0 when one
+// of them is a stream (unknown until read).
+std::uint64_t count_chunks(const Inputs& inputs, std::size_t chunk_size);
 
 }  // namespace mr

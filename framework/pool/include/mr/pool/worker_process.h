@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -49,6 +50,10 @@ struct WorkerStartLimits {
   Timeout connect_timeout = std::chrono::seconds(60);
   // Failed starts in a row before the caller gives up.
   unsigned start_attempts = 3;
+  // Polled about every 200 ms while a fresh program connects back: when it
+  // returns true the wait ends at once and the start fails ("cancelled"), so
+  // that e.g. Ctrl-C is acted on while many workers start. Optional.
+  std::function<bool()> cancelled;
 };
 
 class WorkerProcess {
