@@ -33,7 +33,7 @@ ChunkTask chunk(std::uint32_t c, int slot = -1, std::uint64_t ticket = 0) {
 // ---- the task book ---------------------------------------------------------
 
 TEST(TaskBookTest, CommitsEachChunkOnceAndRecordsInOrder) {
-  TaskBook book(3, 2);
+  TaskBook book(3, 2, 3);
   book.add(chunk(0));
   book.add(chunk(1));
   EXPECT_THROW(book.add(chunk(5)), std::logic_error);
@@ -42,23 +42,24 @@ TEST(TaskBookTest, CommitsEachChunkOnceAndRecordsInOrder) {
   EXPECT_TRUE(book.committed(1));
   EXPECT_FALSE(book.committed(0));
   EXPECT_THROW(book.commit(1), std::logic_error);
-  EXPECT_THROW(TaskBook(0, 1), std::invalid_argument);
+  EXPECT_THROW(TaskBook(0, 1, 3), std::invalid_argument);
+  EXPECT_THROW(TaskBook(3, 1, 0), std::invalid_argument);
 }
 
 TEST(TaskBookTest, AChunkFailsTheJobOnItsLastAllowedAttempt) {
-  TaskBook book(3, 1);
+  TaskBook book(3, 1, 3);
   book.add(chunk(0));
   EXPECT_FALSE(book.chunk_failed(0));
   EXPECT_FALSE(book.chunk_failed(0));
   EXPECT_TRUE(book.chunk_failed(0));
   EXPECT_EQ(book.attempts(0), 3u);
-  TaskBook once(1, 1);
+  TaskBook once(1, 1, 3);
   once.add(chunk(0));
   EXPECT_TRUE(once.chunk_failed(0));
 }
 
 TEST(TaskBookTest, DrainedMapPhaseReissuesEveryUncommittedChunkWithoutTicket) {
-  TaskBook book(3, 1);
+  TaskBook book(3, 1, 3);
   for (std::uint32_t c = 0; c < 4; ++c) book.add(chunk(c, c % 2 ? 1 : -1, c % 2 ? 7 : 0));
   book.commit(0);
   book.commit(2);
@@ -91,7 +92,7 @@ TEST(TaskBookTest, StreamTaskIsLostWithItsDeadHolderOrUnclaimedWhileStarving) {
 }
 
 TEST(TaskBookTest, OnlyStreamChunksInFlightAreReissuedUnderTheirNewTicket) {
-  TaskBook book(3, 1);
+  TaskBook book(3, 1, 3);
   book.add(chunk(0));        // mapped input
   book.add(chunk(1, 0, 5));  // stream, in flight
   book.add(chunk(2, 1, 6));  // stream, committed below
@@ -106,7 +107,7 @@ TEST(TaskBookTest, OnlyStreamChunksInFlightAreReissuedUnderTheirNewTicket) {
 }
 
 TEST(TaskBookTest, FailedPartitionGoesFirstInLineUntilItsLastAttempt) {
-  TaskBook book(2, 3);
+  TaskBook book(2, 3, 3);
   EXPECT_FALSE(book.next_partition()) << "nothing is pending before the reduce phase";
   book.begin_reduce();
   EXPECT_EQ(book.next_partition(), 0u);
@@ -126,7 +127,8 @@ TEST(TaskBookTest, FailedPartitionGoesFirstInLineUntilItsLastAttempt) {
 }
 
 TEST(TaskBookTest, FailedStartsCountInARowAndAReadyWorkerResetsThem) {
-  TaskBook book(3, 1);
+  // Start attempts (WorkerStartLimits) are their own limit, not a task's.
+  TaskBook book(5, 1, 3);
   EXPECT_FALSE(book.start_failed());
   EXPECT_FALSE(book.start_failed());
   book.worker_ready();

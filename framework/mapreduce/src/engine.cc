@@ -181,7 +181,7 @@ void Master::prepare(unsigned workers, unsigned partitions) {
       std::make_unique<Queue<ChunkTask>>(std::max<std::size_t>(4 * workers, nslots + 4), 1 << 16,
                                          fresh_workers ? Backing::kMemfd : Backing::kAnonymous);
   splitter_.emplace(job_, inputs_, options_.chunk_size, slots_.get());
-  book_.emplace(options_.max_attempts, partitions);
+  book_.emplace(options_.max_attempts, partitions, options_.start_limits.start_attempts);
 
   config_.recipe = options_.job_recipe;
   for (const Input& in : inputs_)
@@ -324,6 +324,7 @@ void Master::start_worker(std::size_t slot) {
   wo.process.name = "mapreduce-worker-" + std::to_string(slot);
   wo.process.daemon = true;
   wo.process.start_method = options_.start_method;
+  wo.limits = options_.start_limits;
   wo.limits.cancelled = [] { return interrupted(); };  // Ctrl-C while many start
   w.proc.emplace(WorkerProcess::start<&detail::engine_spawned_worker>(wo, [this](Channel& mine) {
     // A forked worker: close the master's ends of the other workers'
@@ -458,7 +459,8 @@ void Master::handle_death(std::size_t slot) {
     // It ended before it was ready: crashed, hung (--task-timeout) or threw
     // in the job's per-worker setup (or, a fresh program, while connecting
     // or making the job). It is replaced, but a start that keeps failing
-    // would be retried forever: give up after max_attempts in a row.
+    // would be retried forever: give up after start_limits.start_attempts
+    // in a row.
     if (book_->start_failed())
       throw JobError(std::string(job_.name()) + ": starting a worker (the job's setup) failed " +
                      std::to_string(book_->start_failures()) + " times in a row; last: " + why);

@@ -5,9 +5,12 @@
 
 namespace mr::detail {
 
-TaskBook::TaskBook(unsigned max_attempts, unsigned partitions)
-    : max_attempts_(max_attempts), partition_attempts_(partitions, 0) {
+TaskBook::TaskBook(unsigned max_attempts, unsigned partitions, unsigned start_attempts)
+    : max_attempts_(max_attempts),
+      start_attempts_(start_attempts),
+      partition_attempts_(partitions, 0) {
   if (max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
+  if (start_attempts == 0) throw std::invalid_argument("start_attempts must be at least 1");
 }
 
 void TaskBook::add(const ChunkTask& task) {

@@ -14,7 +14,7 @@
 //    slot's claim died, or, while the splitter starves for slots and every
 //    worker waits on an empty queue, when nobody claimed it (it vanished
 //    with a worker between its get() and its claim).
-//  - Workers that end before they are ready: max_attempts in a row fail
+//  - Workers that end before they are ready: start_attempts in a row fail
 //    the job (start_failed); a ready worker resets the count.
 // Not thread-safe (the master's loop).
 #pragma once
@@ -32,8 +32,10 @@ namespace mr::detail {
 
 class TaskBook {
  public:
-  // `max_attempts` >= 1; `partitions`: the number of reduce partitions.
-  TaskBook(unsigned max_attempts, unsigned partitions);
+  // `max_attempts` >= 1: per chunk and per partition; `partitions`: the
+  // number of reduce partitions; `start_attempts` >= 1: workers in a row
+  // that may end before they are ready (WorkerStartLimits::start_attempts).
+  TaskBook(unsigned max_attempts, unsigned partitions, unsigned start_attempts);
 
   // ---- map chunks
   // Records a new chunk; its number must be chunks() (logic_error otherwise).
@@ -78,9 +80,9 @@ class TaskBook {
   bool reduce_finished() const { return partitions_done_ == partitions(); }
 
   // ---- worker starts
-  // A worker ended before it was ready. True when max_attempts did so in a
-  // row (the job fails). start_failures() counts them.
-  bool start_failed() { return ++start_failures_ >= max_attempts_; }
+  // A worker ended before it was ready. True when start_attempts did so in
+  // a row (the job fails). start_failures() counts them.
+  bool start_failed() { return ++start_failures_ >= start_attempts_; }
   unsigned start_failures() const { return start_failures_; }
   // A worker became ready: the count of failed starts begins again.
   void worker_ready() { start_failures_ = 0; }
@@ -95,6 +97,7 @@ class TaskBook {
     unsigned attempts = 0;
   };
   unsigned max_attempts_;
+  unsigned start_attempts_;
   std::vector<ChunkState> chunks_;
   std::vector<unsigned> partition_attempts_;
   std::deque<std::uint32_t> pending_partitions_;

@@ -19,7 +19,7 @@
 // replaced, and the chunks whose results died with it are mapped again; a
 // chunk (or partition) that fails max_attempts times fails the job with an
 // error naming the input and byte range (or the partition), and so do
-// max_attempts workers in a row that end before they are ready.
+// start_limits.start_attempts workers in a row that end before they are ready.
 //
 // Fork-safety: run_job() forks; call it from a single-threaded master (or
 // use spawn/forkserver). Nothing it creates outlives it: no /dev/shm entry
@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "mr/pool/worker_process.h"
 #include "mr/job_api/job.h"
 #include "mr/mapreduce/input.h"
 #include "mr/mapreduce/interrupt.h"  // run_job throws Interrupted
@@ -67,7 +68,11 @@ struct EngineOptions {
   // RAM, or the cgroup's memory limit when it is lower): half is the shuffle
   // arena, the other half is shared out among the workers' map tables.
   std::size_t memory = 0;
-  unsigned max_attempts = 3;  // per chunk, per partition, failed worker starts in a row
+  unsigned max_attempts = 3;  // per chunk and per partition
+  // A worker's start: how long a fresh program (spawn, forkserver) has to
+  // connect back, and how many workers in a row may end before they are
+  // ready before the job fails. The pool's limits, with the same names.
+  WorkerStartLimits start_limits;
   // A worker that spends longer than this on one chunk or partition, or on
   // its start (the job's per-worker setup), is killed (a hung task) and the
   // task is retried like a crashed one.
