@@ -50,6 +50,10 @@ double seconds_since(Clock::time_point t) {
 }
 
 using detail::ChunkTask;
+
+// A task is a straggler (run again elsewhere) once it has run this many
+// times the median of its finished siblings, and at least this long.
+constexpr double kStragglerFactor = 10, kStragglerMinSeconds = 1;
 using detail::FaultInjection;
 using FaultPhase = FaultInjection::Phase;
 
@@ -576,12 +580,14 @@ class Master {
     std::string cause;                       // a Failed message's cause alone
     Clock::time_point task_started{};        // of the chunk or partition, or of its setup
     bool timed_out = false;
+    bool straggler = false;  // killed to run its task again elsewhere (not a failure)
   };
   // The master's record of one chunk.
   struct ChunkState {
     ChunkTask task;
     bool committed = false;
     unsigned attempts = 0;
+    bool speculated = false;  // run again once as a straggler; a second time waits for the timeout
   };
 
   std::optional<ChunkTask> next_task();
@@ -644,6 +650,10 @@ class Master {
   std::vector<std::optional<detail::SpillRun>> reduce_spills_;
   std::vector<unsigned> partition_attempts_;
   std::uint32_t partitions_done_ = 0;
+  // How long finished chunks and partitions took, to spot a straggler.
+  std::vector<double> chunk_seconds_, partition_seconds_;
+  std::vector<bool> partition_speculated_;
+  bool is_straggler(std::size_t slot) const;
   Clock::time_point started_ = Clock::now(), last_progress_{};
   Clock::time_point t0_ = Clock::now();
   // --trace: (pid, row name, span)
@@ -920,6 +930,7 @@ bool Master::drain(Worker& w) {
 void Master::handle(Worker& w, detail::WorkerMessage& m) {
   using namespace detail;
   if (auto* s = std::get_if<Started>(&m)) {
+    if (w.chunk) chunk_seconds_.push_back(seconds_since(w.task_started));  // the one before
     w.chunk = s->chunk;
     w.task_started = Clock::now();
   } else if (auto* d = std::get_if<MapDone>(&m)) {
@@ -948,6 +959,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     if (!d->spills.empty()) master_fault_at(FaultPhase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
     idle_deaths_ = 0;
+    partition_seconds_.push_back(seconds_since(w.task_started));
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
     if (rd->spill) {
       reduce_spills_[rd->partition] = std::move(rd->spill);
@@ -988,14 +1000,14 @@ void Master::handle_death(std::size_t slot) {
                               describe_exit_code(w.process->exit_code().value_or(-9));
   if (w.chunk) {
     ChunkState& cs = chunks_[*w.chunk];
-    if (++cs.attempts >= options_.max_attempts)
+    if (!w.straggler && ++cs.attempts >= options_.max_attempts)
       throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
                      " of '" + inputs_[cs.task.input]->name() + "' (" + byte_range(cs.task) +
                      ") failed " + std::to_string(cs.attempts) + " times; last: " + why);
   }
   if (w.partition) {
     std::uint32_t p = *w.partition;
-    if (++partition_attempts_[p] >= options_.max_attempts)
+    if (!w.straggler && ++partition_attempts_[p] >= options_.max_attempts)
       throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) +
                      " of " + std::to_string(map_runs_.size()) + " failed " +
                      std::to_string(partition_attempts_[p]) + " times; last: " + why);
@@ -1023,6 +1035,24 @@ void Master::handle_death(std::size_t slot) {
   ++stats_.workers_replaced;
   start_worker(slot);
   reissue_lost_stream_tasks(pid);
+}
+
+bool Master::is_straggler(std::size_t slot) const {
+  const Worker& w = workers_[slot];
+  if (!w.ready || (!w.chunk && !w.partition) || workers_.size() < 2) return false;
+  // Only when nothing else is left to do: the inputs are all handed out
+  // (or no partition waits) and every other worker is idle.
+  if (w.chunk ? !queue_closed_ : !pending_partitions_.empty()) return false;
+  // Once per task: one that straggles again (it hangs wherever it runs) is
+  // left to --task-timeout, which counts attempts.
+  if (w.chunk ? chunks_[*w.chunk].speculated : partition_speculated_[*w.partition]) return false;
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    if (i != slot && workers_[i].state != Worker::State::kIdle) return false;
+  std::vector<double> done = w.chunk ? chunk_seconds_ : partition_seconds_;
+  if (done.size() < 2) return false;
+  std::nth_element(done.begin(), done.begin() + done.size() / 2, done.end());
+  return seconds_since(w.task_started) >
+         std::max(kStragglerMinSeconds, kStragglerFactor * done[done.size() / 2]);
 }
 
 void Master::schedule() {
@@ -1222,6 +1252,7 @@ JobStats Master::run() {
   reduce_out_.assign(partitions, std::nullopt);
   reduce_spills_.assign(partitions, std::nullopt);
   partition_attempts_.assign(partitions, 0);
+  partition_speculated_.assign(partitions, false);
 
   started_ = Clock::now();
   workers_.resize(workers);
@@ -1249,6 +1280,19 @@ JobStats Master::run() {
           std::snprintf(secs, sizeof secs, "%g", options_.task_timeout.count());
           w.failure = "worker " + std::to_string(w.process->pid()) + " timed out after " + secs +
                       " s" + (w.ready ? "" : " in its setup") + " (--task-timeout)";
+          w.process->kill();
+        } else if (peer_alive && !w.timed_out && is_straggler(i)) {
+          // Speculative execution, the simple way: every other worker is
+          // idle and this one has run its task far longer than the median
+          // (stopped, or crawling). Its task is run again on an idle
+          // worker; its uncommitted output is discarded with it, so the
+          // output stays exact.
+          w.timed_out = w.straggler = true;
+          if (w.chunk)
+            chunks_[*w.chunk].speculated = true;
+          else
+            partition_speculated_[*w.partition] = true;
+          ++stats_.speculative;
           w.process->kill();
         }
         if (!peer_alive || !workers_[i].process->is_alive()) {
