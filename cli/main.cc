@@ -140,6 +140,9 @@ void print_stats(const mr::JobStats& s, const char* records) {
                (unsigned long long)s.shuffle_bytes, (unsigned long long)s.retries,
                (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
                s.peak_rss_kb_master, s.peak_rss_kb_workers);
+  if (s.speculative)
+    std::fprintf(stderr, "  speculative        %llu (tasks run again: their worker straggled)\n",
+                 (unsigned long long)s.speculative);
   for (const auto& [name, n] : s.user_counters)
     std::fprintf(stderr, "  counter %-10s %lld\n", mr::cli::printable(name).c_str(),
                  static_cast<long long>(n));

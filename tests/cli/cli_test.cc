@@ -2115,6 +2115,33 @@ TEST_F(CliFaultTest, InterruptWhileManyWorkersStartIsHeardAtOnce) {
   EXPECT_LT(secs, 1.5) << "the interrupt took " << secs << " s to end the run";
 }
 
+// A stopped worker (SIGSTOP) used to stall the run for the whole default
+// 600 s --task-timeout. Once every other worker is idle and its task has
+// run ten times the median of its siblings (and at least 1 s), its task is
+// run again elsewhere; the output stays exact and --stats counts it.
+TEST_F(CliFaultTest, AStoppedWorkerDoesNotStallTheRun) {
+  const std::string text = make_text(181, 120'000);
+  Counts expected;
+  count_letters(text, expected);
+  fs::path f = file("in.txt", text);
+  for (const char* fault : {"stop@map:3:1", "stop@reduce:1:1"}) {
+    SCOPED_TRACE(fault);
+    RunOptions o = with_env(std::string("MAPREDUCE_FAULT=") + fault);
+    o.timeout = 60s;
+    const auto t0 = Clock::now();
+    Result r = run(
+        {"wordcount", "--stats", "-j", "3", "--reducers", "4", "--chunk-size", "4K", f.string()},
+        o);
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    ASSERT_EQ(r.code(), 0) << r.str();
+    EXPECT_EQ(r.out, tsv(expected));
+    EXPECT_LT(secs, 20.0) << "a stopped worker stalled the run";
+    auto speculative = numbers_on_line(r.err, "speculative");
+    ASSERT_FALSE(speculative.empty()) << r.err;
+    EXPECT_GE(speculative[0], 1u) << r.err;
+  }
+}
+
 TEST_F(CliTest, NoMoreWorkersThanChunks) {
   fs::path f = file("small.txt", "a few words, fewer than one chunk\n");
   Result r = run({"wordcount", "--stats", "-j", "64", f.string()});

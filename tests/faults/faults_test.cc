@@ -1,6 +1,6 @@
 // The fault matrix: the `mapreduce` program under MAPREDUCE_FAULT (see
 // framework/mapreduce/src/fault_injection.h), for every worker fault (kill,
-// segv, throw, hang) at every worker phase (map, spill, reduce) and every
+// segv, throw, hang, stop) at every worker phase (map, spill, reduce) and every
 // master fault (kill, segv, throw) at every master phase (map, spill,
 // reduce, output), under each start method, for wordcount and the bigrams
 // plugin. Which task fails and how often is drawn at random; the seed is
@@ -235,13 +235,14 @@ void FaultMatrix::matrix(const std::vector<std::string>& job, const std::string&
     bool recoverable;  // fires fewer times than the 3 attempts a task gets
   };
   std::vector<Case> cases;
-  for (const char* kind : {"kill", "segv", "throw", "hang"}) {
+  for (const char* kind : {"kill", "segv", "throw", "hang", "stop"}) {
     for (const char* phase : {"map", "spill", "reduce"}) {
       const std::uint32_t task = std::string(phase) == "reduce" ? rng() % reducers
                                  : std::string(phase) == "map"  ? rng() % chunks
                                                                 : 0;
-      // A hang costs a --task-timeout per firing: only once.
-      const unsigned times = std::string(kind) == "hang" ? 1 : 1 + rng() % 3;  // 3: always
+      // A hang or a stop costs a second or a --task-timeout per firing: only once.
+      const bool slow = std::string(kind) == "hang" || std::string(kind) == "stop";
+      const unsigned times = slow ? 1 : 1 + rng() % 3;  // 3: always
       const bool always = times == 3;
       std::ostringstream fault;
       fault << kind << '@' << phase << ':' << task;

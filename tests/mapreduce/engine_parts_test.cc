@@ -139,6 +139,39 @@ TEST(TaskBookTest, FailedStartsCountInARowAndAReadyWorkerResetsThem) {
   EXPECT_EQ(book.start_failures(), 3u);
 }
 
+TEST(TaskBookTest, AStragglerIsFarBeyondTheMedianOfItsSiblingsAndSpeculatedOnce) {
+  TaskBook book(3, 2, 3);
+  book.add(chunk(0));
+  book.add(chunk(1));
+  EXPECT_FALSE(book.chunk_straggles(0, 100)) << "no sibling finished yet";
+  book.chunk_took(0.2);
+  EXPECT_FALSE(book.chunk_straggles(0, 100)) << "one sibling is no median";
+  book.chunk_took(0.3);
+  book.chunk_took(0.25);
+  // Median 0.25 s: 10 times that is 2.5 s; and never under 1 s.
+  EXPECT_FALSE(book.chunk_straggles(0, 2.4));
+  EXPECT_TRUE(book.chunk_straggles(0, 2.6));
+  book.speculate_chunk(0);
+  EXPECT_FALSE(book.chunk_straggles(0, 1000)) << "once per task";
+  EXPECT_TRUE(book.chunk_straggles(1, 2.6));
+  EXPECT_EQ(book.attempts(0), 0u) << "speculation is not a failed attempt";
+  EXPECT_EQ(book.uncommitted().size(), 2u) << "a speculated chunk is mapped again";
+
+  book.partition_took(0.01);
+  book.partition_took(0.02);
+  EXPECT_FALSE(book.partition_straggles(1, 0.9)) << "at least kStragglerMinSeconds";
+  EXPECT_TRUE(book.partition_straggles(1, 1.1));
+  book.begin_reduce();
+  EXPECT_EQ(book.next_partition(), 0u);
+  EXPECT_EQ(book.next_partition(), 1u);
+  EXPECT_FALSE(book.partitions_pending());
+  book.speculate_partition(1);
+  EXPECT_EQ(book.partition_attempts(1), 0u);
+  EXPECT_TRUE(book.partitions_pending());
+  EXPECT_EQ(book.next_partition(), 1u) << "pending again";
+  EXPECT_FALSE(book.partition_straggles(1, 1000)) << "once per task";
+}
+
 // ---- the splitter ----------------------------------------------------------
 
 // A job that allows cuts only after a space or a newline, and counts lines.

@@ -81,6 +81,7 @@ class Master {
     std::string cause;                       // a Failed message's cause alone
     Clock::time_point task_started{};        // of the chunk or partition, or of its setup
     bool timed_out = false;
+    bool straggler = false;  // killed to run its task again elsewhere (not a failure)
   };
 
   void prepare(unsigned workers, unsigned partitions);
@@ -92,6 +93,7 @@ class Master {
   bool drain(Worker& w);  // handles pending messages; false when the peer is gone
   void handle(Worker& w, detail::WorkerMessage& m);
   void check_timeout(Worker& w);
+  void check_straggler(std::size_t slot);
   void handle_death(std::size_t slot);
   void schedule();
   void wait_for_events();
@@ -228,6 +230,7 @@ void Master::map_and_reduce() {
         // Ready or Done waiting in the pipe is not a hang.
         bool peer_alive = drain(w);
         if (peer_alive) check_timeout(w);
+        if (peer_alive) check_straggler(i);
         if (!peer_alive || !workers_[i].process().is_alive()) {
           if (peer_alive) drain(workers_[i]);  // what it sent before dying
           handle_death(i);
@@ -367,6 +370,7 @@ bool Master::drain(Worker& w) {
 void Master::handle(Worker& w, detail::WorkerMessage& m) {
   using namespace detail;
   if (auto* s = std::get_if<Started>(&m)) {
+    if (w.chunk) book_->chunk_took(seconds_since(w.task_started));  // the one before
     w.chunk = s->chunk;
     w.task_started = Clock::now();
   } else if (auto* d = std::get_if<MapDone>(&m)) {
@@ -391,6 +395,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     if (!d->spills.empty()) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
     idle_deaths_ = 0;
+    book_->partition_took(seconds_since(w.task_started));
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
     if (rd->spill) {
       reduce_spills_[rd->partition] = std::move(rd->spill);
@@ -427,6 +432,29 @@ void Master::check_timeout(Worker& w) {
   w.process().kill();
 }
 
+// Speculative execution, the simple way: when nothing else is left to do
+// (every chunk handed out, or no partition waiting) and every other worker
+// is idle, a task that has run far longer than its finished siblings (a
+// stopped or crawling worker) is run again on an idle worker: its worker is
+// killed, and its uncommitted output dies with it, so the output stays
+// exact. Hadoop races the two copies instead; here a worker commits several
+// chunks in one flush, so keeping the original's share would need
+// per-chunk commits.
+void Master::check_straggler(std::size_t slot) {
+  Worker& w = workers_[slot];
+  if (!w.ready || w.timed_out || (!w.chunk && !w.partition) || workers_.size() < 2) return;
+  if (w.chunk ? !queue_closed_ : book_->partitions_pending()) return;
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    if (i != slot && workers_[i].state != Worker::State::kIdle) return;
+  const double running = seconds_since(w.task_started);
+  if (w.chunk ? !book_->chunk_straggles(*w.chunk, running)
+              : !book_->partition_straggles(*w.partition, running))
+    return;
+  w.timed_out = w.straggler = true;
+  ++stats_.speculative;
+  w.process().kill();
+}
+
 void Master::handle_death(std::size_t slot) {
   Worker& w = workers_[slot];
   pid_t pid = w.process().pid();
@@ -443,13 +471,17 @@ void Master::handle_death(std::size_t slot) {
                         ? w.failure
                         : "worker " + std::to_string(pid) + " " +
                               describe_exit_code(w.process().exit_code().value_or(-9));
-  if (w.chunk && book_->chunk_failed(*w.chunk)) {
+  if (w.straggler) {
+    // Killed to run its task again elsewhere: not a failed attempt.
+    if (w.chunk) book_->speculate_chunk(*w.chunk);  // mapped again as uncommitted
+    if (w.partition) book_->speculate_partition(*w.partition);
+  } else if (w.chunk && book_->chunk_failed(*w.chunk)) {
     const ChunkTask& t = book_->task(*w.chunk);
     throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
                    " of '" + inputs_[t.input].name() + "' (" + detail::byte_range(t) + ") failed " +
                    std::to_string(book_->attempts(*w.chunk)) + " times; last: " + why);
   }
-  if (w.partition && book_->partition_failed(*w.partition)) {
+  if (!w.straggler && w.partition && book_->partition_failed(*w.partition)) {
     const std::uint32_t p = *w.partition;
     throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) +
                    " of " + std::to_string(book_->partitions()) + " failed " +

@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kUsage =
     "MAPREDUCE_FAULT must look like KIND:CHUNK[:TIMES], KIND@PHASE[:TASK[:TIMES]] or "
-    "master-KIND@PHASE (KIND kill, segv, throw or hang; PHASE map, spill, reduce or output)";
+    "master-KIND@PHASE (KIND kill, segv, throw, hang or stop; PHASE map, spill, reduce or output)";
 
 std::optional<FaultInjection::Kind> parse_kind(const std::string& k) {
   using Kind = FaultInjection::Kind;
@@ -22,6 +22,7 @@ std::optional<FaultInjection::Kind> parse_kind(const std::string& k) {
   if (k == "segv") return Kind::kSegv;
   if (k == "throw") return Kind::kThrow;
   if (k == "hang") return Kind::kHang;
+  if (k == "stop") return Kind::kStop;
   return std::nullopt;
 }
 
@@ -59,7 +60,8 @@ std::optional<FaultInjection> FaultInjection::from_environment() {
   }
   const std::optional<Kind> k = parse_kind(kind);
   // A worker does not write the output; a master does not hang on purpose.
-  if (!ok || !k || (!f.master && p == Phase::kOutput) || (f.master && *k == Kind::kHang))
+  if (!ok || !k || (!f.master && p == Phase::kOutput) ||
+      (f.master && (*k == Kind::kHang || *k == Kind::kStop)))
     throw std::invalid_argument(kUsage);
   f.kind = *k;
   f.phase = p;
@@ -81,6 +83,9 @@ void FaultInjection::fire() const {
       throw std::runtime_error("injected fault (MAPREDUCE_FAULT)");
     case Kind::kHang:
       for (;;) ::pause();
+    case Kind::kStop:
+      ::raise(SIGSTOP);  // a stopped worker: it continues only if someone sends SIGCONT
+      break;
   }
 }
 

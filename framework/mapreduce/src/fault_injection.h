@@ -15,10 +15,10 @@
 //
 // KIND: kill (SIGKILL itself), segv (SIGSEGV itself), throw (a
 // std::runtime_error from the task, or from the master's run), hang (a
-// worker sleeps until killed). A worker fault fires the first TIMES times
-// across the job (default: every time; the count lives in the shuffle
-// arena, shared by all workers). Not for production use: a malformed value
-// throws std::invalid_argument, so a typo cannot pass silently.
+// worker sleeps until killed), stop (a worker SIGSTOPs itself). A worker fault fires the first
+// TIMES times across the job (default: every time; the count lives in the shuffle arena, shared by
+// all workers). Not for production use: a malformed value throws std::invalid_argument, so a typo
+// cannot pass silently.
 //
 // Fork-safe value type; fire() is called in the process that fails.
 #pragma once
@@ -29,7 +29,7 @@
 namespace mr::detail {
 
 struct FaultInjection {
-  enum class Kind : std::uint8_t { kKill, kSegv, kThrow, kHang } kind = Kind::kKill;
+  enum class Kind : std::uint8_t { kKill, kSegv, kThrow, kHang, kStop } kind = Kind::kKill;
   enum class Phase : std::uint8_t { kMap, kSpill, kReduce, kOutput } phase = Phase::kMap;
   bool master = false;  // the master fails, not a worker
   std::uint32_t task = 0;

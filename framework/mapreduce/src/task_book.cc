@@ -1,5 +1,7 @@
 #include "task_book.h"
 
+#include <algorithm>
+
 #include <stdexcept>
 #include <string>
 
@@ -11,6 +13,7 @@ TaskBook::TaskBook(unsigned max_attempts, unsigned partitions, unsigned start_at
       partition_attempts_(partitions, 0) {
   if (max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
   if (start_attempts == 0) throw std::invalid_argument("start_attempts must be at least 1");
+  partition_speculated_.assign(partitions, false);
 }
 
 void TaskBook::add(const ChunkTask& task) {
@@ -74,6 +77,27 @@ bool TaskBook::partition_failed(std::uint32_t p) {
   pending_partitions_.push_front(p);
   ++retries_;
   return last;
+}
+
+bool TaskBook::straggles(double running, std::vector<double> finished) {
+  if (finished.size() < 2) return false;
+  auto mid = finished.begin() + static_cast<std::ptrdiff_t>(finished.size() / 2);
+  std::nth_element(finished.begin(), mid, finished.end());
+  return running > std::max(kStragglerMinSeconds, kStragglerFactor * *mid);
+}
+
+bool TaskBook::chunk_straggles(std::uint32_t chunk, double running) const {
+  return !chunks_.at(chunk).speculated && straggles(running, chunk_seconds_);
+}
+
+bool TaskBook::partition_straggles(std::uint32_t p, double running) const {
+  return !partition_speculated_.at(p) && straggles(running, partition_seconds_);
+}
+
+void TaskBook::speculate_partition(std::uint32_t p) {
+  partition_speculated_.at(p) = true;
+  pending_partitions_.push_front(p);
+  ++retries_;
 }
 
 }  // namespace mr::detail

@@ -90,12 +90,34 @@ class TaskBook {
   // Chunk and partition re-executions so far.
   std::uint64_t retries() const { return retries_; }
 
+  // ---- stragglers (speculative execution, the simple way: the straggler's
+  // worker is killed and its task runs again on an idle worker)
+  // A task after another one: its time, for the medians.
+  void chunk_took(double seconds) { chunk_seconds_.push_back(seconds); }
+  void partition_took(double seconds) { partition_seconds_.push_back(seconds); }
+  // True when a chunk (or partition) running for `running` seconds
+  // straggles: at least two of its kind finished, and it has run more than
+  // kStragglerFactor times their median and kStragglerMinSeconds, and it was
+  // never speculated (once per task: one that straggles again, as a task
+  // that hangs wherever it runs, is left to --task-timeout).
+  bool chunk_straggles(std::uint32_t chunk, double running) const;
+  bool partition_straggles(std::uint32_t p, double running) const;
+  // Its worker is killed to run it again: not a failed attempt. A chunk is
+  // then mapped again like any uncommitted one; a partition is pending
+  // again, first in line (partition_failed's place, without the attempt).
+  void speculate_chunk(std::uint32_t chunk) { chunks_.at(chunk).speculated = true; }
+  void speculate_partition(std::uint32_t p);
+  bool partitions_pending() const { return !pending_partitions_.empty(); }
+  static constexpr double kStragglerFactor = 10, kStragglerMinSeconds = 1;
+
  private:
   struct ChunkState {
     ChunkTask task;
     bool committed = false;
     unsigned attempts = 0;
+    bool speculated = false;
   };
+  static bool straggles(double running, std::vector<double> finished);
   unsigned max_attempts_;
   unsigned start_attempts_;
   std::vector<ChunkState> chunks_;
@@ -104,6 +126,8 @@ class TaskBook {
   std::uint32_t partitions_done_ = 0;
   unsigned start_failures_ = 0;
   std::uint64_t retries_ = 0;
+  std::vector<double> chunk_seconds_, partition_seconds_;  // of finished tasks
+  std::vector<bool> partition_speculated_;
 };
 
 }  // namespace mr::detail

@@ -109,6 +109,10 @@ struct JobStats {
   std::uint64_t shuffle_bytes = 0;
   std::uint64_t retries = 0;  // chunk and partition re-executions
   std::uint64_t workers_replaced = 0;
+  // Tasks run again because their worker straggled: when every other
+  // worker was idle and the task had run 10 times the median of its
+  // siblings (and 1 s), its worker was killed and the task reissued.
+  std::uint64_t speculative = 0;
   std::uint64_t spills = 0;
   long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
   std::map<std::string, std::int64_t> user_counters;  // the job's own counters
