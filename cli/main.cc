@@ -140,6 +140,8 @@ void print_stats(const mr::JobStats& s, const char* records) {
                (unsigned long long)s.shuffle_bytes, (unsigned long long)s.retries,
                (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
                s.peak_rss_kb_master, s.peak_rss_kb_workers);
+  if (s.map_only)
+    std::fprintf(stderr, "  reduce             none: a map-only job (no reduce step)\n");
   if (s.speculative)
     std::fprintf(stderr, "  speculative        %llu (tasks run again: their worker straggled)\n",
                  (unsigned long long)s.speculative);

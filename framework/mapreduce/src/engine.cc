@@ -147,6 +147,7 @@ JobStats Master::run() {
                               : job_.preferred_reducers() ? job_.preferred_reducers()
                                                           : 4 * workers;
   stats_.workers = workers;
+  stats_.map_only = job_.map_only();
   stats_.reducers = partitions;
   prepare(workers, partitions);
   map_and_reduce();

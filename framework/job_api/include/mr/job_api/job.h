@@ -133,6 +133,10 @@ class Job {
   // The number of reduce partitions the job prefers (0: the engine's
   // default, four per worker; --reducers overrides it).
   virtual unsigned preferred_reducers() const { return 0; }
+  // True for a job without a reduce step: its map output, grouped and
+  // sorted, is the result. --stats says so (a reduce() with a wrong
+  // signature is a compile error, a missing one makes the job map-only).
+  virtual bool map_only() const { return false; }
   // Starts one worker's life: the engine calls it once in each worker
   // process (forked or a fresh program) before the worker's first task,
   // saying where this Job object came from. The result is the worker's own

@@ -950,6 +950,7 @@ class TypedJob : public Job {
     }
   }
   bool wants_line_numbers() const override { return WantsLineNumbers<J>; }
+  bool map_only() const override { return !Reduces<J>; }
   unsigned preferred_reducers() const override {
     if constexpr (PrefersReducers<J>) return J::kReducers;
     return 0;

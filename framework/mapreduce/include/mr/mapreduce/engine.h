@@ -99,6 +99,7 @@ struct EngineOptions {
 
 // What a run did, for --stats.
 struct JobStats {
+  bool map_only = false;  // the job has no reduce step (Job::map_only)
   double seconds_map = 0, seconds_reduce = 0, seconds_output = 0;
   std::uint64_t input_bytes = 0;
   std::uint64_t chunks = 0;
