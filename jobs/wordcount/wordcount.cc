@@ -1,6 +1,7 @@
 #include "wordcount.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -146,6 +147,37 @@ WordCountJob::WordCountJob(WordCountOptions options) : options_(options) {
 
 namespace {
 
+// Streaming records of wordcount's map runs (WordCounter's flat tables):
+// key the word's bytes, value its count in decimal. A run is a table, so
+// make_run always sums the counts of equal words (the combiner).
+class WordCountCodec : public RecordCodec {
+ public:
+  void read_run(std::string_view run,
+                const std::function<void(const RecordView&)>& each) const override {
+    std::string count;
+    SerializedWords(std::as_bytes(std::span(run.data(), run.size())))
+        .for_each([&](std::string_view word, std::uint64_t n) {
+          count = std::to_string(n);
+          each(RecordView{word, count});
+        });
+  }
+  std::string make_run(std::span<const RecordView> records, bool) override {
+    WordCounter counter(records.size());
+    for (const RecordView& r : records) {
+      std::uint64_t n = 0;
+      auto [end, ec] = std::from_chars(r.value.data(), r.value.data() + r.value.size(), n);
+      if (ec != std::errc() || end != r.value.data() + r.value.size() || n == 0)
+        throw std::invalid_argument("value '" + std::string(r.value.substr(0, 40)) +
+                                    "' is not a positive decimal count");
+      counter.add(r.key, n);
+    }
+    std::string run(counter.serialized_sizes(1)[0], '\0');
+    const std::span<std::byte> out(reinterpret_cast<std::byte*>(run.data()), run.size());
+    counter.serialize_partitions(1, std::span(&out, 1));
+    return run;
+  }
+};
+
 // A worker of wordcount: no per-worker state besides its tasks'.
 class WordCountWorker : public WorkerJob {
  public:
@@ -155,6 +187,9 @@ class WordCountWorker : public WorkerJob {
   }
   std::unique_ptr<ReduceTask> make_reduce_task() override {
     return std::make_unique<WordCountReduce>(options_);
+  }
+  std::unique_ptr<RecordCodec> make_record_codec() override {
+    return std::make_unique<WordCountCodec>();
   }
 
  private:

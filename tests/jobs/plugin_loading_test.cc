@@ -37,7 +37,7 @@ TEST(PluginLoadingTest, MismatchedAbiOrCompilerIsRefusedWithAMessage) {
   auto f = dir.write("a.txt", "a\n");
   auto r = run_mapreduce({"run", "--job", bad("wrong_abi"), f});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("plugin ABI 3, this mapreduce with 4: rebuild the plugin"),
+  EXPECT_NE(r.err.find("plugin ABI 4, this mapreduce with 5: rebuild the plugin"),
             std::string::npos)
       << r.err;
   r = run_mapreduce({"run", "--job", bad("wrong_compiler"), f});

@@ -28,6 +28,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mr/job_api/record_codec.h"
+
 namespace mr {
 
 // Where a chunk comes from, for error messages and traces.
@@ -106,6 +108,11 @@ class WorkerJob {
   // before stop()).
   virtual std::unique_ptr<MapTask> make_map_task() = 0;
   virtual std::unique_ptr<ReduceTask> make_reduce_task() = 0;
+  // The records inside this job's runs, for Hadoop Streaming (`mapreduce
+  // streaming`; mr/job_api/record_codec.h); it may hold the worker's state.
+  // make_job<J> gives every typed job one; a byte-level job that has none
+  // keeps this default (nullptr) and cannot run as a streaming task.
+  virtual std::unique_ptr<RecordCodec> make_record_codec() { return nullptr; }
   // The per-worker teardown. May throw (the worker reports it on stderr).
   virtual void stop() {}
 };

@@ -29,8 +29,9 @@
 // 2: ChunkInfo::input_index; 3: ReduceTask::take_counters and
 // set_partition, Job::start_worker/stop_worker; 4: Job::start_worker returns
 // the worker's WorkerJob, which makes the tasks (no make_map_task,
-// make_reduce_task or stop_worker on Job).
-#define MR_PLUGIN_ABI_VERSION 4
+// make_reduce_task or stop_worker on Job); 5: WorkerJob::make_record_codec
+// (Hadoop Streaming).
+#define MR_PLUGIN_ABI_VERSION 5
 
 #define MR_PLUGIN_STRINGIFY2(x) #x
 #define MR_PLUGIN_STRINGIFY(x) MR_PLUGIN_STRINGIFY2(x)

@@ -878,6 +878,10 @@ struct SetUpJob {
   }
 };
 
+// The streaming record codec of J (mr/job_api/typed_record_codec.h).
+template <class J>
+std::unique_ptr<RecordCodec> make_typed_record_codec(std::shared_ptr<J> job);
+
 // One worker's job object: it holds that worker's set-up copy of J, which
 // its tasks share; stop() tears it down, destruction without stop()
 // abandons it.
@@ -896,6 +900,9 @@ class TypedWorkerJob : public WorkerJob {
   }
   std::unique_ptr<ReduceTask> make_reduce_task() override {
     return std::make_unique<TypedReduceTask<J>>(std::shared_ptr<J>(job_, &job_->job), options_);
+  }
+  std::unique_ptr<RecordCodec> make_record_codec() override {
+    return make_typed_record_codec<J>(std::shared_ptr<J>(job_, &job_->job));
   }
   void stop() override {
     stopped_ = true;
@@ -1085,3 +1092,6 @@ std::unique_ptr<detail::TypedJob<J>> make_job(std::string name, JobOptions optio
 }
 
 }  // namespace mr
+
+// Defines make_typed_record_codec (it needs the concepts above).
+#include "mr/job_api/typed_record_codec.h"  // IWYU pragma: export
