@@ -3,6 +3,7 @@
 //   mapreduce wordcount [options] FILE...
 //   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
 //   mapreduce jobs [--help]
+//   mapreduce streaming map|combine|reduce --job NAME|PATH [--opt KEY=VALUE]...
 //
 // Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130
 // interrupted (SIGINT, SIGTERM, or SIGHUP unless it was ignored at start).
@@ -31,6 +32,7 @@
 #include "mr/process/process.h"
 #include "output_file.h"
 #include "printable.h"
+#include "streaming.h"
 #include "wordcount.h"
 
 namespace po = boost::program_options;
@@ -457,7 +459,9 @@ int main(int argc, char** argv) {
         "Commands:\n"
         "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n"
         "  run         run a job: wordcount or a plugin ('mapreduce run --job NAME --help')\n"
-        "  jobs        list the jobs: built in, and plugins on the search path\n\n"
+        "  jobs        list the jobs: built in, and plugins on the search path\n"
+        "  streaming   run a job as a Hadoop Streaming map, combine or reduce task\n"
+        "              ('mapreduce streaming --help')\n\n"
         "Options:\n"
         "  -h, --help  show this help\n"
         "  --version   show the version\n");
@@ -474,6 +478,7 @@ int main(int argc, char** argv) {
     if (command == "wordcount") return wordcount(args);
     if (command == "run") return run_job(args);
     if (command == "jobs") return list_jobs(args);
+    if (command == "streaming") return mr::cli::streaming(args);
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {

@@ -27,11 +27,11 @@ struct RunResult {
   bool timed_out = false;
 };
 
-// Runs MAPREDUCE_BIN with `args` (standard input from the file `stdin_path`,
-// or /dev/null); kills it after `timeout`.
-inline RunResult run_mapreduce(const std::vector<std::string>& args,
-                               std::chrono::seconds timeout = std::chrono::seconds(60),
-                               const std::string& stdin_path = "/dev/null") {
+// Runs the program `argv[0]` with `argv` (standard input from the file
+// `stdin_path`, or /dev/null); kills it after `timeout` (with `own_group`,
+// it runs in a process group of its own, all of which is killed then).
+inline RunResult run_program(const std::vector<std::string>& argv_in, std::chrono::seconds timeout,
+                             const std::string& stdin_path, bool own_group = false) {
   namespace fs = std::filesystem;
   char tmpl[] = "/tmp/mr-jobs-run-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -42,16 +42,15 @@ inline RunResult run_mapreduce(const std::vector<std::string>& args,
     int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int i = ::open(stdin_path.c_str(), O_RDONLY);
     if (o < 0 || e < 0 || i < 0) ::_exit(126);
+    if (own_group) ::setpgid(0, 0);
     ::dup2(i, 0);
     ::dup2(o, 1);
     ::dup2(e, 2);
     std::vector<char*> argv;
-    std::string bin = MAPREDUCE_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
+    std::vector<std::string> copy = argv_in;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
+    ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   RunResult r;
@@ -62,7 +61,7 @@ inline RunResult run_mapreduce(const std::vector<std::string>& args,
     pid_t w = ::waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
     if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
+      ::kill(own_group ? -pid : pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       r.timed_out = true;
       break;
@@ -80,6 +79,24 @@ inline RunResult run_mapreduce(const std::vector<std::string>& args,
   r.err = slurp(err_path);
   fs::remove_all(dir);
   return r;
+}
+
+// Runs MAPREDUCE_BIN with `args` (standard input from the file `stdin_path`,
+// or /dev/null); kills it after `timeout`.
+inline RunResult run_mapreduce(const std::vector<std::string>& args,
+                               std::chrono::seconds timeout = std::chrono::seconds(60),
+                               const std::string& stdin_path = "/dev/null") {
+  std::vector<std::string> argv{MAPREDUCE_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, timeout, stdin_path);
+}
+
+// Runs `script` with bash, pipefail set and `$MR` naming MAPREDUCE_BIN; a
+// timeout kills the whole pipeline.
+inline RunResult run_bash(const std::string& script,
+                          std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  return run_program({"/bin/bash", "-c", "set -o pipefail; MR='" MAPREDUCE_BIN "'; " + script},
+                     timeout, "/dev/null", true);
 }
 
 // A temporary folder removed at the end of the test.
