@@ -110,10 +110,10 @@ TEST(RecordCodecTest, RefusesFieldsThatAreNotFormsOfTheJobsTypes) {
     const std::vector<mr::RecordView> in = {{key, value}};
     EXPECT_THROW(codec->make_run(in, false), std::invalid_argument) << key;
   }
-  const std::vector<mr::RecordView> truncated = {{"1", value.substr(0, value.size() - 1)}};
-  EXPECT_THROW(codec->make_run(truncated, false), std::invalid_argument);
-  const std::vector<mr::RecordView> trailing = {{"1", value + "x"}};
-  EXPECT_THROW(codec->make_run(trailing, false), std::invalid_argument);
+  for (const std::string& bad : {value.substr(0, value.size() - 1), value + "x"}) {
+    const std::vector<mr::RecordView> in = {{"1", bad}};  // truncated, bytes left over
+    EXPECT_THROW(codec->make_run(in, false), std::invalid_argument);
+  }
 }
 
 }  // namespace
