@@ -31,6 +31,7 @@
 #include "mr/process/process.h"
 #include "output_file.h"
 #include "printable.h"
+#include "progress_line.h"
 #include "wordcount.h"
 
 namespace po = boost::program_options;
@@ -181,8 +182,9 @@ struct CommonOptions {
         "top", po::value(&top), "print only the first N results (0: all, the default)")(
         "output,o", po::value(&output), "write to FILE (atomically) instead of standard output")(
         "recursive,r", "read the files in directory arguments, recursively")(
-        "progress", "show a progress line on stderr (default when stderr is a terminal)")(
-        "no-progress", "never show the progress line")(
+        "progress",
+        "show progress on stderr: a line redrawn in place on a terminal (the default there), "
+        "else a line every 2 seconds")("no-progress", "never show the progress line")(
         "stats", "print phase times, counts and peak memory on stderr")(
         "trace", po::value<std::string>(),
         "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")(
@@ -209,7 +211,6 @@ struct CommonOptions {
     eo.task_timeout = std::chrono::duration<double>(timeout);
     eo.output.top = static_cast<std::uint64_t>(top);
     if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
-    eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
     if (start_method == "fork")
       eo.start_method = mr::StartMethod::kFork;
     else if (start_method == "spawn")
@@ -244,6 +245,14 @@ struct CommonOptions {
     io.recursive = vm.count("recursive") > 0;
     io.note = [](const std::string& note) { print_error(note); };
     mr::Inputs inputs = mr::open_inputs(files, io);
+    // Declared after the outputs: erased (or ended) before a message about them.
+    std::optional<mr::cli::ProgressLine> progress;
+    const bool tty = ::isatty(STDERR_FILENO);
+    if (!vm.count("no-progress") && (vm.count("progress") || tty)) {
+      progress.emplace(STDERR_FILENO, tty ? mr::cli::ProgressLine::Mode::kTerminal
+                                          : mr::cli::ProgressLine::Mode::kLog);
+      eo.on_progress = [&progress](const mr::Progress& p) { progress->update(p); };
+    }
     mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
     if (trace) trace->commit();
     out.commit();

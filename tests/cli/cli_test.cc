@@ -1419,12 +1419,42 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   Result p = run({"wordcount", "--progress", f.string()});
   ASSERT_EQ(p.code(), 0) << p.str();
   EXPECT_EQ(p.out, tsv(expected));
-  EXPECT_NE(p.err.find("MB"), std::string::npos) << "no progress line: " << p.err;
+  EXPECT_NE(p.err.find("mapreduce: done: "), std::string::npos) << "no progress line: " << p.err;
 
   Result q = run({"wordcount", "--no-progress", f.string()});
   ASSERT_EQ(q.code(), 0) << q.str();
   EXPECT_EQ(q.err, "");
   EXPECT_EQ(q.out, tsv(expected));
+}
+
+// With stderr not a terminal, --progress prints plain lines (a log), one
+// every period (MAPREDUCE_PROGRESS_PERIOD, 2 s by default), never a "\r"
+// redraw; the percentage is there from the first line and never goes back.
+// The run is slowed by MAPREDUCE_FAULT=slow@map:MS (every chunk waits MS ms),
+// so it lasts at least 24 chunks x 100 ms / 2 workers: several periods.
+TEST_F(CliTest, ProgressIntoAPipeIsPlainPeriodicLines) {
+  std::string text;
+  while (text.size() < 24 * 1024) text += "one two three four five six seven eight nine ten\n";
+  fs::path f = file("in.txt", text);
+  RunOptions o = with_env("MAPREDUCE_FAULT=slow@map:100");
+  o.env.push_back("MAPREDUCE_PROGRESS_PERIOD=0.2");
+  Result r = run({"wordcount", "--progress", "-j", "2", "--chunk-size", "1K", f.string()}, o);
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\033'), std::string::npos) << r.err;
+  std::vector<int> percents;
+  std::string last;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line); last = line) {
+    ASSERT_EQ(line.rfind("mapreduce: ", 0), 0u) << line;
+    if (line.rfind("mapreduce: done: ", 0) == 0) continue;
+    percents.push_back(std::stoi(line.substr(11)));  // "mapreduce: 45%  [###...] ..."
+    EXPECT_NE(line.find('%'), std::string::npos) << line;
+    EXPECT_NE(line.find("/24.0 KiB"), std::string::npos) << "the total from the start: " << line;
+  }
+  EXPECT_GE(percents.size(), 3u) << r.err;  // about 1.2 s of run: at least 3 periods
+  EXPECT_TRUE(std::is_sorted(percents.begin(), percents.end())) << r.err;
+  EXPECT_EQ(last.rfind("mapreduce: done: 24.0 KiB in ", 0), 0u) << r.err;
 }
 
 // ---- output file -------------------------------------------------------------------------

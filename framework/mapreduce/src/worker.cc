@@ -21,6 +21,9 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C (or a hang-up) means
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGTERM, SIG_DFL);
+  // The master's progress line may catch window changes; a worker has no
+  // terminal to draw on, and its blocking calls need not see EINTR for it.
+  ::signal(SIGWINCH, SIG_DFL);
   std::unique_ptr<WorkerJob> worker;  // the job as this worker holds it (its setup done)
   std::unique_ptr<MapTask> map;       // made by `worker`
   std::vector<std::uint32_t> done;

@@ -32,7 +32,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -56,6 +58,25 @@ constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 16;
 // memory.limit_in_bytes) when that is lower.
 std::size_t usable_memory();
 
+// A snapshot of a running job, for a progress display
+// (EngineOptions::on_progress).
+struct Progress {
+  enum class Phase : std::uint8_t { kMap, kReduce, kDone };
+  Phase phase = Phase::kMap;
+  // Input bytes whose chunks are mapped, counted when a worker finishes a
+  // chunk (not when it commits its output), each chunk once: a chunk mapped
+  // again after its worker died is not counted twice, so this never
+  // decreases and never exceeds the input.
+  std::uint64_t bytes_mapped = 0;
+  // The input's size: known from the start when every input is a mapped
+  // file, and for stream inputs (standard input, FIFOs, compressed files)
+  // only once they are read to their end.
+  std::optional<std::uint64_t> bytes_total;
+  std::uint32_t partitions_done = 0, partitions = 0;  // reduce tasks
+  double seconds = 0;                                 // since the workers were started
+  std::map<std::string, std::int64_t> counters;       // the job's own, as committed so far
+};
+
 struct EngineOptions {
   // 0: one per CPU. Never more than there are chunks when that is known
   // up front (no stream inputs).
@@ -78,7 +99,10 @@ struct EngineOptions {
   // task is retried like a crashed one.
   std::chrono::duration<double> task_timeout{600};
   OutputOptions output;
-  bool progress = false;  // progress line on stderr
+  // Called on the master's thread (in run_job) about every 100 ms while the
+  // job runs, and once with Phase::kDone when the last partition is reduced
+  // (not when the job fails). It must not throw. Empty: no progress reports.
+  std::function<void(const Progress&)> on_progress;
   // Non-empty: write a Chrome trace-event JSON timeline there (one row per
   // process, a span per chunk and per phase; open it in Perfetto or
   // chrome://tracing).
