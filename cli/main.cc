@@ -1,8 +1,12 @@
 // mapreduce: the command-line program.
 //
-//   mapreduce wordcount [options] FILE...
-//   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
-//   mapreduce jobs [--help]
+//   mapreduce wordcount [options] [FILE...]
+//   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] [FILE...]
+//   mapreduce jobs
+//   mapreduce help [COMMAND]
+//
+// With no FILE, standard input is read (as wc and sort do). Every command
+// takes --help and --version.
 //
 // Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130
 // interrupted (SIGINT, SIGTERM, or SIGHUP unless it was ignored at start).
@@ -67,6 +71,12 @@ void print_error(const std::string& message) {
 void usage_error(const std::string& message, const std::string& help = "mapreduce --help") {
   std::fprintf(stderr, "mapreduce: %s\nTry '%s' for more information.\n",
                mr::cli::printable(message).c_str(), mr::cli::printable(help).c_str());
+}
+
+// --version, for the program and each of its commands.
+int print_version() {
+  std::printf("%s\n", kVersion);
+  return kExitOk;
 }
 
 // 1536 -> "1.5K", 1 << 30 -> "1G".
@@ -151,12 +161,13 @@ void print_stats(const mr::JobStats& s, const char* records) {
                  static_cast<long long>(n));
 }
 
-// --format: tsv, csv or json.
+// --format: tsv, csv, json or jsonl.
 mr::OutputOptions::Format parse_format(const std::string& format) {
   if (format == "tsv") return mr::OutputOptions::Format::kTsv;
   if (format == "csv") return mr::OutputOptions::Format::kCsv;
   if (format == "json") return mr::OutputOptions::Format::kJson;
-  throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
+  if (format == "jsonl") return mr::OutputOptions::Format::kJsonl;
+  throw po::error("invalid --format '" + format + "' (use tsv, csv, json or jsonl)");
 }
 
 // The options every command that runs a job takes, and the files.
@@ -226,12 +237,16 @@ struct CommonOptions {
   // Opens the inputs, runs the job and writes the output; returns the exit status.
   int run(const mr::Job& job, const po::variables_map& vm, mr::EngineOptions eo,
           const char* records) const {
-    if (files.empty()) throw po::error("no input files (use '-' for standard input)");
     if (output.empty() && g_closed_at_start[STDOUT_FILENO])
       throw mr::InputError("standard output is closed (use -o FILE to write to a file)");
+    if (g_closed_at_start[STDIN_FILENO] && files.empty())
+      throw mr::InputError("no input files, and standard input is closed");
     if (g_closed_at_start[STDIN_FILENO] &&
         std::find(files.begin(), files.end(), "-") != files.end())
       throw mr::InputError("standard input is closed, but '-' names it as an input");
+    // No FILE: standard input, as wc and sort read it.
+    const std::vector<std::string> inputs_named =
+        files.empty() ? std::vector<std::string>{"-"} : files;
     // Every output is opened first: a place that cannot be written is
     // reported now, not after the whole run (nor after waiting for input).
     mr::cli::OutputFile out(output, "output");
@@ -244,7 +259,7 @@ struct CommonOptions {
     mr::InputOptions io;
     io.recursive = vm.count("recursive") > 0;
     io.note = [](const std::string& note) { print_error(note); };
-    mr::Inputs inputs = mr::open_inputs(files, io);
+    mr::Inputs inputs = mr::open_inputs(inputs_named, io);
     // Declared after the outputs: erased (or ended) before a message about them.
     std::optional<mr::cli::ProgressLine> progress;
     const bool tty = ::isatty(STDERR_FILENO);
@@ -280,7 +295,7 @@ int wordcount(const std::vector<std::string>& args) {
   po::options_description opts("wordcount options");
   std::string tokenizer = "unicode", normalize = "none", sort = "count", format = "tsv";
   CommonOptions common;
-  opts.add_options()("help,h", "show this help and exit");
+  opts.add_options()("help,h", "show this help and exit")("version", "show the version and exit");
   common.add_to(opts);
   opts.add_options()("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")(
       "keep-case", "do not lowercase words")(
@@ -288,14 +303,16 @@ int wordcount(const std::vector<std::string>& args) {
       "Unicode normal form of each word: none (default), nfc (precomposed and combining "
       "spellings are one word) or nfkc (also compatibility forms: ligatures, full-width)")(
       "sort", po::value(&sort), "count (default: by count descending, then word) or word")(
-      "format", po::value(&format), "tsv (default), csv or json");
+      "format", po::value(&format),
+      "tsv (default), csv, json (an array of objects) or jsonl (one JSON object a line)");
   try {
     po::variables_map vm = parse(args, opts, common.files);
+    if (vm.count("version")) return print_version();
     if (vm.count("help")) {
-      std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
-                   "Count the words of the FILEs ('-' for standard input; gzip, xz, bzip2,\n"
-                   "lz4 and zstd files are decompressed) and print 'word<TAB>count' lines,\n"
-                   "most frequent first.\n\n"
+      std::cout << "Usage: mapreduce wordcount [options] [FILE...]\n"
+                   "Count the words of the FILEs (none, or '-': standard input; gzip, xz,\n"
+                   "bzip2, lz4 and zstd files are decompressed) and print 'word<TAB>count'\n"
+                   "lines, most frequent first.\n\n"
                 << opts
                 << "\nExit status: 0 success, 1 job failure, 2 usage, input or output error, 130 "
                    "interrupted\n"
@@ -334,21 +351,25 @@ int run_job(const std::vector<std::string>& args) {
   std::vector<std::string> job_opts;
   CommonOptions common;
   opts.add_options()("help,h", "show this help (with --job: the job's options) and exit")(
+      "version", "show the version and exit")(
       "job", po::value(&job_name),
       "the job: a name from 'mapreduce jobs' or the path of a plugin (.so)")(
       "opt", po::value(&job_opts), "a job option KEY=VALUE (repeatable)");
   common.add_to(opts);
   opts.add_options()(
       "format", po::value(&format),
-      "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields) or json "
-      "(an array of {\"key\": ..., \"value\": ...})");
+      "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields), json "
+      "(an array of {\"key\": ..., \"value\": ...}) or jsonl (one such object a line)");
   std::string help = "mapreduce run --help";  // where a usage error points to
   try {
     po::variables_map vm = parse(args, opts, common.files);
+    if (vm.count("version")) return print_version();
     if (job_name.empty()) {
       if (vm.count("help")) {
-        std::cout << "Usage: mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...\n"
-                     "Run a job (the built-in wordcount or a plugin) over the FILEs.\n\n"
+        std::cout << "Usage: mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] "
+                     "[FILE...]\n"
+                     "Run a job (the built-in wordcount or a plugin) over the FILEs (none, or\n"
+                     "'-': standard input).\n\n"
                   << opts;
         return kExitOk;
       }
@@ -369,7 +390,7 @@ int run_job(const std::vector<std::string>& args) {
         info->options ? info->options() : std::vector<mr::OptionSpec>{};
     if (vm.count("help")) {
       std::cout << "Usage: mapreduce run --job " << job_name
-                << " [--opt KEY=VALUE]... [options] FILE...\n"
+                << " [--opt KEY=VALUE]... [options] [FILE...]\n"
                 << info->name << ": " << info->description
                 << "\n\nJob options (--opt KEY=VALUE):\n";
       if (specs.empty()) std::cout << "  (none)\n";
@@ -423,8 +444,9 @@ int run_job(const std::vector<std::string>& args) {
   }
 }
 
-// `mapreduce jobs`: takes no arguments but --help.
+// `mapreduce jobs`: takes no arguments but --help and --version.
 int list_jobs(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "--version") return print_version();
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     std::printf(
         "Usage: mapreduce jobs\n"
@@ -460,22 +482,29 @@ int main(int argc, char** argv) {
   occupy_standard_descriptors();
   mr::spawn_main_hook(argc, argv);
   std::vector<std::string> args(argv + 1, argv + argc);
+  // `help CMD [ARGS...]` is `CMD [ARGS...] --help`.
+  if (args.size() > 1 && args[0] == "help") {
+    args.erase(args.begin());
+    args.push_back("--help");
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::printf(
-        "Usage: mapreduce COMMAND [options] [FILE...]\n\n"
+        "Usage: mapreduce COMMAND [options] [FILE...]\n"
+        "Run MapReduce jobs over files on this machine's cores. With no FILE, or when\n"
+        "FILE is -, standard input is read.\n\n"
         "Commands:\n"
         "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n"
         "  run         run a job: wordcount or a plugin ('mapreduce run --job NAME --help')\n"
-        "  jobs        list the jobs: built in, and plugins on the search path\n\n"
+        "  jobs        list the jobs: built in, and plugins on the search path\n"
+        "  help        'mapreduce help COMMAND': the same as 'mapreduce COMMAND --help'\n\n"
         "Options:\n"
         "  -h, --help  show this help\n"
-        "  --version   show the version\n");
+        "  --version   show the version (also after a command)\n\n"
+        "Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130\n"
+        "interrupted (SIGINT, SIGTERM or SIGHUP).\n");
     return args.empty() ? kExitUsage : kExitOk;
   }
-  if (args[0] == "--version") {
-    std::printf("%s\n", kVersion);
-    return kExitOk;
-  }
+  if (args[0] == "--version") return print_version();
   std::string command = args[0];
   args.erase(args.begin());
   mr::install_interrupt_handlers();

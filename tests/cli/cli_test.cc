@@ -862,6 +862,34 @@ TEST_F(CliTest, PrintsHelpAndVersion) {
   EXPECT_TRUE(v.out.size() > 10 && v.out[10] >= '0' && v.out[10] <= '9') << v.out;
 }
 
+// `mapreduce help CMD [ARGS]` prints what `CMD [ARGS] --help` prints, and
+// every command takes --version (the program's version).
+TEST_F(CliTest, HelpCommandAndVersionOnEveryCommand) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"wordcount"}, {"run"}, {"jobs"}, {"run", "--job", "wordcount"}, {"run", "--job", "grep"}};
+  const Result version = run({"--version"});
+  ASSERT_EQ(version.code(), 0) << version.str();
+  for (const auto& cmd : commands) {
+    SCOPED_TRACE(cmd.back());
+    std::vector<std::string> help = {"help"}, dashed = cmd, v = cmd;
+    help.insert(help.end(), cmd.begin(), cmd.end());
+    dashed.push_back("--help");
+    v.push_back("--version");
+    const Result a = run(help), b = run(dashed), c = run(v);
+    EXPECT_EQ(a.code(), 0) << a.str();
+    EXPECT_EQ(a.out.rfind("Usage: mapreduce " + cmd[0], 0), 0u) << a.out;
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_EQ(c.code(), 0) << c.str();
+    EXPECT_EQ(c.out, version.out);
+  }
+  const Result top = run({"help"});
+  EXPECT_EQ(top.code(), 0) << top.str();
+  EXPECT_EQ(top.out, run({"--help"}).out);
+  const Result bad = run({"help", "frobnicate"});
+  EXPECT_EQ(bad.code(), 2) << bad.str();
+  EXPECT_NE(bad.err.find("unknown command 'frobnicate'"), std::string::npos) << bad.err;
+}
+
 TEST_F(CliTest, NoArgumentsIsAUsageError) {
   Result r = run({});
   EXPECT_EQ(r.code(), 2) << r.str();
@@ -892,7 +920,6 @@ TEST_F(CliTest, BadOptionsAreUsageErrors) {
       {{"wordcount", "--memory", "lots", p}, "lots"},
       {{"wordcount", "--tokenizer", "bogus", p}, "bogus"},
       {{"wordcount", p, "--workers"}, "workers"},
-      {{"wordcount"}, "no input files"},
       {{"frobnicate", p}, "frobnicate"},
   };
   for (const auto& c : cases) {
@@ -1082,6 +1109,20 @@ TEST_F(CliTest, ReadsStandardInput) {
 
   fs::path small = file("small.txt", "b a b");
   EXPECT_EQ(counts({"-"}, stdin_from(small)), "b\t2\na\t1\n");
+}
+
+// No FILE means standard input, as wc and sort read it, for every command
+// that reads files.
+TEST_F(CliTest, NoFileReadsStandardInput) {
+  std::string text = make_text(5, 20'000);
+  fs::path f = file("in.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "2K"}, stdin_from(f)), tsv(expected));
+  Result r = run({"run", "--job", "wordcount", "-j", "2"}, stdin_from(f));
+  EXPECT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, tsv(expected));
+  EXPECT_EQ(counts({}), "");  // /dev/null: nothing to count
 }
 
 // Standard input as a real pipe, written in pieces while the job runs (the
