@@ -36,6 +36,7 @@
 #include "output_file.h"
 #include "printable.h"
 #include "progress_line.h"
+#include "units.h"
 #include "wordcount.h"
 
 namespace po = boost::program_options;
@@ -130,35 +131,52 @@ std::size_t parse_size(const std::string& text, const char* option, std::size_t 
   return static_cast<std::size_t>(n * mult);
 }
 
+// --stats: one "name: value" line each, the values aligned in one column,
+// sizes human-readable ("1.2 GiB"); the job's counters last ("counter NAME").
 void print_stats(const mr::JobStats& s, const char* records) {
-  double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
-  std::fprintf(stderr,
-               "mapreduce: stats\n"
-               "  workers            %u (reducers %u)\n"
-               "  input              %llu bytes in %llu chunks\n"
-               "  %-18s %llu (%llu distinct keys)\n"
-               "  map emitted        %llu pairs (before combining)\n"
-               "  output lines       %llu\n"
-               "  time map/reduce/output  %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
-               "  shuffle            %llu bytes\n"
-               "  retries            %llu (workers replaced %llu, spills %llu)\n"
-               "  peak memory        master %ld KiB, largest worker %ld KiB\n",
-               s.workers, s.reducers, (unsigned long long)s.input_bytes,
-               (unsigned long long)s.chunks, records, (unsigned long long)s.records,
-               (unsigned long long)s.distinct_keys, (unsigned long long)s.emitted,
-               (unsigned long long)s.output_lines, s.seconds_map, s.seconds_reduce,
-               s.seconds_output, total, total > 0 ? s.input_bytes / 1e6 / total : 0.0,
-               (unsigned long long)s.shuffle_bytes, (unsigned long long)s.retries,
-               (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
-               s.peak_rss_kb_master, s.peak_rss_kb_workers);
-  if (s.map_only)
-    std::fprintf(stderr, "  reduce             none: a map-only job (no reduce step)\n");
+  using mr::cli::human_bytes;
+  const auto n = [](auto v) { return std::to_string(v); };
+  const auto kib = [](long kb) { return human_bytes(static_cast<std::uint64_t>(kb) * 1024); };
+  const double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
+  char times[160];
+  std::snprintf(
+      times, sizeof times, "map %.3f s, reduce %.3f s, output %.3f s (total %.3f s, %s/s)",
+      s.seconds_map, s.seconds_reduce, s.seconds_output, total,
+      human_bytes(total > 0 ? static_cast<std::uint64_t>(s.input_bytes / total) : 0).c_str());
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"workers", n(s.workers) + " (reducers " + n(s.reducers) + ")"},
+      {"input", human_bytes(s.input_bytes) + " (" + n(s.input_bytes) + " bytes in " + n(s.chunks) +
+                    " chunks)"},
+      {records, n(s.records) + " (" + n(s.distinct_keys) + " distinct keys)"},
+      {"map emitted", n(s.emitted) + " pairs (before combining)"},
+      {"output lines", n(s.output_lines)},
+      {"time", times},
+      {"shuffle", human_bytes(s.shuffle_bytes)},
+      {"retries", n(s.retries) + " (workers replaced " + n(s.workers_replaced) + ", spills " +
+                      n(s.spills) + ")"},
+  };
+  if (s.map_only) rows.push_back({"reduce", "none: a map-only job (no reduce step)"});
   if (s.speculative)
-    std::fprintf(stderr, "  speculative        %llu (tasks run again: their worker straggled)\n",
-                 (unsigned long long)s.speculative);
-  for (const auto& [name, n] : s.user_counters)
-    std::fprintf(stderr, "  counter %-10s %lld\n", mr::cli::printable(name).c_str(),
-                 static_cast<long long>(n));
+    rows.push_back(
+        {"speculative", n(s.speculative) + " (tasks run again: their worker straggled)"});
+  rows.push_back({"private memory", "master " + kib(s.peak_private_kb_master) +
+                                        ", largest worker " + kib(s.peak_private_kb_workers) +
+                                        " (peak anonymous memory: heap, stacks, tables; without "
+                                        "the input files' pages)"});
+  rows.push_back({"resident memory", "master " + kib(s.peak_rss_kb_master) + ", largest worker " +
+                                         kib(s.peak_rss_kb_workers) +
+                                         " (peak RSS: with the pages of the mapped input files)"});
+  for (const auto& [name, v] : s.user_counters)
+    rows.push_back({"counter " + mr::cli::printable(name), std::to_string(v)});
+  std::size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size() + 1);
+  std::string text = "mapreduce: stats\n";
+  for (const auto& [name, value] : rows) {
+    text += "  " + name + ":";
+    text.append(width - name.size() - 1 + 1, ' ');
+    text += value + "\n";
+  }
+  std::fputs(text.c_str(), stderr);
 }
 
 // --format: tsv, csv, json or jsonl.

@@ -451,11 +451,13 @@ RunOptions in_dir(const std::filesystem::path& cwd) {
   return o;
 }
 
-// The numbers on the first line of `text` that starts (after blanks) with
-// `label`, e.g. {10000, 1947} for "  words   10000 (1947 distinct)"; empty
-// when there is no such line. (No <regex>: g++ 12 warns inside it under
-// -O1 with sanitizers.)
-std::vector<std::uint64_t> numbers_on_line(const std::string& text, const std::string& label) {
+// The numbers after the colon on the first --stats line of `text` named
+// `label` (trailing blanks ignored), e.g. {10000, 1947} for "words" and
+// "  words:   10000 (1947 distinct keys)"; empty when there is no such line.
+// (No <regex>: g++ 12 warns inside it under -O1 with sanitizers.)
+std::vector<std::uint64_t> numbers_on_line(const std::string& text, std::string label) {
+  while (!label.empty() && label.back() == ' ') label.pop_back();
+  label += ':';
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     auto start = line.find_first_not_of(' ');
@@ -474,6 +476,13 @@ std::vector<std::uint64_t> numbers_on_line(const std::string& text, const std::s
     return numbers;
   }
   return {};
+}
+
+// {B, C} of the --stats line "input:  1.2 MiB (B bytes in C chunks)".
+std::vector<std::uint64_t> input_bytes_and_chunks(const std::string& text) {
+  std::vector<std::uint64_t> n = numbers_on_line(text, "input");
+  if (n.size() > 2) n.erase(n.begin(), n.end() - 2);  // the human-readable size first
+  return n;
 }
 
 // ---- independent expectations ------------------------------------------------
@@ -1445,7 +1454,7 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   EXPECT_NE(r.err.find("mapreduce: stats"), std::string::npos) << r.err;
   // "workers 2 (reducers 3)", "input N bytes in C chunks", "words N (D distinct)"
   EXPECT_EQ(numbers_on_line(r.err, "workers "), (std::vector<std::uint64_t>{2, 3})) << r.err;
-  auto input = numbers_on_line(r.err, "input ");
+  auto input = input_bytes_and_chunks(r.err);
   ASSERT_EQ(input.size(), 2u) << r.err;
   EXPECT_EQ(input[0], text.size()) << r.err;
   EXPECT_GE(input[1], 6u) << r.err;
@@ -1466,6 +1475,61 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   ASSERT_EQ(q.code(), 0) << q.str();
   EXPECT_EQ(q.err, "");
   EXPECT_EQ(q.out, tsv(expected));
+}
+
+// "1.7 MiB" (at the start of `text`) in bytes; 0 when it is not a size.
+double human_size(const std::string& text) {
+  std::istringstream in(text);
+  double v = 0;
+  std::string unit;
+  if (!(in >> v >> unit)) return 0;
+  const std::vector<std::string> units = {"B", "KiB", "MiB", "GiB", "TiB"};
+  for (std::size_t i = 0; i < units.size(); ++i, v *= 1024)
+    if (unit.rfind(units[i], 0) == 0) return v;
+  return 0;
+}
+
+// --stats: "name: value" lines with the values in one column, sizes in
+// binary units, and peak memory twice, saying which is which: private
+// (anonymous memory, without the memory-mapped input's pages) and resident
+// (with them). A worker that maps a 48 MiB input has read all its pages
+// (resident memory above 40 MiB) while its private memory stays small.
+TEST_F(CliTest, StatsAreAlignedHumanReadableAndSeparateTheInputsPages) {
+  std::string text;
+  const std::string line = "the quick brown fox jumps over the lazy dog\n";
+  text.reserve(48u << 20);
+  while (text.size() + line.size() <= (48u << 20)) text += line;
+  fs::path f = file("big.txt", text);
+  Result r = run({"wordcount", "--stats", "-j", "1", f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  const std::size_t at = r.err.find("mapreduce: stats\n");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  std::map<std::string, std::string> values;
+  std::set<std::size_t> value_columns;
+  std::istringstream lines(r.err.substr(at + 17));
+  for (std::string l; std::getline(lines, l);) {
+    ASSERT_EQ(l.rfind("  ", 0), 0u) << l;
+    const std::size_t colon = l.find(": ");
+    ASSERT_NE(colon, std::string::npos) << "no 'name: value': " << l;
+    const std::size_t value = l.find_first_not_of(' ', colon + 1);
+    value_columns.insert(value);
+    values[l.substr(2, colon - 2)] = l.substr(value);
+  }
+  EXPECT_EQ(value_columns.size(), 1u) << "values not aligned:\n" << r.err;
+  EXPECT_EQ(values["input"].rfind("48.0 MiB (" + std::to_string(text.size()) + " bytes in ", 0), 0u)
+      << r.err;
+  EXPECT_GT(human_size(values["shuffle"]), 0) << r.err;
+  const std::string& priv = values["private memory"];
+  const std::string& res = values["resident memory"];
+  ASSERT_NE(priv.find("without the input files' pages"), std::string::npos) << r.err;
+  ASSERT_NE(res.find("with the pages of the mapped input files"), std::string::npos) << r.err;
+  const auto worker = [](const std::string& v) {
+    const std::size_t w = v.find("largest worker ");
+    return w == std::string::npos ? 0.0 : human_size(v.substr(w + 15));
+  };
+  EXPECT_GT(worker(res), 40.0 * (1 << 20)) << r.err;
+  EXPECT_GT(worker(priv), 0) << r.err;
+  EXPECT_LT(worker(priv), 24.0 * (1 << 20)) << r.err;
 }
 
 // With stderr not a terminal, --progress prints plain lines (a log), one
@@ -2326,7 +2390,7 @@ TEST_F(CliTest, TinyChunksOfABigInputAreBounded) {
   Result r = run({"wordcount", "--stats", "-j", "2", "--chunk-size", "1", f.string()});
   ASSERT_EQ(r.code(), 0) << r.str();
   EXPECT_EQ(r.out, tsv(expected));
-  auto input = numbers_on_line(r.err, "input");  // "input B bytes in C chunks"
+  auto input = input_bytes_and_chunks(r.err);
   ASSERT_EQ(input.size(), 2u) << r.err;
   EXPECT_LE(input[1], 65536u + 1) << r.err;
   EXPECT_GE(input[1], 1000u) << r.err;  // still small chunks

@@ -17,9 +17,9 @@ namespace {
 using mr::testing::run_mapreduce;
 using mr::testing::TempDir;
 
-// The number after "counter NAME" in --stats output, or -1.
+// The number after "counter NAME:" in --stats output, or -1.
 long long stats_counter(const std::string& err, const std::string& name) {
-  const std::string label = "  counter " + name + " ";
+  const std::string label = "  counter " + name + ":";
   std::size_t at = err.find(label);
   if (at == std::string::npos) return -1;
   return std::stoll(err.substr(at + label.size()));

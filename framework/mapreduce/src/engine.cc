@@ -261,6 +261,7 @@ void Master::map_and_reduce() {
     throw;
   }
   check_inputs(inputs_);  // the master read zeros for lost pages while cutting
+  stats_.peak_private_kb_master = private_memory_kb();
   stats_.chunks = book_->chunks();
   stats_.input_bytes = splitter_->bytes();
   stats_.retries = book_->retries();
@@ -281,6 +282,7 @@ void Master::write_output() {
     if (s) runs.emplace_back(unspilled.emplace_back(detail::unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
+  stats_.peak_private_kb_master = std::max(stats_.peak_private_kb_master, private_memory_kb());
   std::fflush(out_);  // so that a fault here leaves written, uncommitted output
   master_fault_at(detail::FaultInjection::Phase::kOutput);
   stats_.seconds_output = seconds_since(t_out);
@@ -396,6 +398,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     if (!d->spills.empty()) ++stats_.spills;
     for (std::size_t r = 0; r < d->spills.size(); ++r)
       if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
+    stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, d->private_kb);
     stats_.records += d->records;
     stats_.emitted += d->emitted;
     for (const auto& [name, n] : d->user_counters) stats_.user_counters[name] += n;
@@ -413,6 +416,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
       reduce_spills_[rd->partition] = std::move(rd->spill);
       ++stats_.spills;
     }
+    stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, rd->private_kb);
     stats_.distinct_keys += rd->keys;
     for (const auto& [name, n] : rd->user_counters) stats_.user_counters[name] += n;
     trace_->record(w.process().pid(), rd->spans);

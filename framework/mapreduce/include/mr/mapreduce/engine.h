@@ -58,6 +58,11 @@ constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 16;
 // memory.limit_in_bytes) when that is lower.
 std::size_t usable_memory();
 
+// The calling process's anonymous resident memory in KiB (RssAnon in
+// /proc/self/status): heap, stacks and private mappings, not the pages of
+// mapped files nor shared memory. 0 when it cannot be read.
+long private_memory_kb();
+
 // A snapshot of a running job, for a progress display
 // (EngineOptions::on_progress).
 struct Progress {
@@ -139,7 +144,15 @@ struct JobStats {
   // siblings (and 1 s), its worker was killed and the task reissued.
   std::uint64_t speculative = 0;
   std::uint64_t spills = 0;
+  // Peak resident memory (getrusage's maxrss), which counts the pages of the
+  // memory-mapped input files that a process has read.
   long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
+  // Peak private memory: anonymous resident memory (heap, stacks, the map
+  // tables; RssAnon), without the mapped input files' pages and without the
+  // shared shuffle arena. Sampled where it peaks: a worker's when it
+  // commits map output and when it finishes a partition, the master's after
+  // each phase.
+  long peak_private_kb_master = 0, peak_private_kb_workers = 0;
   std::map<std::string, std::int64_t> user_counters;  // the job's own counters
   unsigned workers = 0, reducers = 0;
 };
