@@ -1,9 +1,13 @@
 // mapreduce: the command-line program.
 //
-//   mapreduce wordcount [options] FILE...
-//   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...
-//   mapreduce jobs [--help]
+//   mapreduce wordcount [options] [FILE...]
+//   mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] [FILE...]
+//   mapreduce jobs
 //   mapreduce streaming map|combine|reduce --job NAME|PATH [--opt KEY=VALUE]...
+//   mapreduce help [COMMAND]
+//
+// With no FILE, standard input is read (as wc and sort do). Every command
+// takes --help and --version.
 //
 // Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130
 // interrupted (SIGINT, SIGTERM, or SIGHUP unless it was ignored at start).
@@ -32,7 +36,9 @@
 #include "mr/process/process.h"
 #include "output_file.h"
 #include "printable.h"
+#include "progress_line.h"
 #include "streaming.h"
+#include "units.h"
 #include "wordcount.h"
 
 namespace po = boost::program_options;
@@ -68,6 +74,12 @@ void print_error(const std::string& message) {
 void usage_error(const std::string& message, const std::string& help = "mapreduce --help") {
   std::fprintf(stderr, "mapreduce: %s\nTry '%s' for more information.\n",
                mr::cli::printable(message).c_str(), mr::cli::printable(help).c_str());
+}
+
+// --version, for the program and each of its commands.
+int print_version() {
+  std::printf("%s\n", kVersion);
+  return kExitOk;
 }
 
 // 1536 -> "1.5K", 1 << 30 -> "1G".
@@ -121,43 +133,61 @@ std::size_t parse_size(const std::string& text, const char* option, std::size_t 
   return static_cast<std::size_t>(n * mult);
 }
 
+// --stats: one "name: value" line each, the values aligned in one column,
+// sizes human-readable ("1.2 GiB"); the job's counters last ("counter NAME").
 void print_stats(const mr::JobStats& s, const char* records) {
-  double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
-  std::fprintf(stderr,
-               "mapreduce: stats\n"
-               "  workers            %u (reducers %u)\n"
-               "  input              %llu bytes in %llu chunks\n"
-               "  %-18s %llu (%llu distinct keys)\n"
-               "  map emitted        %llu pairs (before combining)\n"
-               "  output lines       %llu\n"
-               "  time map/reduce/output  %.3f / %.3f / %.3f s (%.3f s, %.1f MB/s)\n"
-               "  shuffle            %llu bytes\n"
-               "  retries            %llu (workers replaced %llu, spills %llu)\n"
-               "  peak memory        master %ld KiB, largest worker %ld KiB\n",
-               s.workers, s.reducers, (unsigned long long)s.input_bytes,
-               (unsigned long long)s.chunks, records, (unsigned long long)s.records,
-               (unsigned long long)s.distinct_keys, (unsigned long long)s.emitted,
-               (unsigned long long)s.output_lines, s.seconds_map, s.seconds_reduce,
-               s.seconds_output, total, total > 0 ? s.input_bytes / 1e6 / total : 0.0,
-               (unsigned long long)s.shuffle_bytes, (unsigned long long)s.retries,
-               (unsigned long long)s.workers_replaced, (unsigned long long)s.spills,
-               s.peak_rss_kb_master, s.peak_rss_kb_workers);
-  if (s.map_only)
-    std::fprintf(stderr, "  reduce             none: a map-only job (no reduce step)\n");
+  using mr::cli::human_bytes;
+  const auto n = [](auto v) { return std::to_string(v); };
+  const auto kib = [](long kb) { return human_bytes(static_cast<std::uint64_t>(kb) * 1024); };
+  const double total = s.seconds_map + s.seconds_reduce + s.seconds_output;
+  char times[160];
+  std::snprintf(
+      times, sizeof times, "map %.3f s, reduce %.3f s, output %.3f s (total %.3f s, %s/s)",
+      s.seconds_map, s.seconds_reduce, s.seconds_output, total,
+      human_bytes(total > 0 ? static_cast<std::uint64_t>(s.input_bytes / total) : 0).c_str());
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"workers", n(s.workers) + " (reducers " + n(s.reducers) + ")"},
+      {"input", human_bytes(s.input_bytes) + " (" + n(s.input_bytes) + " bytes in " + n(s.chunks) +
+                    " chunks)"},
+      {records, n(s.records) + " (" + n(s.distinct_keys) + " distinct keys)"},
+      {"map emitted", n(s.emitted) + " pairs (before combining)"},
+      {"output lines", n(s.output_lines)},
+      {"time", times},
+      {"shuffle", human_bytes(s.shuffle_bytes)},
+      {"retries", n(s.retries) + " (workers replaced " + n(s.workers_replaced) + ", spills " +
+                      n(s.spills) + ")"},
+  };
+  if (s.map_only) rows.push_back({"reduce", "none: a map-only job (no reduce step)"});
   if (s.speculative)
-    std::fprintf(stderr, "  speculative        %llu (tasks run again: their worker straggled)\n",
-                 (unsigned long long)s.speculative);
-  for (const auto& [name, n] : s.user_counters)
-    std::fprintf(stderr, "  counter %-10s %lld\n", mr::cli::printable(name).c_str(),
-                 static_cast<long long>(n));
+    rows.push_back(
+        {"speculative", n(s.speculative) + " (tasks run again: their worker straggled)"});
+  rows.push_back({"private memory", "master " + kib(s.peak_private_kb_master) +
+                                        ", largest worker " + kib(s.peak_private_kb_workers) +
+                                        " (peak anonymous memory: heap, stacks, tables; without "
+                                        "the input files' pages)"});
+  rows.push_back({"resident memory", "master " + kib(s.peak_rss_kb_master) + ", largest worker " +
+                                         kib(s.peak_rss_kb_workers) +
+                                         " (peak RSS: with the pages of the mapped input files)"});
+  for (const auto& [name, v] : s.user_counters)
+    rows.push_back({"counter " + mr::cli::printable(name), std::to_string(v)});
+  std::size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size() + 1);
+  std::string text = "mapreduce: stats\n";
+  for (const auto& [name, value] : rows) {
+    text += "  " + name + ":";
+    text.append(width - name.size() - 1 + 1, ' ');
+    text += value + "\n";
+  }
+  std::fputs(text.c_str(), stderr);
 }
 
-// --format: tsv, csv or json.
+// --format: tsv, csv, json or jsonl.
 mr::OutputOptions::Format parse_format(const std::string& format) {
   if (format == "tsv") return mr::OutputOptions::Format::kTsv;
   if (format == "csv") return mr::OutputOptions::Format::kCsv;
   if (format == "json") return mr::OutputOptions::Format::kJson;
-  throw po::error("invalid --format '" + format + "' (use tsv, csv or json)");
+  if (format == "jsonl") return mr::OutputOptions::Format::kJsonl;
+  throw po::error("invalid --format '" + format + "' (use tsv, csv, json or jsonl)");
 }
 
 // The options every command that runs a job takes, and the files.
@@ -183,8 +213,9 @@ struct CommonOptions {
         "top", po::value(&top), "print only the first N results (0: all, the default)")(
         "output,o", po::value(&output), "write to FILE (atomically) instead of standard output")(
         "recursive,r", "read the files in directory arguments, recursively")(
-        "progress", "show a progress line on stderr (default when stderr is a terminal)")(
-        "no-progress", "never show the progress line")(
+        "progress",
+        "show progress on stderr: a line redrawn in place on a terminal (the default there), "
+        "else a line every 2 seconds")("no-progress", "never show the progress line")(
         "stats", "print phase times, counts and peak memory on stderr")(
         "trace", po::value<std::string>(),
         "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")(
@@ -211,7 +242,6 @@ struct CommonOptions {
     eo.task_timeout = std::chrono::duration<double>(timeout);
     eo.output.top = static_cast<std::uint64_t>(top);
     if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
-    eo.progress = !vm.count("no-progress") && (vm.count("progress") || ::isatty(STDERR_FILENO));
     if (start_method == "fork")
       eo.start_method = mr::StartMethod::kFork;
     else if (start_method == "spawn")
@@ -227,12 +257,16 @@ struct CommonOptions {
   // Opens the inputs, runs the job and writes the output; returns the exit status.
   int run(const mr::Job& job, const po::variables_map& vm, mr::EngineOptions eo,
           const char* records) const {
-    if (files.empty()) throw po::error("no input files (use '-' for standard input)");
     if (output.empty() && g_closed_at_start[STDOUT_FILENO])
       throw mr::InputError("standard output is closed (use -o FILE to write to a file)");
+    if (g_closed_at_start[STDIN_FILENO] && files.empty())
+      throw mr::InputError("no input files, and standard input is closed");
     if (g_closed_at_start[STDIN_FILENO] &&
         std::find(files.begin(), files.end(), "-") != files.end())
       throw mr::InputError("standard input is closed, but '-' names it as an input");
+    // No FILE: standard input, as wc and sort read it.
+    const std::vector<std::string> inputs_named =
+        files.empty() ? std::vector<std::string>{"-"} : files;
     // Every output is opened first: a place that cannot be written is
     // reported now, not after the whole run (nor after waiting for input).
     mr::cli::OutputFile out(output, "output");
@@ -245,7 +279,15 @@ struct CommonOptions {
     mr::InputOptions io;
     io.recursive = vm.count("recursive") > 0;
     io.note = [](const std::string& note) { print_error(note); };
-    mr::Inputs inputs = mr::open_inputs(files, io);
+    mr::Inputs inputs = mr::open_inputs(inputs_named, io);
+    // Declared after the outputs: erased (or ended) before a message about them.
+    std::optional<mr::cli::ProgressLine> progress;
+    const bool tty = ::isatty(STDERR_FILENO);
+    if (!vm.count("no-progress") && (vm.count("progress") || tty)) {
+      progress.emplace(STDERR_FILENO, tty ? mr::cli::ProgressLine::Mode::kTerminal
+                                          : mr::cli::ProgressLine::Mode::kLog);
+      eo.on_progress = [&progress](const mr::Progress& p) { progress->update(p); };
+    }
     mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
     if (trace) trace->commit();
     out.commit();
@@ -273,7 +315,7 @@ int wordcount(const std::vector<std::string>& args) {
   po::options_description opts("wordcount options");
   std::string tokenizer = "unicode", normalize = "none", sort = "count", format = "tsv";
   CommonOptions common;
-  opts.add_options()("help,h", "show this help and exit");
+  opts.add_options()("help,h", "show this help and exit")("version", "show the version and exit");
   common.add_to(opts);
   opts.add_options()("tokenizer", po::value(&tokenizer), "unicode (default) or whitespace")(
       "keep-case", "do not lowercase words")(
@@ -281,14 +323,16 @@ int wordcount(const std::vector<std::string>& args) {
       "Unicode normal form of each word: none (default), nfc (precomposed and combining "
       "spellings are one word) or nfkc (also compatibility forms: ligatures, full-width)")(
       "sort", po::value(&sort), "count (default: by count descending, then word) or word")(
-      "format", po::value(&format), "tsv (default), csv or json");
+      "format", po::value(&format),
+      "tsv (default), csv, json (an array of objects) or jsonl (one JSON object a line)");
   try {
     po::variables_map vm = parse(args, opts, common.files);
+    if (vm.count("version")) return print_version();
     if (vm.count("help")) {
-      std::cout << "Usage: mapreduce wordcount [options] FILE...\n"
-                   "Count the words of the FILEs ('-' for standard input; gzip, xz, bzip2,\n"
-                   "lz4 and zstd files are decompressed) and print 'word<TAB>count' lines,\n"
-                   "most frequent first.\n\n"
+      std::cout << "Usage: mapreduce wordcount [options] [FILE...]\n"
+                   "Count the words of the FILEs (none, or '-': standard input; gzip, xz,\n"
+                   "bzip2, lz4 and zstd files are decompressed) and print 'word<TAB>count'\n"
+                   "lines, most frequent first.\n\n"
                 << opts
                 << "\nExit status: 0 success, 1 job failure, 2 usage, input or output error, 130 "
                    "interrupted\n"
@@ -327,21 +371,25 @@ int run_job(const std::vector<std::string>& args) {
   std::vector<std::string> job_opts;
   CommonOptions common;
   opts.add_options()("help,h", "show this help (with --job: the job's options) and exit")(
+      "version", "show the version and exit")(
       "job", po::value(&job_name),
       "the job: a name from 'mapreduce jobs' or the path of a plugin (.so)")(
       "opt", po::value(&job_opts), "a job option KEY=VALUE (repeatable)");
   common.add_to(opts);
   opts.add_options()(
       "format", po::value(&format),
-      "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields) or json "
-      "(an array of {\"key\": ..., \"value\": ...})");
+      "tsv (default: the job's own lines), csv ('key,value' header, RFC 4180 fields), json "
+      "(an array of {\"key\": ..., \"value\": ...}) or jsonl (one such object a line)");
   std::string help = "mapreduce run --help";  // where a usage error points to
   try {
     po::variables_map vm = parse(args, opts, common.files);
+    if (vm.count("version")) return print_version();
     if (job_name.empty()) {
       if (vm.count("help")) {
-        std::cout << "Usage: mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] FILE...\n"
-                     "Run a job (the built-in wordcount or a plugin) over the FILEs.\n\n"
+        std::cout << "Usage: mapreduce run --job NAME|PATH [--opt KEY=VALUE]... [options] "
+                     "[FILE...]\n"
+                     "Run a job (the built-in wordcount or a plugin) over the FILEs (none, or\n"
+                     "'-': standard input).\n\n"
                   << opts;
         return kExitOk;
       }
@@ -362,7 +410,7 @@ int run_job(const std::vector<std::string>& args) {
         info->options ? info->options() : std::vector<mr::OptionSpec>{};
     if (vm.count("help")) {
       std::cout << "Usage: mapreduce run --job " << job_name
-                << " [--opt KEY=VALUE]... [options] FILE...\n"
+                << " [--opt KEY=VALUE]... [options] [FILE...]\n"
                 << info->name << ": " << info->description
                 << "\n\nJob options (--opt KEY=VALUE):\n";
       if (specs.empty()) std::cout << "  (none)\n";
@@ -416,8 +464,9 @@ int run_job(const std::vector<std::string>& args) {
   }
 }
 
-// `mapreduce jobs`: takes no arguments but --help.
+// `mapreduce jobs`: takes no arguments but --help and --version.
 int list_jobs(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "--version") return print_version();
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     std::printf(
         "Usage: mapreduce jobs\n"
@@ -453,24 +502,30 @@ int main(int argc, char** argv) {
   occupy_standard_descriptors();
   mr::spawn_main_hook(argc, argv);
   std::vector<std::string> args(argv + 1, argv + argc);
+  // `help CMD [ARGS...]` is `CMD [ARGS...] --help`.
+  if (args.size() > 1 && args[0] == "help") {
+    args.erase(args.begin());
+    args.push_back("--help");
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::printf(
-        "Usage: mapreduce COMMAND [options] [FILE...]\n\n"
+        "Usage: mapreduce COMMAND [options] [FILE...]\n"
+        "Run MapReduce jobs over files on this machine's cores. With no FILE, or when\n"
+        "FILE is -, standard input is read.\n\n"
         "Commands:\n"
         "  wordcount   count words, most frequent first ('mapreduce wordcount --help')\n"
         "  run         run a job: wordcount or a plugin ('mapreduce run --job NAME --help')\n"
         "  jobs        list the jobs: built in, and plugins on the search path\n"
         "  streaming   run a job as a Hadoop Streaming map, combine or reduce task\n"
-        "              ('mapreduce streaming --help')\n\n"
+        "  help        'mapreduce help COMMAND': the same as 'mapreduce COMMAND --help'\n\n"
         "Options:\n"
         "  -h, --help  show this help\n"
-        "  --version   show the version\n");
+        "  --version   show the version (also after a command)\n\n"
+        "Exit status: 0 success, 1 job failure, 2 usage, input or output error, 130\n"
+        "interrupted (SIGINT, SIGTERM or SIGHUP).\n");
     return args.empty() ? kExitUsage : kExitOk;
   }
-  if (args[0] == "--version") {
-    std::printf("%s\n", kVersion);
-    return kExitOk;
-  }
+  if (args[0] == "--version") return print_version();
   std::string command = args[0];
   args.erase(args.begin());
   mr::install_interrupt_handlers();
@@ -478,7 +533,10 @@ int main(int argc, char** argv) {
     if (command == "wordcount") return wordcount(args);
     if (command == "run") return run_job(args);
     if (command == "jobs") return list_jobs(args);
-    if (command == "streaming") return mr::cli::streaming(args);
+    if (command == "streaming") {
+      if (std::find(args.begin(), args.end(), "--version") != args.end()) return print_version();
+      return mr::cli::streaming(args);
+    }
     usage_error("unknown command '" + command + "'");
     return kExitUsage;
   } catch (const mr::InputError& e) {

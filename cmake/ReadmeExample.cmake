@@ -11,21 +11,14 @@ if(at EQUAL -1)
 endif()
 string(SUBSTRING "${readme}" ${at} -1 section)
 
+include(${CMAKE_CURRENT_LIST_DIR}/ReadmeBlocks.cmake)
+
 # The body of the first block fenced as ```<lang> in the section.
 function(fenced_block lang out)
-  string(FIND "${section}" "\n```${lang}\n" start)
-  if(start EQUAL -1)
+  readme_next_block("${section}" ${lang} found body rest)
+  if(NOT found)
     message(FATAL_ERROR "README.md: no ```${lang} block in the section")
   endif()
-  string(LENGTH "\n```${lang}\n" skip)
-  math(EXPR start "${start} + ${skip}")
-  string(SUBSTRING "${section}" ${start} -1 rest)
-  string(FIND "${rest}" "\n```\n" end)
-  if(end EQUAL -1)
-    message(FATAL_ERROR "README.md: unterminated ```${lang} block")
-  endif()
-  math(EXPR end "${end} + 1")  # keep the body's last newline
-  string(SUBSTRING "${rest}" 0 ${end} body)
   set(${out} "${body}" PARENT_SCOPE)
 endfunction()
 

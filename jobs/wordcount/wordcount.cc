@@ -224,6 +224,7 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
           line += std::to_string(r.count);
           break;
         case OutputOptions::Format::kJson:
+        case OutputOptions::Format::kJsonl:  // the same object (write_sorted_runs passes kJson)
           line += "{\"word\": ";
           append_json_string(line, r.word);
           line += ", \"count\": ";

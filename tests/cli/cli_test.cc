@@ -451,11 +451,13 @@ RunOptions in_dir(const std::filesystem::path& cwd) {
   return o;
 }
 
-// The numbers on the first line of `text` that starts (after blanks) with
-// `label`, e.g. {10000, 1947} for "  words   10000 (1947 distinct)"; empty
-// when there is no such line. (No <regex>: g++ 12 warns inside it under
-// -O1 with sanitizers.)
-std::vector<std::uint64_t> numbers_on_line(const std::string& text, const std::string& label) {
+// The numbers after the colon on the first --stats line of `text` named
+// `label` (trailing blanks ignored), e.g. {10000, 1947} for "words" and
+// "  words:   10000 (1947 distinct keys)"; empty when there is no such line.
+// (No <regex>: g++ 12 warns inside it under -O1 with sanitizers.)
+std::vector<std::uint64_t> numbers_on_line(const std::string& text, std::string label) {
+  while (!label.empty() && label.back() == ' ') label.pop_back();
+  label += ':';
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     auto start = line.find_first_not_of(' ');
@@ -474,6 +476,13 @@ std::vector<std::uint64_t> numbers_on_line(const std::string& text, const std::s
     return numbers;
   }
   return {};
+}
+
+// {B, C} of the --stats line "input:  1.2 MiB (B bytes in C chunks)".
+std::vector<std::uint64_t> input_bytes_and_chunks(const std::string& text) {
+  std::vector<std::uint64_t> n = numbers_on_line(text, "input");
+  if (n.size() > 2) n.erase(n.begin(), n.end() - 2);  // the human-readable size first
+  return n;
 }
 
 // ---- independent expectations ------------------------------------------------
@@ -862,6 +871,35 @@ TEST_F(CliTest, PrintsHelpAndVersion) {
   EXPECT_TRUE(v.out.size() > 10 && v.out[10] >= '0' && v.out[10] <= '9') << v.out;
 }
 
+// `mapreduce help CMD [ARGS]` prints what `CMD [ARGS] --help` prints, and
+// every command takes --version (the program's version).
+TEST_F(CliTest, HelpCommandAndVersionOnEveryCommand) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"wordcount"}, {"run"}, {"jobs"}, {"run", "--job", "wordcount"}, {"run", "--job", "grep"},
+      {"streaming"}, {"streaming", "map", "--job", "wordcount"}};
+  const Result version = run({"--version"});
+  ASSERT_EQ(version.code(), 0) << version.str();
+  for (const auto& cmd : commands) {
+    SCOPED_TRACE(cmd.back());
+    std::vector<std::string> help = {"help"}, dashed = cmd, v = cmd;
+    help.insert(help.end(), cmd.begin(), cmd.end());
+    dashed.push_back("--help");
+    v.push_back("--version");
+    const Result a = run(help), b = run(dashed), c = run(v);
+    EXPECT_EQ(a.code(), 0) << a.str();
+    EXPECT_EQ(a.out.rfind("Usage: mapreduce " + cmd[0], 0), 0u) << a.out;
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_EQ(c.code(), 0) << c.str();
+    EXPECT_EQ(c.out, version.out);
+  }
+  const Result top = run({"help"});
+  EXPECT_EQ(top.code(), 0) << top.str();
+  EXPECT_EQ(top.out, run({"--help"}).out);
+  const Result bad = run({"help", "frobnicate"});
+  EXPECT_EQ(bad.code(), 2) << bad.str();
+  EXPECT_NE(bad.err.find("unknown command 'frobnicate'"), std::string::npos) << bad.err;
+}
+
 TEST_F(CliTest, NoArgumentsIsAUsageError) {
   Result r = run({});
   EXPECT_EQ(r.code(), 2) << r.str();
@@ -892,7 +930,6 @@ TEST_F(CliTest, BadOptionsAreUsageErrors) {
       {{"wordcount", "--memory", "lots", p}, "lots"},
       {{"wordcount", "--tokenizer", "bogus", p}, "bogus"},
       {{"wordcount", p, "--workers"}, "workers"},
-      {{"wordcount"}, "no input files"},
       {{"frobnicate", p}, "frobnicate"},
   };
   for (const auto& c : cases) {
@@ -1082,6 +1119,20 @@ TEST_F(CliTest, ReadsStandardInput) {
 
   fs::path small = file("small.txt", "b a b");
   EXPECT_EQ(counts({"-"}, stdin_from(small)), "b\t2\na\t1\n");
+}
+
+// No FILE means standard input, as wc and sort read it, for every command
+// that reads files.
+TEST_F(CliTest, NoFileReadsStandardInput) {
+  std::string text = make_text(5, 20'000);
+  fs::path f = file("in.txt", text);
+  Counts expected;
+  count_letters(text, expected);
+  EXPECT_EQ(counts({"-j", "2", "--chunk-size", "2K"}, stdin_from(f)), tsv(expected));
+  Result r = run({"run", "--job", "wordcount", "-j", "2"}, stdin_from(f));
+  EXPECT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.out, tsv(expected));
+  EXPECT_EQ(counts({}), "");  // /dev/null: nothing to count
 }
 
 // Standard input as a real pipe, written in pieces while the job runs (the
@@ -1404,7 +1455,7 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   EXPECT_NE(r.err.find("mapreduce: stats"), std::string::npos) << r.err;
   // "workers 2 (reducers 3)", "input N bytes in C chunks", "words N (D distinct)"
   EXPECT_EQ(numbers_on_line(r.err, "workers "), (std::vector<std::uint64_t>{2, 3})) << r.err;
-  auto input = numbers_on_line(r.err, "input ");
+  auto input = input_bytes_and_chunks(r.err);
   ASSERT_EQ(input.size(), 2u) << r.err;
   EXPECT_EQ(input[0], text.size()) << r.err;
   EXPECT_GE(input[1], 6u) << r.err;
@@ -1419,12 +1470,97 @@ TEST_F(CliTest, StatsAndProgressGoToStandardError) {
   Result p = run({"wordcount", "--progress", f.string()});
   ASSERT_EQ(p.code(), 0) << p.str();
   EXPECT_EQ(p.out, tsv(expected));
-  EXPECT_NE(p.err.find("MB"), std::string::npos) << "no progress line: " << p.err;
+  EXPECT_NE(p.err.find("mapreduce: done: "), std::string::npos) << "no progress line: " << p.err;
 
   Result q = run({"wordcount", "--no-progress", f.string()});
   ASSERT_EQ(q.code(), 0) << q.str();
   EXPECT_EQ(q.err, "");
   EXPECT_EQ(q.out, tsv(expected));
+}
+
+// "1.7 MiB" (at the start of `text`) in bytes; 0 when it is not a size.
+double human_size(const std::string& text) {
+  std::istringstream in(text);
+  double v = 0;
+  std::string unit;
+  if (!(in >> v >> unit)) return 0;
+  const std::vector<std::string> units = {"B", "KiB", "MiB", "GiB", "TiB"};
+  for (std::size_t i = 0; i < units.size(); ++i, v *= 1024)
+    if (unit.rfind(units[i], 0) == 0) return v;
+  return 0;
+}
+
+// --stats: "name: value" lines with the values in one column, sizes in
+// binary units, and peak memory twice, saying which is which: private
+// (anonymous memory, without the memory-mapped input's pages) and resident
+// (with them). A worker that maps a 48 MiB input has read all its pages
+// (resident memory above 40 MiB) while its private memory stays small.
+TEST_F(CliTest, StatsAreAlignedHumanReadableAndSeparateTheInputsPages) {
+  std::string text;
+  const std::string line = "the quick brown fox jumps over the lazy dog\n";
+  text.reserve(48u << 20);
+  while (text.size() + line.size() <= (48u << 20)) text += line;
+  fs::path f = file("big.txt", text);
+  Result r = run({"wordcount", "--stats", "-j", "1", f.string()});
+  ASSERT_EQ(r.code(), 0) << r.str();
+  const std::size_t at = r.err.find("mapreduce: stats\n");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  std::map<std::string, std::string> values;
+  std::set<std::size_t> value_columns;
+  std::istringstream lines(r.err.substr(at + 17));
+  for (std::string l; std::getline(lines, l);) {
+    ASSERT_EQ(l.rfind("  ", 0), 0u) << l;
+    const std::size_t colon = l.find(": ");
+    ASSERT_NE(colon, std::string::npos) << "no 'name: value': " << l;
+    const std::size_t value = l.find_first_not_of(' ', colon + 1);
+    value_columns.insert(value);
+    values[l.substr(2, colon - 2)] = l.substr(value);
+  }
+  EXPECT_EQ(value_columns.size(), 1u) << "values not aligned:\n" << r.err;
+  EXPECT_EQ(values["input"].rfind("48.0 MiB (" + std::to_string(text.size()) + " bytes in ", 0), 0u)
+      << r.err;
+  EXPECT_GT(human_size(values["shuffle"]), 0) << r.err;
+  const std::string& priv = values["private memory"];
+  const std::string& res = values["resident memory"];
+  ASSERT_NE(priv.find("without the input files' pages"), std::string::npos) << r.err;
+  ASSERT_NE(res.find("with the pages of the mapped input files"), std::string::npos) << r.err;
+  const auto worker = [](const std::string& v) {
+    const std::size_t w = v.find("largest worker ");
+    return w == std::string::npos ? 0.0 : human_size(v.substr(w + 15));
+  };
+  EXPECT_GT(worker(res), 40.0 * (1 << 20)) << r.err;
+  EXPECT_GT(worker(priv), 0) << r.err;
+  EXPECT_LT(worker(priv), 24.0 * (1 << 20)) << r.err;
+}
+
+// With stderr not a terminal, --progress prints plain lines (a log), one
+// every period (MAPREDUCE_PROGRESS_PERIOD, 2 s by default), never a "\r"
+// redraw; the percentage is there from the first line and never goes back.
+// The run is slowed by MAPREDUCE_FAULT=slow@map:MS (every chunk waits MS ms),
+// so it lasts at least 24 chunks x 100 ms / 2 workers: several periods.
+TEST_F(CliTest, ProgressIntoAPipeIsPlainPeriodicLines) {
+  std::string text;
+  while (text.size() < 24 * 1024) text += "one two three four five six seven eight nine ten\n";
+  fs::path f = file("in.txt", text);
+  RunOptions o = with_env("MAPREDUCE_FAULT=slow@map:100");
+  o.env.push_back("MAPREDUCE_PROGRESS_PERIOD=0.2");
+  Result r = run({"wordcount", "--progress", "-j", "2", "--chunk-size", "1K", f.string()}, o);
+  ASSERT_EQ(r.code(), 0) << r.str();
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\033'), std::string::npos) << r.err;
+  std::vector<int> percents;
+  std::string last;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line); last = line) {
+    ASSERT_EQ(line.rfind("mapreduce: ", 0), 0u) << line;
+    if (line.rfind("mapreduce: done: ", 0) == 0) continue;
+    percents.push_back(std::stoi(line.substr(11)));  // "mapreduce: 45%  [###...] ..."
+    EXPECT_NE(line.find('%'), std::string::npos) << line;
+    EXPECT_NE(line.find("/24.0 KiB"), std::string::npos) << "the total from the start: " << line;
+  }
+  EXPECT_GE(percents.size(), 3u) << r.err;  // about 1.2 s of run: at least 3 periods
+  EXPECT_TRUE(std::is_sorted(percents.begin(), percents.end())) << r.err;
+  EXPECT_EQ(last.rfind("mapreduce: done: 24.0 KiB in ", 0), 0u) << r.err;
 }
 
 // ---- output file -------------------------------------------------------------------------
@@ -2255,7 +2391,7 @@ TEST_F(CliTest, TinyChunksOfABigInputAreBounded) {
   Result r = run({"wordcount", "--stats", "-j", "2", "--chunk-size", "1", f.string()});
   ASSERT_EQ(r.code(), 0) << r.str();
   EXPECT_EQ(r.out, tsv(expected));
-  auto input = numbers_on_line(r.err, "input");  // "input B bytes in C chunks"
+  auto input = input_bytes_and_chunks(r.err);
   ASSERT_EQ(input.size(), 2u) << r.err;
   EXPECT_LE(input[1], 65536u + 1) << r.err;
   EXPECT_GE(input[1], 1000u) << r.err;  // still small chunks

@@ -1,5 +1,5 @@
 // The output writer (mr/job_api/output_writer.h): the k-way merge, --top and
-// the TSV/CSV/JSON framing that every job's output goes through.
+// the TSV/CSV/JSON/JSON Lines framing that every job's output goes through.
 #include "mr/job_api/output_writer.h"
 
 #include <gtest/gtest.h>
@@ -75,6 +75,15 @@ TEST(OutputWriterTest, FramesCsvWithAHeaderAndJsonAsAnArray) {
   EXPECT_EQ(write({{{2}}, {{1}}}, Format::kJson, 0, &lines), "[\n  {\"n\": 1},\n  {\"n\": 2}\n]\n");
   EXPECT_EQ(write({}, Format::kJson, 0, &lines), "[]\n");
   EXPECT_EQ(write({}, Format::kCsv, 0, &lines), "n\n");
+}
+
+// JSON Lines: the JSON array's objects, one a line, nothing around them.
+TEST(OutputWriterTest, FramesJsonLinesAsOneObjectALine) {
+  std::uint64_t lines = 0;
+  EXPECT_EQ(write({{{2, 3}}, {{1}}}, Format::kJsonl, 0, &lines),
+            "{\"n\": 1}\n{\"n\": 2}\n{\"n\": 3}\n");
+  EXPECT_EQ(lines, 3u);
+  EXPECT_EQ(write({}, Format::kJsonl, 0, &lines), "");
 }
 
 }  // namespace

@@ -210,7 +210,7 @@ TEST(CharFreqJobTest, InvalidBytesAreCountedUnderTheirValue) {
             "0xAF\t\\xAF\t1\t<invalid UTF-8 byte>\n"
             "0xC0\t\\xC0\t1\t<invalid UTF-8 byte>\n"
             "0xE2\t\\xE2\t1\t<invalid UTF-8 byte>\n");
-  EXPECT_NE(r.err.find("invalid bytes 6"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\n  counter invalid bytes: 6\n"), std::string::npos) << r.err;
 }
 
 TEST(CharFreqJobTest, NamesComeFromTheGivenUnicodeDataFile) {

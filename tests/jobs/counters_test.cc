@@ -17,9 +17,9 @@ namespace {
 using mr::testing::run_mapreduce;
 using mr::testing::TempDir;
 
-// The number after "counter NAME" in --stats output, or -1.
+// The number after "counter NAME:" in --stats output, or -1.
 long long stats_counter(const std::string& err, const std::string& name) {
-  const std::string label = "  counter " + name + " ";
+  const std::string label = "  counter " + name + ":";
   std::size_t at = err.find(label);
   if (at == std::string::npos) return -1;
   return std::stoll(err.substr(at + label.size()));
@@ -56,11 +56,13 @@ TEST(CountersTest, MapAndReduceCountersReachStatsAndTheProgressLine) {
     EXPECT_EQ(stats_counter(r.err, "distinct"), static_cast<long long>(counts.size())) << r.err;
     EXPECT_EQ(stats_counter(r.err, "repeated"), repeated) << r.err;
     EXPECT_EQ(stats_counter(r.err, "copies"), copies) << r.err;
-    // The final progress line (ending in a newline) shows them all.
+    // The final progress line (stderr is a pipe: a plain line, the one
+    // before the stats) shows them all.
     const std::size_t end = r.err.find("\nmapreduce: stats");
     ASSERT_NE(end, std::string::npos) << r.err;
-    const std::string progress =
-        r.err.substr(r.err.rfind('\r', end) + 1, end - r.err.rfind('\r', end) - 1);
+    const std::size_t begin = r.err.rfind('\n', end - 1) + 1;  // 0 when it is the first line
+    const std::string progress = r.err.substr(begin, end - begin);
+    EXPECT_EQ(progress.rfind("mapreduce: done: ", 0), 0u) << progress;
     EXPECT_NE(progress.find("  lines=3000"), std::string::npos) << progress;
     EXPECT_NE(progress.find("  distinct=" + std::to_string(counts.size())), std::string::npos)
         << progress;

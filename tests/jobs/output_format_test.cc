@@ -1,4 +1,4 @@
-// `mapreduce run --format tsv|csv|json` end to end, on a test plugin that
+// `mapreduce run --format tsv|csv|json|jsonl` end to end, on a test plugin that
 // counts distinct lines (key: the line, value: its count; its own format()
 // and output order): tsv is the job's format() lines, csv and json hold the
 // key and value, escaped, in the job's order; --top cuts them; an unknown
@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -132,6 +133,31 @@ TEST(OutputFormatTest, TopCutsStructuredOutputAndEmptyInputIsEmpty) {
   r = run_mapreduce(run_args("2", "csv", {empty}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "key,value\n");
+}
+
+// --format jsonl: one JSON object a line (for `jq -c`), each valid JSON with
+// its strings escaped, and together the objects of --format json in the
+// same order. Parsed by Python's json module, not by anything of ours.
+TEST(OutputFormatTest, JsonLinesAreTheJsonArraysObjectsOneALine) {
+  TempDir dir;
+  std::string f = dir.write("a.txt", kText);
+  auto lines = run_mapreduce(run_args("3", "jsonl", {f}));
+  ASSERT_EQ(lines.exit_code, 0) << lines.err;
+  auto array = run_mapreduce(run_args("3", "json", {f}));
+  ASSERT_EQ(array.exit_code, 0) << array.err;
+  ASSERT_EQ(lines_of(lines.out).size(), 10u) << lines.out;
+  EXPECT_EQ(lines.out.front(), '{') << lines.out;
+  EXPECT_EQ(lines.out.back(), '\n') << lines.out;
+  const std::string jl = dir.write("out.jsonl", lines.out), js = dir.write("out.json", array.out);
+  const std::string check =
+      "timeout 30 python3 -c 'import json, sys\n"
+      "rows = [json.loads(l) for l in open(sys.argv[1], "
+      "encoding=\"utf-8\").read().split(\"\\n\")[:-1]]\n"
+      "assert all(isinstance(r, dict) and set(r) == {\"key\", \"value\"} for r in rows), rows\n"
+      "assert rows == json.load(open(sys.argv[2], encoding=\"utf-8\")), rows\n"
+      "assert rows[0] == {\"key\": \"plain\", \"value\": 3}, rows[0]' " +
+      jl + " " + js;
+  EXPECT_EQ(std::system(check.c_str()), 0) << lines.out;
 }
 
 TEST(OutputFormatTest, UnknownFormatIsAUsageError) {

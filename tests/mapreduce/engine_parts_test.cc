@@ -58,6 +58,25 @@ TEST(TaskBookTest, AChunkFailsTheJobOnItsLastAllowedAttempt) {
   EXPECT_TRUE(once.chunk_failed(0));
 }
 
+// The progress line's byte count: a chunk mapped again (its worker died
+// before committing it) is not counted twice, so the count never goes back
+// or past the input.
+TEST(TaskBookTest, MappedBytesCountEachChunkOnce) {
+  TaskBook book(3, 1, 3);
+  for (std::uint32_t c = 0; c < 3; ++c) book.add(chunk(c));
+  EXPECT_EQ(book.mapped_bytes(), 0u);
+  book.mapped(0);
+  EXPECT_EQ(book.mapped_bytes(), 100u);
+  book.mapped(0);  // its MapDone after the next Started, or a second attempt
+  book.mapped(2);
+  EXPECT_EQ(book.mapped_bytes(), 200u);
+  EXPECT_EQ(book.uncommitted().size(), 3u);  // all mapped again: counted already
+  book.mapped(0);
+  book.mapped(1);
+  book.mapped(2);
+  EXPECT_EQ(book.mapped_bytes(), 300u);
+}
+
 TEST(TaskBookTest, DrainedMapPhaseReissuesEveryUncommittedChunkWithoutTicket) {
   TaskBook book(3, 1, 3);
   for (std::uint32_t c = 0; c < 4; ++c) book.add(chunk(c, c % 2 ? 1 : -1, c % 2 ? 7 : 0));
@@ -212,7 +231,11 @@ class SplitterTest : public ::testing::Test {
 // "w0 w1 ... wN" with a newline every seventh word.
 std::string words(int n) {
   std::string s;
-  for (int i = 0; i < n; ++i) s += "w" + std::to_string(i) + (i % 7 == 6 ? "\n" : " ");
+  for (int i = 0; i < n; ++i) {  // appended piece by piece: "w" + string trips g++ 12's -Wrestrict
+    s += 'w';
+    s += std::to_string(i);
+    s += i % 7 == 6 ? '\n' : ' ';
+  }
   return s;
 }
 

@@ -128,12 +128,15 @@ class Master {
   enum class Phase { kMap, kReduce, kDone } phase_ = Phase::kMap;
   bool queue_closed_ = false;
   bool handled_ = false;  // a message or a death was handled since the last wait
-  std::uint64_t committed_bytes_ = 0;
   std::vector<std::vector<detail::Run>> map_runs_;         // per partition
   std::vector<std::vector<detail::SpillRun>> map_spills_;  // per partition
   std::vector<std::optional<detail::Run>> reduce_out_;
   std::vector<std::optional<detail::SpillRun>> reduce_spills_;
   Clock::time_point started_ = Clock::now(), last_progress_{};
+  // For the progress line: when the workers were started, and the input's
+  // size when no input is a stream.
+  Clock::time_point run_started_ = Clock::now();
+  std::optional<std::uint64_t> input_size_;
 };
 
 // The algorithm: split and map, reduce, merge.
@@ -178,6 +181,11 @@ void Master::prepare(unsigned workers, unsigned partitions) {
       std::any_of(inputs_.begin(), inputs_.end(), [](const Input& in) { return in.streamed(); });
   const std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
   if (streams) slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size, fresh_workers);
+  if (!streams) {
+    std::uint64_t size = 0;
+    for (const Input& in : inputs_) size += in.data().size();
+    input_size_ = size;
+  }
   // The queue holds at least every stream slot's task, so re-issuing a lost
   // one never blocks.
   queue_ =
@@ -214,7 +222,7 @@ void Master::prepare(unsigned workers, unsigned partitions) {
 // Runs the workers until every partition is reduced; they are stopped
 // however this ends.
 void Master::map_and_reduce() {
-  started_ = Clock::now();
+  started_ = run_started_ = Clock::now();
   try {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       if (interrupted()) throw Interrupted();  // starting many workers takes a while
@@ -253,6 +261,7 @@ void Master::map_and_reduce() {
     throw;
   }
   check_inputs(inputs_);  // the master read zeros for lost pages while cutting
+  stats_.peak_private_kb_master = private_memory_kb();
   stats_.chunks = book_->chunks();
   stats_.input_bytes = splitter_->bytes();
   stats_.retries = book_->retries();
@@ -273,6 +282,7 @@ void Master::write_output() {
     if (s) runs.emplace_back(unspilled.emplace_back(detail::unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
   stats_.output_lines = job_.write_output(runs, options_.output, out_);
+  stats_.peak_private_kb_master = std::max(stats_.peak_private_kb_master, private_memory_kb());
   std::fflush(out_);  // so that a fault here leaves written, uncommitted output
   master_fault_at(detail::FaultInjection::Phase::kOutput);
   stats_.seconds_output = seconds_since(t_out);
@@ -371,13 +381,16 @@ bool Master::drain(Worker& w) {
 void Master::handle(Worker& w, detail::WorkerMessage& m) {
   using namespace detail;
   if (auto* s = std::get_if<Started>(&m)) {
-    if (w.chunk) book_->chunk_took(seconds_since(w.task_started));  // the one before
+    if (w.chunk) {  // the one before is mapped
+      book_->chunk_took(seconds_since(w.task_started));
+      book_->mapped(*w.chunk);
+    }
     w.chunk = s->chunk;
     w.task_started = Clock::now();
   } else if (auto* d = std::get_if<MapDone>(&m)) {
     for (auto c : d->chunks) {
+      book_->mapped(c);
       const ChunkTask& t = book_->commit(c);
-      committed_bytes_ += t.length;
       if (t.slot >= 0) splitter_->release_slot(t.slot);
     }
     for (std::size_t r = 0; r < d->runs.size(); ++r)
@@ -385,6 +398,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     if (!d->spills.empty()) ++stats_.spills;
     for (std::size_t r = 0; r < d->spills.size(); ++r)
       if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
+    stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, d->private_kb);
     stats_.records += d->records;
     stats_.emitted += d->emitted;
     for (const auto& [name, n] : d->user_counters) stats_.user_counters[name] += n;
@@ -402,6 +416,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
       reduce_spills_[rd->partition] = std::move(rd->spill);
       ++stats_.spills;
     }
+    stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, rd->private_kb);
     stats_.distinct_keys += rd->keys;
     for (const auto& [name, n] : rd->user_counters) stats_.user_counters[name] += n;
     trace_->record(w.process().pid(), rd->spans);
@@ -589,31 +604,29 @@ void Master::stop_workers(bool kill) noexcept {
   }
 }
 
+// A snapshot for EngineOptions::on_progress, at most every 100 ms (and
+// always the final one). The bytes are counted as chunks are mapped (the
+// task book's mapped_bytes), not as map outputs are committed: a worker
+// commits many chunks in one flush, often only at the end.
 void Master::report_progress(bool final) {
-  if (!options_.progress) return;
-  auto now = Clock::now();
-  if (!final && now - last_progress_ < std::chrono::milliseconds(200)) return;
+  if (!options_.on_progress) return;
+  const auto now = Clock::now();
+  if (!final && now - last_progress_ < std::chrono::milliseconds(100)) return;
   last_progress_ = now;
-  double secs = seconds_since(started_);
-  double mb = committed_bytes_ / 1e6, total = splitter_->bytes() / 1e6;
-  bool streaming = !splitter_->exhausted();  // total still unknown
-  std::string counters;                      // the job's own counters, as committed so far
-  for (const auto& [name, n] : stats_.user_counters)
-    counters += "  " + name + "=" + std::to_string(n);
-  double rate = secs > 0 ? mb / secs : 0;
-  constexpr int kWidth = 30;
-  if (streaming) {
-    std::fprintf(stderr, "\r%.1f MB  %.1f MB/s%s%s", mb, rate, counters.c_str(),
-                 final ? "\n" : "   ");
-  } else {
-    double eta = rate > 0 ? (total - mb) / rate : 0;
-    int filled = total > 0 ? static_cast<int>(kWidth * mb / total) : kWidth;
-    std::string bar(static_cast<std::size_t>(std::clamp(filled, 0, kWidth)), '#');
-    bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r[%s] %.1f/%.1f MB  %.1f MB/s  ETA %.0fs%s %s", bar.c_str(), mb, total,
-                 rate, eta, counters.c_str(), final ? "\n" : "");
-  }
-  std::fflush(stderr);
+  Progress p;
+  p.phase = final                   ? Progress::Phase::kDone
+            : phase_ == Phase::kMap ? Progress::Phase::kMap
+                                    : Progress::Phase::kReduce;
+  p.bytes_mapped = book_->mapped_bytes();
+  if (input_size_)
+    p.bytes_total = *input_size_;
+  else if (splitter_->exhausted())
+    p.bytes_total = splitter_->bytes();  // every stream read to its end
+  p.partitions = book_->partitions();
+  p.partitions_done = std::min(book_->partitions_done(), p.partitions);
+  p.seconds = seconds_since(run_started_);
+  p.counters = stats_.user_counters;
+  options_.on_progress(p);
 }
 
 }  // namespace

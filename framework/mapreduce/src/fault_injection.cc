@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 
@@ -14,7 +16,8 @@ namespace {
 
 constexpr const char* kUsage =
     "MAPREDUCE_FAULT must look like KIND:CHUNK[:TIMES], KIND@PHASE[:TASK[:TIMES]] or "
-    "master-KIND@PHASE (KIND kill, segv, throw, hang or stop; PHASE map, spill, reduce or output)";
+    "master-KIND@PHASE (KIND kill, segv, throw, hang, stop or slow; PHASE map, spill, reduce or "
+    "output)";
 
 std::optional<FaultInjection::Kind> parse_kind(const std::string& k) {
   using Kind = FaultInjection::Kind;
@@ -23,6 +26,7 @@ std::optional<FaultInjection::Kind> parse_kind(const std::string& k) {
   if (k == "throw") return Kind::kThrow;
   if (k == "hang") return Kind::kHang;
   if (k == "stop") return Kind::kStop;
+  if (k == "slow") return Kind::kSlow;
   return std::nullopt;
 }
 
@@ -61,7 +65,7 @@ std::optional<FaultInjection> FaultInjection::from_environment() {
   const std::optional<Kind> k = parse_kind(kind);
   // A worker does not write the output; a master does not hang on purpose.
   if (!ok || !k || (!f.master && p == Phase::kOutput) ||
-      (f.master && (*k == Kind::kHang || *k == Kind::kStop)))
+      (f.master && (*k == Kind::kHang || *k == Kind::kStop || *k == Kind::kSlow)))
     throw std::invalid_argument(kUsage);
   f.kind = *k;
   f.phase = p;
@@ -86,6 +90,12 @@ void FaultInjection::fire() const {
     case Kind::kStop:
       ::raise(SIGSTOP);  // a stopped worker: it continues only if someone sends SIGCONT
       break;
+    case Kind::kSlow: {
+      timespec left{static_cast<time_t>(task / 1000), static_cast<long>(task % 1000) * 1000000};
+      while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+      }
+      break;
+    }
   }
 }
 

@@ -15,7 +15,10 @@
 //
 // KIND: kill (SIGKILL itself), segv (SIGSEGV itself), throw (a
 // std::runtime_error from the task, or from the master's run), hang (a
-// worker sleeps until killed), stop (a worker SIGSTOPs itself). A worker fault fires the first
+// worker sleeps until killed), stop (a worker SIGSTOPs itself), slow (not a
+// fault: a worker sleeps TASK milliseconds at the start of every task of
+// PHASE, then goes on; "slow@map:100" makes a run slow enough for a test to
+// watch its progress line). A worker fault fires the first
 // TIMES times across the job (default: every time; the count lives in the shuffle arena, shared by
 // all workers). Not for production use: a malformed value throws std::invalid_argument, so a typo
 // cannot pass silently.
@@ -29,7 +32,7 @@
 namespace mr::detail {
 
 struct FaultInjection {
-  enum class Kind : std::uint8_t { kKill, kSegv, kThrow, kHang, kStop } kind = Kind::kKill;
+  enum class Kind : std::uint8_t { kKill, kSegv, kThrow, kHang, kStop, kSlow } kind = Kind::kKill;
   enum class Phase : std::uint8_t { kMap, kSpill, kReduce, kOutput } phase = Phase::kMap;
   bool master = false;  // the master fails, not a worker
   std::uint32_t task = 0;
@@ -40,12 +43,13 @@ struct FaultInjection {
 
   // True when a worker at `phase` (of task `task`) should fail.
   bool worker_at(Phase p, std::uint32_t t) const noexcept {
-    return !master && phase == p && (p == Phase::kSpill || task == t);
+    return !master && phase == p && (p == Phase::kSpill || kind == Kind::kSlow || task == t);
   }
   // True when the master at `phase` should fail.
   bool master_at(Phase p) const noexcept { return master && phase == p; }
 
-  // Fails as `kind` says: does not return, except for kThrow, which throws.
+  // Fails as `kind` says: does not return, except for kThrow, which
+  // throws, and kSlow, which returns after its sleep.
   void fire() const;
 
   template <class Ar>

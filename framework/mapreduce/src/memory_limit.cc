@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -64,6 +65,13 @@ std::size_t usable_memory() {
       pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page)
                             : std::uint64_t{4} << 30;
   return static_cast<std::size_t>(std::min(physical, cgroup_limit()));
+}
+
+long private_memory_kb() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("RssAnon:", 0) == 0) return std::strtol(line.c_str() + 8, nullptr, 10);
+  return 0;
 }
 
 }  // namespace mr

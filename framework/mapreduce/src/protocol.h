@@ -92,9 +92,10 @@ struct MapDone {
   std::uint64_t emitted = 0;
   std::map<std::string, std::int64_t> user_counters;
   std::vector<TraceSpan> spans;  // with --trace
+  long private_kb = 0;           // the worker's private memory now (--stats)
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(chunks, runs, spills, final, records, emitted, user_counters, spans);
+    ar(chunks, runs, spills, final, records, emitted, user_counters, spans, private_kb);
   }
 };
 struct ReduceDone {  // partition `partition` reduced into `run` (or `spill`)
@@ -104,9 +105,10 @@ struct ReduceDone {  // partition `partition` reduced into `run` (or `spill`)
   std::uint64_t keys = 0;
   std::vector<TraceSpan> spans;                       // with --trace
   std::map<std::string, std::int64_t> user_counters;  // ctx.count() in reduce
+  long private_kb = 0;  // the worker's private memory, its partition in hand (--stats)
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(partition, run, spill, keys, spans, user_counters);
+    ar(partition, run, spill, keys, spans, user_counters, private_kb);
   }
 };
 struct Failed {         // the task threw; the worker exits after sending this

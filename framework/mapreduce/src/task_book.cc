@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace mr::detail {
 
@@ -28,6 +29,12 @@ const ChunkTask& TaskBook::commit(std::uint32_t chunk) {
   if (cs.committed) throw std::logic_error("mapreduce engine: chunk committed twice");
   cs.committed = true;
   return cs.task;
+}
+
+void TaskBook::mapped(std::uint32_t chunk) {
+  ChunkState& cs = chunks_.at(chunk);
+  if (std::exchange(cs.mapped, true)) return;
+  mapped_bytes_ += cs.task.length;
 }
 
 bool TaskBook::chunk_failed(std::uint32_t chunk) {

@@ -50,6 +50,12 @@ class TaskBook {
   // attempt (the job fails). attempts(chunk) counts the failures.
   bool chunk_failed(std::uint32_t chunk);
   unsigned attempts(std::uint32_t chunk) const { return chunks_.at(chunk).attempts; }
+  // The chunk has been mapped (its worker moved on to the next one, or
+  // committed it): its bytes count in mapped_bytes() once, however often
+  // it is mapped again after a death, so mapped_bytes() never decreases.
+  void mapped(std::uint32_t chunk);
+  // Input bytes of the chunks mapped so far (the progress line's count).
+  std::uint64_t mapped_bytes() const { return mapped_bytes_; }
   // Every chunk not committed, in order, with its ticket cleared (assigned
   // to a worker directly, nothing else can hold it); counted as retries.
   std::vector<ChunkTask> uncommitted();
@@ -78,6 +84,7 @@ class TaskBook {
   bool partition_failed(std::uint32_t p);
   unsigned partition_attempts(std::uint32_t p) const { return partition_attempts_.at(p); }
   bool reduce_finished() const { return partitions_done_ == partitions(); }
+  std::uint32_t partitions_done() const { return partitions_done_; }
 
   // ---- worker starts
   // A worker ended before it was ready. True when start_attempts did so in
@@ -116,6 +123,7 @@ class TaskBook {
     bool committed = false;
     unsigned attempts = 0;
     bool speculated = false;
+    bool mapped = false;  // counted in mapped_bytes_
   };
   static bool straggles(double running, std::vector<double> finished);
   unsigned max_attempts_;
@@ -126,6 +134,7 @@ class TaskBook {
   std::uint32_t partitions_done_ = 0;
   unsigned start_failures_ = 0;
   std::uint64_t retries_ = 0;
+  std::uint64_t mapped_bytes_ = 0;
   std::vector<double> chunk_seconds_, partition_seconds_;  // of finished tasks
   std::vector<bool> partition_speculated_;
 };

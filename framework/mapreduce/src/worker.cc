@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "mr/ipc/listener.h"
+#include "mr/mapreduce/engine.h"  // private_memory_kb
 #include "mr/pool/worker_process.h"
 #include "mr/process/process.h"
 #include "tracer.h"
@@ -21,6 +22,9 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
   ::signal(SIGINT, SIG_IGN);  // the master decides what Ctrl-C (or a hang-up) means
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGTERM, SIG_DFL);
+  // The master's progress line may catch window changes; a worker has no
+  // terminal to draw on, and its blocking calls need not see EINTR for it.
+  ::signal(SIGWINCH, SIG_DFL);
   std::unique_ptr<WorkerJob> worker;  // the job as this worker holds it (its setup done)
   std::unique_ptr<MapTask> map;       // made by `worker`
   std::vector<std::uint32_t> done;
@@ -83,6 +87,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         at += s;
       }
       if (total > 0) map->write_partitions(config.partitions, spans);
+      msg.private_kb = private_memory_kb();  // the table at its largest, and its copy
       if (!space) {
         msg.runs.assign(config.partitions, Run{});
         if (!msg.chunks.empty()) fault_at(FaultInjection::Phase::kSpill, 0);
@@ -160,6 +165,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
           reduce->add_run(unspilled.emplace_back(unspill(spilled)));
         std::string out = reduce->finish();
         ReduceDone msg{rp->partition, Run{}, std::nullopt, reduce->keys(), {}, {}};
+        msg.private_kb = private_memory_kb();  // its runs and its output in hand
         msg.user_counters = reduce->take_counters().user;
         if (!out.empty()) {
           if (auto space = env.arena->reserve(out.size())) {

@@ -92,7 +92,9 @@ class ReduceTask {
 
 // How the master writes merged results.
 struct OutputOptions {
-  enum class Format { kTsv, kCsv, kJson } format = Format::kTsv;
+  // kJsonl: one JSON object a line (JSON Lines, for `jq -c`), each the
+  // object kJson puts in its array.
+  enum class Format { kTsv, kCsv, kJson, kJsonl } format = Format::kTsv;
   std::uint64_t top = 0;  // 0: all
 };
 

@@ -2,9 +2,8 @@
 // the result the user reads. It k-way merges the runs (one cursor per run,
 // a heap of their heads), keeps the first OutputOptions::top records (0:
 // all), and frames them for the format: TSV lines, CSV with a header line,
-// or a JSON array of objects. Used by the built-in wordcount and by every
-// typed job (Job::write_output), so the framing and --top mean the same for
-// every job.
+// a JSON array of objects, or one such object a line (JSON Lines). Used by the built-in wordcount
+// and by every typed job (Job::write_output), so the framing and --top mean the same for every job.
 //
 //   struct Cursor { std::string_view rest; Word word; bool next(); };   // one per run
 //   struct Records {                       // the job's view of its records
@@ -12,6 +11,7 @@
 //     void csv_header(std::string& line) const;             // no '\n'
 //     void append(OutputOptions::Format f, const Cursor& c, std::string& line);
 //   };                                     // TSV/CSV: the line without '\n'; JSON: "{...}"
+//                                          // (append gets kJson for JSON Lines too)
 //   std::uint64_t lines = mr::write_sorted_runs(cursors, records, output, out);
 //
 // A template, so each record costs what the job's own code costs: no
@@ -54,12 +54,14 @@ std::uint64_t write_sorted_runs(std::vector<Cursor> cursors, Records& records,
     std::fwrite(line.data(), 1, line.size(), out);
   }
   if (output.format == Format::kJson) std::fputs("[", out);
+  // A JSON Lines record is the object of the JSON array, framed by lines.
+  const Format record = output.format == Format::kJsonl ? Format::kJson : output.format;
   while (!heap.empty() && (!output.top || lines < output.top)) {
     std::size_t i = heap.top();
     heap.pop();
     line.clear();
     if (output.format == Format::kJson) line += lines ? ",\n  " : "\n  ";
-    records.append(output.format, heads[i], line);
+    records.append(record, heads[i], line);
     if (output.format != Format::kJson) line += '\n';
     std::fwrite(line.data(), 1, line.size(), out);
     ++lines;

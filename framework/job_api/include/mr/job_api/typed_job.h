@@ -1032,6 +1032,7 @@ class TypedJob : public Job {
             }
             break;
           case Format::kJson:
+          case Format::kJsonl:  // the same object (write_sorted_runs passes kJson)
             line += '{';
             if constexpr (MakesRecords<J>) {
               bool first = true;

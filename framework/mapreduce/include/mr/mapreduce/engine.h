@@ -32,7 +32,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -56,6 +58,30 @@ constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 16;
 // memory.limit_in_bytes) when that is lower.
 std::size_t usable_memory();
 
+// The calling process's anonymous resident memory in KiB (RssAnon in
+// /proc/self/status): heap, stacks and private mappings, not the pages of
+// mapped files nor shared memory. 0 when it cannot be read.
+long private_memory_kb();
+
+// A snapshot of a running job, for a progress display
+// (EngineOptions::on_progress).
+struct Progress {
+  enum class Phase : std::uint8_t { kMap, kReduce, kDone };
+  Phase phase = Phase::kMap;
+  // Input bytes whose chunks are mapped, counted when a worker finishes a
+  // chunk (not when it commits its output), each chunk once: a chunk mapped
+  // again after its worker died is not counted twice, so this never
+  // decreases and never exceeds the input.
+  std::uint64_t bytes_mapped = 0;
+  // The input's size: known from the start when every input is a mapped
+  // file, and for stream inputs (standard input, FIFOs, compressed files)
+  // only once they are read to their end.
+  std::optional<std::uint64_t> bytes_total;
+  std::uint32_t partitions_done = 0, partitions = 0;  // reduce tasks
+  double seconds = 0;                                 // since the workers were started
+  std::map<std::string, std::int64_t> counters;       // the job's own, as committed so far
+};
+
 struct EngineOptions {
   // 0: one per CPU. Never more than there are chunks when that is known
   // up front (no stream inputs).
@@ -78,7 +104,10 @@ struct EngineOptions {
   // task is retried like a crashed one.
   std::chrono::duration<double> task_timeout{600};
   OutputOptions output;
-  bool progress = false;  // progress line on stderr
+  // Called on the master's thread (in run_job) about every 100 ms while the
+  // job runs, and once with Phase::kDone when the last partition is reduced
+  // (not when the job fails). It must not throw. Empty: no progress reports.
+  std::function<void(const Progress&)> on_progress;
   // Non-empty: write a Chrome trace-event JSON timeline there (one row per
   // process, a span per chunk and per phase; open it in Perfetto or
   // chrome://tracing).
@@ -115,7 +144,15 @@ struct JobStats {
   // siblings (and 1 s), its worker was killed and the task reissued.
   std::uint64_t speculative = 0;
   std::uint64_t spills = 0;
+  // Peak resident memory (getrusage's maxrss), which counts the pages of the
+  // memory-mapped input files that a process has read.
   long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
+  // Peak private memory: anonymous resident memory (heap, stacks, the map
+  // tables; RssAnon), without the mapped input files' pages and without the
+  // shared shuffle arena. Sampled where it peaks: a worker's when it
+  // commits map output and when it finishes a partition, the master's after
+  // each phase.
+  long peak_private_kb_master = 0, peak_private_kb_workers = 0;
   std::map<std::string, std::int64_t> user_counters;  // the job's own counters
   unsigned workers = 0, reducers = 0;
 };
