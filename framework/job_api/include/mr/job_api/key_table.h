@@ -70,11 +70,11 @@ class KeyTable {
   // The value of `key`; when absent, inserts it with a value-initialized V
   // and sets `inserted`. Throws std::bad_alloc or std::length_error (a
   // string key of 4 GiB or more); the table is then unchanged.
-  V& find_or_insert(View key, bool& inserted) {
+  V& find_or_insert(View key, bool& inserted, bool readable16 = false) {
     if constexpr (kString) {
       if (!packable(key)) return find_or_insert_long(key, inserted);
     }
-    return find_or_insert(pack(key), inserted);
+    return find_or_insert(pack(key, readable16), inserted);
   }
 
   // A key packed for the batched path (hash it now, prefetch its slot, find
@@ -92,11 +92,16 @@ class KeyTable {
       return true;
     }
   }
-  // Requires packable(key).
-  static Packed pack(View key) noexcept {
+  // Requires packable(key). `readable16`: 16 bytes may be read from
+  // key.data() (a std::string's buffer always has them; so does a word
+  // inside a larger text), so the key is two masked loads.
+  // Inlined: returned through memory, the key's two halves would be stored
+  // as two words and reloaded as one (a store-forwarding stall per emit).
+  [[gnu::always_inline]] static Packed pack(View key, bool readable16 = false) noexcept {
     Packed p;
     if constexpr (kString) {
-      p.bytes = pack_short_key(key.data(), key.size());
+      p.bytes = readable16 ? pack_short_key_padded(key.data(), key.size())
+                           : pack_short_key(key.data(), key.size());
       p.hash = hash_short_key(p.bytes, key.size());
       p.tag = static_cast<std::uint32_t>(key.size() + 1);
     } else {
@@ -131,6 +136,10 @@ class KeyTable {
   void prefetch(std::uint64_t h) const noexcept {
     if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_], 1);
   }
+
+  // True when the slots outgrow what the caches keep close (256 KiB): only
+  // then does prefetching a slot ahead of its probe pay for the batching.
+  bool large() const noexcept { return slots_.size() * sizeof(Slot) > (std::size_t{16} << 10); }
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }

@@ -726,6 +726,8 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
 
   void map(std::string_view chunk, const ChunkInfo& info) override {
     ctx_.set_chunk(info);
+    chunk_begin_ = reinterpret_cast<std::uintptr_t>(chunk.data());
+    chunk_end_ = chunk_begin_ + chunk.size();
     if constexpr (MapsLines<J>) {
       std::uint64_t line = info.first_line;
       while (!chunk.empty()) {
@@ -797,6 +799,11 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   // Emitter: what ctx_.emit() calls.
   void emit(K&& k, V&& v) override {
     if constexpr (kFlat) {
+      // Not packed by two 16-byte masked loads although a std::string's
+      // buffer has them: its bytes were most likely just copied in by
+      // small stores, and loads that straddle those stall (store
+      // forwarding); pack_short_key's overlapping loads mirror the copy's
+      // stores instead.
       add_flat(View(k), std::move(v));
     } else {
       add(std::move(k), std::move(v));
@@ -804,7 +811,9 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   }
   void emit_view(std::string_view k, V&& v) override {
     if constexpr (kFlat && std::is_same_v<View, std::string_view>) {
-      add_flat(k, std::move(v));
+      // A view into the chunk (a word of the input) with 16 bytes after it.
+      const auto at = reinterpret_cast<std::uintptr_t>(k.data());
+      add_flat(k, std::move(v), at >= chunk_begin_ && at + 16 <= chunk_end_);
     } else if constexpr (std::is_constructible_v<K, std::string_view>) {
       add(K(k), std::move(v));
     }
@@ -861,23 +870,26 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
       if (after > before) bytes_ += after - before;
     }
   }
-  // The flat table's emit, batched as in count_words: a short string or
-  // integral key is hashed and its slot prefetched now, and found kAhead
-  // emits later, so that the cache misses of a big table overlap. Pairs
-  // of one key still meet the combiner in the order they were emitted.
-  void add_flat(View k, V&& v) {
+  // The flat table's emit, batched as in count_words once the table is
+  // large: a short string or integral key is hashed and its slot prefetched
+  // now, and found kAhead emits later, so that the cache misses overlap.
+  // The table only grows until it is written out (then the ring is empty),
+  // so pairs of one key still meet the combiner in the order they were
+  // emitted.
+  // `readable16`: see KeyTable::pack.
+  void add_flat(View k, V&& v, bool readable16 = false) {
     ++counters_.emitted;
-    if constexpr (kStringKey) {
-      if (!Table::packable(k)) {
-        bool inserted;
-        V& acc = table_.find_or_insert(k, inserted);
-        settle(acc, inserted, k.size(), std::move(v));
-        return;
-      }
+    bool direct = !table_.large();
+    if constexpr (kStringKey) direct = direct || !Table::packable(k);
+    if (direct) {
+      bool inserted;
+      V& acc = table_.find_or_insert(k, inserted, readable16);
+      settle(acc, inserted, key_bytes(k), std::move(v));
+      return;
     }
     Pending& p = ring_[queued_ % kAhead];
     if (queued_ >= kAhead) settle(p);
-    p.key = Table::pack(k);
+    p.key = Table::pack(k, readable16);
     p.value = std::move(v);
     table_.prefetch(p.key.hash);
     ++queued_;
@@ -885,11 +897,18 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   void settle(Pending& p) {
     bool inserted;
     V& acc = table_.find_or_insert(p.key, inserted);
-    settle(acc, inserted, p.key.tag - 1, std::move(p.value));
+    settle(acc, inserted, kStringKey ? p.key.tag - 1 : 0, std::move(p.value));
+  }
+  static std::size_t key_bytes(const View& k) {
+    if constexpr (kStringKey) {
+      return k.size();
+    } else {
+      return 0;
+    }
   }
   void settle(V& acc, bool inserted, std::size_t key_bytes, V&& v) {
     if (inserted) {
-      bytes_ += weight(kStringKey ? key_bytes : 0, v);
+      bytes_ += weight(key_bytes, v);
       acc = std::move(v);
     } else {
       merge(acc, std::move(v));
@@ -924,6 +943,7 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   typename J::Context ctx_;
   Table table_;
   std::array<Pending, kFlat ? kAhead : 0> ring_;   // emits not yet in table_ (add_flat)
+  std::uintptr_t chunk_begin_ = 0, chunk_end_ = 0;  // the chunk being mapped
   std::size_t queued_ = 0;                         // emits ever queued in ring_ since settle_all
   std::unordered_map<K, V, KeyHash<K>> combined_;  // a combiner, other keys
   std::vector<std::pair<K, V>> pairs_;             // no combiner
