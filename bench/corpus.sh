@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmark scripts: the corpora they share.
 #
 # bench_corpus ROOT KIND SIZE: prints the path of the KIND (text or zipf)
