@@ -148,6 +148,28 @@ TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
   EXPECT_EQ(all, (Numbers{1, 3, 4, 7, 8}));
 }
 
+// Converts to std::string only (not to a view), like std::filesystem::path.
+struct Name {
+  std::string text;
+  operator std::string() const { return text; }  // NOLINT: implicit on purpose
+};
+
+// Every way a std::string key may be emitted compiles and lands in the table:
+// a view, a literal, an lvalue and an rvalue std::string, a type that only
+// converts to std::string.
+struct KeyForms : mr::MapReduceJob<std::string, std::uint64_t> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    std::string copy(line);
+    const std::string& ref = copy;
+    ctx.emit(line, 1);
+    ctx.emit("literal", 1);
+    ctx.emit(ref, 1);
+    ctx.emit(std::string(line), 1);
+    ctx.emit(Name{copy}, 1);
+  }
+  std::uint64_t combine(std::uint64_t a, std::uint64_t b) const { return a + b; }
+};
+
 // Lines as keys, emitted by view (std::string_view: no std::string made
 // per line), counted by a combiner.
 struct LineCount : mr::MapReduceJob<std::string, std::uint64_t> {
@@ -204,11 +226,13 @@ TEST(TypedJobTest, StringKeysEmittedByViewReachTheReducersIntact) {
   std::mt19937 rng(11);
   for (int i = 0; i < 40000; ++i) {
     std::string key = std::to_string(rng() % 15000);
-    key.resize(key.size() + rng() % 30, static_cast<char>(rng() % 3 == 0 ? '\0' : 'a' + rng() % 26));
+    key.resize(key.size() + rng() % 30,
+               static_cast<char>(rng() % 3 == 0 ? '\0' : 'a' + rng() % 26));
     chunks[i % 2] += key + "\n";
     ++want[key];
   }
-  for (const std::string& odd : {""s, "\0"s, "\0\0"s, std::string(16, '\0'), std::string(17, '\0')}) {
+  for (const std::string& odd :
+       {""s, "\0"s, "\0\0"s, std::string(16, '\0'), std::string(17, '\0')}) {
     chunks[0] += odd + "\n";
     chunks[1] += odd + "\n";
     want[odd] += 2;
@@ -229,6 +253,16 @@ TEST(TypedJobTest, StringKeysEmittedByViewReachTheReducersIntact) {
     for (auto& [k, n] : pairs) EXPECT_TRUE(got.emplace(k, n).second) << "key in two partitions";
   }
   EXPECT_EQ(got, want);
+}
+
+TEST(TypedJobTest, AStringKeyMayBeEmittedInEveryStringForm) {
+  auto job = mr::make_job<KeyForms>("forms");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
+  map->map("a\nbb\n", mr::ChunkInfo{});
+  auto pairs = single_run<std::string, std::uint64_t>(*map);
+  using P = std::pair<std::string, std::uint64_t>;
+  EXPECT_EQ(pairs, (std::vector<P>{{"a", 4}, {"bb", 4}, {"literal", 2}}));
 }
 
 // The map side holds emits back to prefetch their slots; a key's values

@@ -252,6 +252,15 @@ class Context {
       sink_(std::move(key), std::move(value));
     }
   }
+  // Anything else that converts to a std::string but not to a view (say a
+  // std::filesystem::path): as before the view overload existed.
+  template <class S>
+    requires(kStringKey && !std::is_convertible_v<S&&, std::string_view> &&
+             !std::is_same_v<std::remove_cvref_t<S>, std::string> &&
+             std::is_convertible_v<S&&, std::string>)
+  void emit(S&& key, V value) {
+    emit(std::string(std::forward<S>(key)), std::move(value));
+  }
   // Adds n to the user counter `name` (summed over all workers).
   void count(std::string_view name, std::int64_t n = 1) { counters_->user[std::string(name)] += n; }
   const JobOptions& options() const { return *options_; }
@@ -942,11 +951,11 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   TaskCounters counters_;
   typename J::Context ctx_;
   Table table_;
-  std::array<Pending, kFlat ? kAhead : 0> ring_;   // emits not yet in table_ (add_flat)
+  std::array<Pending, kFlat ? kAhead : 0> ring_;    // emits not yet in table_ (add_flat)
   std::uintptr_t chunk_begin_ = 0, chunk_end_ = 0;  // the chunk being mapped
-  std::size_t queued_ = 0;                         // emits ever queued in ring_ since settle_all
-  std::unordered_map<K, V, KeyHash<K>> combined_;  // a combiner, other keys
-  std::vector<std::pair<K, V>> pairs_;             // no combiner
+  std::size_t queued_ = 0;                          // emits ever queued in ring_ since settle_all
+  std::unordered_map<K, V, KeyHash<K>> combined_;   // a combiner, other keys
+  std::vector<std::pair<K, V>> pairs_;              // no combiner
   std::size_t bytes_ = 0;
   mutable std::vector<std::string> parts_;
   mutable std::conditional_t<std::is_same_v<K, std::string>, std::string, std::monostate> key_;
