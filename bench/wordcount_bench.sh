@@ -89,17 +89,11 @@ for b in "$mapreduce" "$baseline"; do
 done
 
 # --- corpora ----------------------------------------------------------------
+# shellcheck source=bench/corpus.sh
+source "$root/bench/corpus.sh"
 declare -A corpus_path
 for kind in $kinds; do
-  case $kind in
-    text) path=$root/data/corpus/text-en-$size.txt ;;
-    zipf) path=$root/data/corpus/zipf-$size.txt ;;
-  esac
-  if [[ ! -s $path ]]; then
-    echo "# generating $path" >&2
-    "$root/data/make-corpus" --kind "$kind" --size "$size" -o "$path"
-  fi
-  corpus_path[$kind]=$path
+  corpus_path[$kind]=$(bench_corpus "$root" "$kind" "$size")
 done
 
 # --- measuring --------------------------------------------------------------

@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -69,15 +71,23 @@ struct PlainLists : mr::MapReduceJob<std::string, Numbers> {
   }
 };
 
-// The single partition run of a map task, read back as pairs.
+// A map task's runs, one per partition.
+std::vector<std::string> runs_of(mr::MapTask& task, unsigned partitions) {
+  auto sizes = task.partition_sizes(partitions);
+  std::vector<std::string> runs;
+  for (auto size : sizes) runs.emplace_back(size, '\0');
+  std::vector<std::span<std::byte>> spans;
+  for (auto& run : runs) spans.emplace_back(reinterpret_cast<std::byte*>(run.data()), run.size());
+  task.write_partitions(partitions, spans);
+  return runs;
+}
+
+// (key, value) records serialized one after the other (a map task's run,
+// a reduce task's result), read back as pairs.
 template <class K, class V>
-std::vector<std::pair<K, V>> single_run(mr::MapTask& task) {
-  auto sizes = task.partition_sizes(1);
-  std::vector<std::byte> bytes(sizes.at(0));
-  std::span<std::byte> span(bytes);
-  task.write_partitions(1, std::span<const std::span<std::byte>>(&span, 1));
+std::vector<std::pair<K, V>> pairs_of(std::string_view bytes) {
   std::vector<std::pair<K, V>> out;
-  mr::Reader r(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  mr::Reader r(bytes);
   while (!r.at_end()) {
     K k;
     V v;
@@ -86,6 +96,12 @@ std::vector<std::pair<K, V>> single_run(mr::MapTask& task) {
     out.emplace_back(std::move(k), std::move(v));
   }
   return out;
+}
+
+// The single partition run of a map task, read back as pairs.
+template <class K, class V>
+std::vector<std::pair<K, V>> single_run(mr::MapTask& task) {
+  return pairs_of<K, V>(runs_of(task, 1).at(0));
 }
 
 TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
@@ -130,6 +146,206 @@ TEST(TypedJobTest, CombineIntoMergesInPlaceAndIsPreferredToCombine) {
   EXPECT_EQ(key, "a");
   std::sort(all.begin(), all.end());
   EXPECT_EQ(all, (Numbers{1, 3, 4, 7, 8}));
+}
+
+// Converts to std::string only (not to a view), like std::filesystem::path.
+struct Name {
+  std::string text;
+  operator std::string() const { return text; }  // NOLINT: implicit on purpose
+};
+
+// Every way a std::string key may be emitted compiles and lands in the table:
+// a view, a literal, an lvalue and an rvalue std::string, a type that only
+// converts to std::string.
+struct KeyForms : mr::MapReduceJob<std::string, std::uint64_t> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    std::string copy(line);
+    const std::string& ref = copy;
+    ctx.emit(line, 1);
+    ctx.emit("literal", 1);
+    ctx.emit(ref, 1);
+    ctx.emit(std::string(line), 1);
+    ctx.emit(Name{copy}, 1);
+  }
+  std::uint64_t combine(std::uint64_t a, std::uint64_t b) const { return a + b; }
+};
+
+// Lines as keys, emitted by view (std::string_view: no std::string made
+// per line), counted by a combiner.
+struct LineCount : mr::MapReduceJob<std::string, std::uint64_t> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) { ctx.emit(line, 1); }
+  std::uint64_t combine(std::uint64_t a, std::uint64_t b) const { return a + b; }
+  void reduce(const std::string& key, std::span<const std::uint64_t> counts, ReduceContext& ctx) {
+    std::uint64_t n = 0;
+    for (auto c : counts) n += c;
+    ctx.emit(key, n);
+  }
+};
+
+// Lines "key value": the values of a key concatenated by combine, an
+// order-sensitive combiner.
+struct Concat : mr::MapReduceJob<std::string, std::string> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    auto space = line.find(' ');
+    ctx.emit(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+  }
+  std::string combine(const std::string& a, const std::string& b) const { return a + b; }
+};
+
+// Lines holding a signed number: how often each occurs.
+struct NumberCount : mr::MapReduceJob<std::int64_t, std::uint64_t> {
+  void map_line(std::string_view line, std::uint64_t, Context& ctx) {
+    ctx.emit(std::stoll(std::string(line)), 1);
+  }
+  std::uint64_t combine(std::uint64_t a, std::uint64_t b) const { return a + b; }
+  void reduce(const std::int64_t& n, std::span<const std::uint64_t> counts, ReduceContext& ctx) {
+    std::uint64_t total = 0;
+    for (auto c : counts) total += c;
+    ctx.emit(n, total);
+  }
+};
+
+// Reduces partition p of every task's runs; the (key, value) results.
+template <class K, class V>
+std::vector<std::pair<K, V>> reduce_partition(mr::WorkerJob& worker,
+                                              const std::vector<std::vector<std::string>>& runs,
+                                              unsigned p) {
+  auto reduce = worker.make_reduce_task();
+  reduce->set_partition(p, static_cast<std::uint32_t>(runs.at(0).size()));
+  for (const auto& task_runs : runs) reduce->add_run(task_runs.at(p));
+  return pairs_of<K, V>(reduce->finish());
+}
+
+// Many distinct string keys (inline ones, long ones, NUL bytes, the empty
+// key) from two map tasks, split over three partitions, reach the reducers
+// with every count right and each partition's results in key order.
+TEST(TypedJobTest, StringKeysEmittedByViewReachTheReducersIntact) {
+  using namespace std::string_literals;
+  std::map<std::string, std::uint64_t> want;
+  std::string chunks[2];
+  std::mt19937 rng(11);
+  for (int i = 0; i < 40000; ++i) {
+    std::string key = std::to_string(rng() % 15000);
+    key.resize(key.size() + rng() % 30,
+               static_cast<char>(rng() % 3 == 0 ? '\0' : 'a' + rng() % 26));
+    chunks[i % 2] += key + "\n";
+    ++want[key];
+  }
+  for (const std::string& odd :
+       {""s, "\0"s, "\0\0"s, std::string(16, '\0'), std::string(17, '\0')}) {
+    chunks[0] += odd + "\n";
+    chunks[1] += odd + "\n";
+    want[odd] += 2;
+  }
+  auto job = mr::make_job<LineCount>("lines");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  std::vector<std::vector<std::string>> runs;
+  for (const auto& chunk : chunks) {
+    auto map = worker->make_map_task();
+    map->map(chunk, mr::ChunkInfo{});
+    runs.push_back(runs_of(*map, 3));
+  }
+  std::map<std::string, std::uint64_t> got;
+  for (unsigned p = 0; p < 3; ++p) {
+    auto pairs = reduce_partition<std::string, std::uint64_t>(*worker, runs, p);
+    EXPECT_TRUE(std::is_sorted(pairs.begin(), pairs.end())) << "partition " << p;
+    EXPECT_FALSE(pairs.empty()) << "partition " << p;
+    for (auto& [k, n] : pairs) EXPECT_TRUE(got.emplace(k, n).second) << "key in two partitions";
+  }
+  EXPECT_EQ(got, want);
+}
+
+TEST(TypedJobTest, AStringKeyMayBeEmittedInEveryStringForm) {
+  auto job = mr::make_job<KeyForms>("forms");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
+  map->map("a\nbb\n", mr::ChunkInfo{});
+  auto pairs = single_run<std::string, std::uint64_t>(*map);
+  using P = std::pair<std::string, std::uint64_t>;
+  EXPECT_EQ(pairs, (std::vector<P>{{"a", 4}, {"bb", 4}, {"literal", 2}}));
+}
+
+// The map side holds emits back to prefetch their slots; a key's values
+// must still meet the combiner in the order they were emitted.
+TEST(TypedJobTest, ACombinerSeesAKeysValuesInEmitOrder) {
+  std::string chunk;
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 400; ++i) {
+    // Runs of one key (several pending at once) and keys 40 emits apart.
+    std::string key = std::to_string(i % 40);
+    key = i % 3 == 0 ? "same" : key.insert(0, 1, 'k');
+    const std::string value = std::to_string(i) + ";";
+    chunk += key + " " + value + "\n";
+    want[key] += value;
+  }
+  auto job = mr::make_job<Concat>("concat");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
+  map->map(chunk, mr::ChunkInfo{});
+  auto pairs = single_run<std::string, std::string>(*map);
+  EXPECT_EQ((std::map<std::string, std::string>(pairs.begin(), pairs.end())), want);
+  EXPECT_EQ(pairs.size(), want.size());
+}
+
+// Integral keys go through the flat table too: negative ones included,
+// reduced in numeric order.
+TEST(TypedJobTest, IntegralKeysAreCombinedAndReducedInNumericOrder) {
+  auto job = mr::make_job<NumberCount>("numbers");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  std::vector<std::vector<std::string>> runs;
+  for (const char* chunk : {"3\n-5\n3\n0\n-9223372036854775808\n", "-5\n40\n3\n"}) {
+    auto map = worker->make_map_task();
+    map->map(chunk, mr::ChunkInfo{});
+    runs.push_back(runs_of(*map, 1));
+  }
+  auto pairs = reduce_partition<std::int64_t, std::uint64_t>(*worker, runs, 0);
+  using P = std::pair<std::int64_t, std::uint64_t>;
+  EXPECT_EQ(pairs, (std::vector<P>{{INT64_MIN, 1}, {-5, 2}, {0, 1}, {3, 3}, {40, 1}}));
+}
+
+// A run not in key order (written by hand here; the map side writes sorted
+// runs) is still grouped right: a key's values come run by run, each run's
+// in its order.
+TEST(TypedJobTest, AReducerSortsARunThatIsOutOfOrder) {
+  auto job = mr::make_job<Lists>("lists");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  mr::Writer w1;
+  for (auto [k, n] : {std::pair{"b", 1}, {"a", 2}, {"b", 3}, {"c", 5}, {"a", 6}}) {
+    mr::save(w1, std::string(k));
+    mr::save(w1, Numbers{static_cast<std::uint64_t>(n)});
+  }
+  mr::Writer w2;
+  mr::save(w2, std::string("a"));
+  mr::save(w2, Numbers{4});
+  std::vector<std::vector<std::string>> runs = {{w1.take()}, {w2.take()}};
+  auto pairs = reduce_partition<std::string, Numbers>(*worker, runs, 0);
+  using P = std::pair<std::string, Numbers>;
+  EXPECT_EQ(pairs, (std::vector<P>{{"a", {2, 6, 4}}, {"b", {1, 3}}, {"c", {5}}}));
+}
+
+// The memory budget sees every key once map() returns (none left pending),
+// and a flushed table starts empty and fills again.
+TEST(TypedJobTest, EveryKeyIsWeighedWhenMapReturnsAndAFlushEmptiesTheTable) {
+  auto job = mr::make_job<LineCount>("lines");
+  auto worker = job->start_worker(mr::WorkerOrigin::kMadeHere);
+  auto map = worker->make_map_task();
+  std::string chunk;
+  std::size_t want = 0;
+  for (int i = 0; i < 37; ++i) {  // not a multiple of the 16 emits held back
+    const std::string key = "key" + std::to_string(i);
+    chunk += key + "\n" + key + "\n";
+    want += sizeof(std::string) + sizeof(std::uint64_t) + 32 + key.size();
+  }
+  map->map(chunk, mr::ChunkInfo{});
+  EXPECT_EQ(map->memory_bytes(), want);
+  EXPECT_EQ(map->take_counters().emitted, 74u);
+  auto first = single_run<std::string, std::uint64_t>(*map);
+  EXPECT_EQ(first.size(), 37u);
+  EXPECT_EQ(map->memory_bytes(), 0u);
+  map->map("x\nx\n", mr::ChunkInfo{});
+  auto second = single_run<std::string, std::uint64_t>(*map);
+  using P = std::pair<std::string, std::uint64_t>;
+  EXPECT_EQ(second, (std::vector<P>{{"x", 2}}));
 }
 
 TEST(TypedJobTest, ValuesGrownInPlaceCountAgainstTheTable) {

@@ -93,10 +93,11 @@
 //                       columns() + record()
 // (tests/jobs/test_plugins/typed_features.cc: struct key and values, floats,
 // partition(), kReducers.)
-// A Context gives emit(key, value), count("counter", n) (user counters, in
-// map and in reduce, summed over the job and shown by --stats and the
-// progress line), options(), chunk() (in map) and partition() /
-// partitions() (in reduce).
+// A Context gives emit(key, value) (a std::string key may be passed as a
+// std::string_view: copied only when new to the map side's table),
+// count("counter", n) (user counters, in map and in reduce, summed over the
+// job and shown by --stats and the progress line), options(), chunk() (in
+// map) and partition() / partitions() (in reduce).
 //
 // Combiners and memory. The map side keeps one table entry per key while a
 // job has a combiner; the engine flushes the table (writes its partition
@@ -122,28 +123,37 @@
 //     ...
 //   };
 //
-// The fast path: a byte-level mr::Job. This typed API serializes every pair
-// it shuffles (mr/base/serialize.h) and keeps values in std containers,
-// which is general but not free. A job may instead implement the engine's
-// interface, mr::Job with MapTask and ReduceTask (mr/job_api/job.h), and
-// move bytes itself; the built-in wordcount does exactly that (jobs/wordcount/
-// wordcount.cc), through the same interface any plugin can implement: its
-// map tokenizes straight out of the input (mr::tokenize) into a WordCounter
-// (mr/job_api/word_counter.h), an open-addressing table of words (inline up
-// to 16 bytes) and counts that is also its combiner and writes its partition
-// runs itself, so a word costs no std::string, no serialization and no
-// per-pair allocation. Writing a job that way is worth it only for a hot job on large
-// inputs; make_job is the way for everything else.
+// How make_job<J>(options) runs a job on the engine's byte-level mr::Job:
+// one set-up copy of J per worker (Job::start_worker). With a combiner and
+// a std::string or integral key, the map side's table is a flat
+// open-addressing KeyTable (mr/job_api/key_table.h, the design of the
+// built-in wordcount's WordCounter): a key of up to 16 bytes held inline,
+// values combined in place, and an emit of a key the table already holds
+// allocates nothing (emit takes a std::string_view for string keys; emits
+// are batched 16 deep so that their slots are prefetched). Other keys use a
+// std::unordered_map, and a job without a combiner buffers its pairs.
+// Partitions by the key's hash (or the job's partition()). Each partition
+// run holds (key, value) records serialized with mr/base/serialize.h
+// (write_run_record / read_run_record below), in key order when the key
+// has operator<; each reducer merges its runs by key (no table of all
+// keys) and calls reduce once per key, in key order.
 //
-// make_job<J>(options) wraps a job into the engine's byte-level mr::Job:
-// one set-up copy of J per worker (Job::start_worker), a hash-map combiner (or a
-// buffer of pairs), partitions by hash of the key, runs serialized with
-// mr/base/serialize.h, reducers grouping by key.
+// The last factor: a byte-level mr::Job. A job may instead implement the
+// engine's interface, mr::Job with MapTask and ReduceTask (mr/job_api/job.h),
+// and move bytes itself; the built-in wordcount does exactly that
+// (jobs/wordcount/wordcount.cc), through the same interface any plugin can
+// implement: its map tokenizes straight out of the input (mr::tokenize) into a
+// WordCounter (mr/job_api/word_counter.h), which is also its combiner and
+// writes fixed-size records as its partition runs, so nothing is serialized
+// value by value. Writing a job that way is worth it only for a hot job on
+// large inputs (bench/typed_bench.sh measures the difference); make_job is the
+// way for everything else.
 //
 // Thread-safety: each copy of a job is used by one thread of one process.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -163,26 +173,94 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "mr/base/serialize.h"
 #include "mr/job_api/job.h"
 #include "mr/job_api/job_options.h"
+#include "mr/job_api/key_table.h"
 #include "mr/job_api/output_writer.h"
 #include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
 
 namespace mr {
 
+namespace detail {
+
+// Where a Context's pairs go: the map task's table, the reduce task's
+// results. emit_view is the string-key path: a key by view, which the map
+// side copies only when its table does not hold it yet.
+template <class K, class V>
+class Emitter {
+ public:
+  virtual void emit(K&& key, V&& value) = 0;
+  virtual void emit_view(std::string_view key, V&& value) {
+    if constexpr (std::is_constructible_v<K, std::string_view>) emit(K(key), std::move(value));
+  }
+
+ protected:
+  ~Emitter() = default;
+};
+
+}  // namespace detail
+
 // What a map or reduce hook receives.
+//
+// emit(key, value): for a std::string key it takes any string-like key
+// (std::string, std::string_view, a literal) and copies its bytes only when
+// the map task's table does not hold the key yet, so emitting a view of the
+// input allocates nothing for a key seen before.
 template <class K, class V>
 class Context {
+  static constexpr bool kStringKey = std::is_same_v<K, std::string>;
+
  public:
   using Sink = std::function<void(K&&, V&&)>;
   Context(Sink sink, const JobOptions& options, TaskCounters& counters)
       : sink_(std::move(sink)), options_(&options), counters_(&counters) {}
+  // Internal (mr::make_job's tasks): pairs go to `emitter`, which must
+  // outlive the context.
+  Context(detail::Emitter<K, V>& emitter, const JobOptions& options, TaskCounters& counters)
+      : emitter_(&emitter), options_(&options), counters_(&counters) {}
 
-  void emit(K key, V value) { sink_(std::move(key), std::move(value)); }
+  void emit(K key, V value)
+    requires(!kStringKey)
+  {
+    if (emitter_) {
+      emitter_->emit(std::move(key), std::move(value));
+    } else {
+      sink_(std::move(key), std::move(value));
+    }
+  }
+  void emit(std::string_view key, V value)
+    requires kStringKey
+  {
+    if (emitter_) {
+      emitter_->emit_view(key, std::move(value));
+    } else {
+      sink_(K(key), std::move(value));
+    }
+  }
+  // A std::string rvalue: moved on where the pair keeps its key (reduce).
+  template <class S>
+    requires(kStringKey && std::is_same_v<S, std::string>)
+  void emit(S&& key, V value) {
+    if (emitter_) {
+      emitter_->emit(std::move(key), std::move(value));
+    } else {
+      sink_(std::move(key), std::move(value));
+    }
+  }
+  // Anything else that converts to a std::string but not to a view (say a
+  // std::filesystem::path): as before the view overload existed.
+  template <class S>
+    requires(kStringKey && !std::is_convertible_v<S&&, std::string_view> &&
+             !std::is_same_v<std::remove_cvref_t<S>, std::string> &&
+             std::is_convertible_v<S&&, std::string>)
+  void emit(S&& key, V value) {
+    emit(std::string(std::forward<S>(key)), std::move(value));
+  }
   // Adds n to the user counter `name` (summed over all workers).
   void count(std::string_view name, std::int64_t n = 1) { counters_->user[std::string(name)] += n; }
   const JobOptions& options() const { return *options_; }
@@ -202,6 +280,7 @@ class Context {
 
  private:
   Sink sink_;
+  detail::Emitter<K, V>* emitter_ = nullptr;  // when set, instead of sink_
   const JobOptions* options_;
   TaskCounters* counters_;
   ChunkInfo chunk_;
@@ -594,13 +673,57 @@ class Record {
 
 namespace detail {
 
+// The run format between a typed job's MapTask and ReduceTask (internal to
+// one job: the engine only moves the bytes, and write_output reads the
+// reducers' results, not these runs). A run is a sequence of records, each
+// the key then the value as mr/base/serialize.h saves them (a string: its
+// 8-byte length, then its bytes; an integer: its native bytes), with no
+// header and nothing between records. When the key type has operator<, the
+// map side writes each run's records in ascending key order and the reducer
+// merges the runs; a run out of order is still read correctly (the reducer
+// sorts it first). These two functions are the only places that write or
+// read a record.
+template <class K, class V>
+void write_run_record(Writer& w, const KeyView<K>& key, const V& value) {
+  save(w, key);
+  save(w, value);
+}
+// Reads the next record of a run; a string key is a view into the run's
+// bytes. Throws SerializationError on a truncated record.
+template <class K, class V>
+void read_run_record(Reader& r, KeyView<K>& key, V& value) {
+  if constexpr (std::is_same_v<K, std::string>) {
+    key = r.view_bytes(load_size(r));
+  } else {
+    load(r, key);
+  }
+  load(r, value);
+}
+
 template <class J>
-class TypedMapTask : public MapTask {
+class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J::Value> {
   using K = typename J::Key;
   using V = typename J::Value;
+  using View = KeyView<K>;
   static_assert(!HasCombiner<J> || EqualityComparable<K>,
                 "mr::MapReduceJob: a job with combine or combine_into needs operator== on its "
                 "key type (the mapper's table finds keys by hash and ==)");
+  // With a combiner, string and integral keys go to the flat KeyTable
+  // (values combined in place, a string key by view, copied once), other
+  // keys to a std::unordered_map; without one, pairs are buffered.
+  static constexpr bool kFlat = HasCombiner<J> && FlatKey<K>;
+  // table_ when there is no flat table (kFlat false).
+  struct NoTable {
+    using Packed = int;
+    void clear() noexcept {}
+  };
+  static constexpr bool kStringKey = std::is_same_v<K, std::string>;
+  using Table = std::conditional_t<kFlat, KeyTable<std::conditional_t<kFlat, K, int>, V>, NoTable>;
+  static constexpr std::size_t kAhead = 16;
+  struct Pending {
+    typename Table::Packed key;
+    V value{};
+  };
 
  public:
   // `job`: the worker's copy of the job, set up (TypedJob::start_worker).
@@ -608,10 +731,12 @@ class TypedMapTask : public MapTask {
       : owner_(std::move(job)),
         job_(*owner_),
         options_(options),
-        ctx_([this](K&& k, V&& v) { add(std::move(k), std::move(v)); }, options_, counters_) {}
+        ctx_(static_cast<Emitter<K, V>&>(*this), options_, counters_) {}
 
   void map(std::string_view chunk, const ChunkInfo& info) override {
     ctx_.set_chunk(info);
+    chunk_begin_ = reinterpret_cast<std::uintptr_t>(chunk.data());
+    chunk_end_ = chunk_begin_ + chunk.size();
     if constexpr (MapsLines<J>) {
       std::uint64_t line = info.first_line;
       while (!chunk.empty()) {
@@ -631,21 +756,32 @@ class TypedMapTask : public MapTask {
       job_.map(chunk, ctx_);
       ++counters_.records;
     }
+    if constexpr (kFlat) settle_all();
   }
 
   std::vector<std::size_t> partition_sizes(unsigned partitions) const override {
-    parts_.assign(partitions, std::string());
     std::vector<Writer> writers(partitions);
-    auto put = [&](const K& k, const V& v) {
-      unsigned p = partition_of(k, partitions);
-      save(writers[p], k);
-      save(writers[p], v);
-    };
-    if constexpr (HasCombiner<J>) {
-      for (const auto& [k, v] : combined_) put(k, v);
+    if constexpr (kFlat) {
+      // Each partition's records in key order (the reducer merges runs).
+      std::vector<std::vector<std::pair<View, const V*>>> parts(partitions);
+      table_.for_each(
+          [&](View k, const V& v) { parts[partition_of(k, partitions)].emplace_back(k, &v); });
+      for (unsigned p = 0; p < partitions; ++p) {
+        auto& entries = parts[p];
+        sort_by_key(entries);
+        for (const auto& [k, v] : entries) write_run_record<K>(writers[p], k, *v);
+      }
     } else {
-      for (const auto& [k, v] : pairs_) put(k, v);
+      auto put = [&](const K& k, const V& v) {
+        write_run_record<K>(writers[partition_of(k, partitions)], k, v);
+      };
+      if constexpr (HasCombiner<J>) {
+        for (const auto& [k, v] : combined_) put(k, v);
+      } else {
+        for (const auto& [k, v] : pairs_) put(k, v);
+      }
     }
+    parts_.assign(partitions, std::string());
     std::vector<std::size_t> sizes;
     for (unsigned p = 0; p < partitions; ++p) {
       parts_[p] = std::move(writers[p].buffer());
@@ -659,6 +795,7 @@ class TypedMapTask : public MapTask {
     for (unsigned p = 0; p < partitions; ++p)
       std::memcpy(out[p].data(), parts_[p].data(), parts_[p].size());
     parts_ = {};
+    table_.clear();
     combined_ = {};
     pairs_ = {};
     bytes_ = 0;
@@ -668,18 +805,49 @@ class TypedMapTask : public MapTask {
   TaskCounters take_counters() override { return std::exchange(counters_, {}); }
 
  private:
-  unsigned partition_of(const K& k, unsigned partitions) const {
+  // Emitter: what ctx_.emit() calls.
+  void emit(K&& k, V&& v) override {
+    if constexpr (kFlat) {
+      // Not packed by two 16-byte masked loads although a std::string's
+      // buffer has them: its bytes were most likely just copied in by
+      // small stores, and loads that straddle those stall (store
+      // forwarding); pack_short_key's overlapping loads mirror the copy's
+      // stores instead.
+      add_flat(View(k), std::move(v));
+    } else {
+      add(std::move(k), std::move(v));
+    }
+  }
+  void emit_view(std::string_view k, V&& v) override {
+    if constexpr (kFlat && std::is_same_v<View, std::string_view>) {
+      // A view into the chunk (a word of the input) with 16 bytes after it.
+      const auto at = reinterpret_cast<std::uintptr_t>(k.data());
+      add_flat(k, std::move(v), at >= chunk_begin_ && at + 16 <= chunk_end_);
+    } else if constexpr (std::is_constructible_v<K, std::string_view>) {
+      add(K(k), std::move(v));
+    }
+  }
+
+  unsigned partition_of(const View& k, unsigned partitions) const {
     if constexpr (Partitions<J>) {
-      unsigned p = job_.partition(k, partitions);
+      unsigned p;
+      if constexpr (std::is_same_v<View, K>) {
+        p = job_.partition(k, partitions);
+      } else {
+        key_.assign(k);
+        p = job_.partition(key_, partitions);
+      }
       return p < partitions ? p : p % partitions;
+    } else if constexpr (std::is_same_v<K, std::string>) {
+      return WordCounter::partition_of(WordCounter::hash(k), partitions);  // KeyHash<std::string>
     } else {
       return WordCounter::partition_of(KeyHash<K>{}(k), partitions);
     }
   }
   // What a new table entry costs: the node, the key and the value with
   // what they hold.
-  static std::size_t weight(const K& k, const V& v) {
-    return sizeof(K) + sizeof(V) + 32 + heap_bytes(k) + heap_bytes(v);
+  static std::size_t weight(std::size_t key_bytes, const V& v) {
+    return sizeof(K) + sizeof(V) + 32 + key_bytes + heap_bytes(v);
   }
   // Merges `incoming` into `acc` with the job's combiner and counts what
   // `acc` grew by. For a container value the growth is measured in O(1)
@@ -694,7 +862,9 @@ class TypedMapTask : public MapTask {
         acc = job_.combine(std::as_const(acc), std::as_const(incoming));
       }
     };
-    if constexpr (HeapContainer<V>) {
+    if constexpr (std::is_arithmetic_v<V>) {
+      combine();
+    } else if constexpr (HeapContainer<V>) {
       const std::size_t shallow_before = shallow_heap_bytes(acc), size_before = acc.size();
       const std::size_t in_size = incoming.size(), in_elements = element_heap_bytes(incoming);
       combine();
@@ -709,18 +879,68 @@ class TypedMapTask : public MapTask {
       if (after > before) bytes_ += after - before;
     }
   }
+  // The flat table's emit, batched as in count_words once the table is
+  // large: a short string or integral key is hashed and its slot prefetched
+  // now, and found kAhead emits later, so that the cache misses overlap.
+  // The table only grows until it is written out (then the ring is empty),
+  // so pairs of one key still meet the combiner in the order they were
+  // emitted.
+  // `readable16`: see KeyTable::pack.
+  void add_flat(View k, V&& v, bool readable16 = false) {
+    ++counters_.emitted;
+    bool direct = !table_.large();
+    if constexpr (kStringKey) direct = direct || !Table::packable(k);
+    if (direct) {
+      bool inserted;
+      V& acc = table_.find_or_insert(k, inserted, readable16);
+      settle(acc, inserted, key_bytes(k), std::move(v));
+      return;
+    }
+    Pending& p = ring_[queued_ % kAhead];
+    if (queued_ >= kAhead) settle(p);
+    p.key = Table::pack(k, readable16);
+    p.value = std::move(v);
+    table_.prefetch(p.key.hash);
+    ++queued_;
+  }
+  void settle(Pending& p) {
+    bool inserted;
+    V& acc = table_.find_or_insert(p.key, inserted);
+    settle(acc, inserted, kStringKey ? p.key.tag - 1 : 0, std::move(p.value));
+  }
+  static std::size_t key_bytes(const View& k) {
+    if constexpr (kStringKey) {
+      return k.size();
+    } else {
+      return 0;
+    }
+  }
+  void settle(V& acc, bool inserted, std::size_t key_bytes, V&& v) {
+    if (inserted) {
+      bytes_ += weight(key_bytes, v);
+      acc = std::move(v);
+    } else {
+      merge(acc, std::move(v));
+    }
+  }
+  // Adds the pairs still queued (before the table is read or weighed).
+  void settle_all() {
+    for (std::size_t i = queued_ > kAhead ? queued_ - kAhead : 0; i < queued_; ++i)
+      settle(ring_[i % kAhead]);
+    queued_ = 0;
+  }
   void add(K&& k, V&& v) {
     ++counters_.emitted;
     if constexpr (HasCombiner<J>) {
       auto it = combined_.find(k);
       if (it == combined_.end()) {
-        bytes_ += weight(k, v);
+        bytes_ += weight(heap_bytes(k), v);
         combined_.emplace(std::move(k), std::move(v));
       } else {
         merge(it->second, std::move(v));
       }
     } else {
-      bytes_ += weight(k, v);
+      bytes_ += weight(heap_bytes(k), v);
       pairs_.emplace_back(std::move(k), std::move(v));
     }
   }
@@ -730,10 +950,15 @@ class TypedMapTask : public MapTask {
   JobOptions options_;
   TaskCounters counters_;
   typename J::Context ctx_;
-  std::unordered_map<K, V, KeyHash<K>> combined_;
-  std::vector<std::pair<K, V>> pairs_;
+  Table table_;
+  std::array<Pending, kFlat ? kAhead : 0> ring_;    // emits not yet in table_ (add_flat)
+  std::uintptr_t chunk_begin_ = 0, chunk_end_ = 0;  // the chunk being mapped
+  std::size_t queued_ = 0;                          // emits ever queued in ring_ since settle_all
+  std::unordered_map<K, V, KeyHash<K>> combined_;   // a combiner, other keys
+  std::vector<std::pair<K, V>> pairs_;              // no combiner
   std::size_t bytes_ = 0;
   mutable std::vector<std::string> parts_;
+  mutable std::conditional_t<std::is_same_v<K, std::string>, std::string, std::monostate> key_;
 };
 
 // Output order of (key, value) pairs.
@@ -753,11 +978,13 @@ bool output_before(const J& job, const typename J::OutKey& ka, const typename J:
 }
 
 template <class J>
-class TypedReduceTask : public ReduceTask {
+class TypedReduceTask : public ReduceTask,
+                        private Emitter<typename J::OutKey, typename J::OutValue> {
   using K = typename J::Key;
   using V = typename J::Value;
   using OK = typename J::OutKey;
   using OV = typename J::OutValue;
+  using View = KeyView<K>;
   static_assert(LessComparable<K> || EqualityComparable<K>,
                 "mr::MapReduceJob: the key type needs operator< (keys are then reduced in "
                 "order) or operator== (keys are then grouped by hash)");
@@ -773,24 +1000,35 @@ class TypedReduceTask : public ReduceTask {
     partition_ = partition;
     partitions_ = partitions;
   }
+  // With operator< on the key, the run's records (string keys as views into
+  // it) are kept in key order for the merge in finish(); otherwise they are
+  // grouped by hash at once.
   void add_run(std::string_view run) override {
     Reader r(run);
-    while (!r.at_end()) {
-      K k;
-      V v;
-      load(r, k);
-      load(r, v);
-      if constexpr (LessComparable<K>) {
-        ordered_[std::move(k)].push_back(std::move(v));
-      } else {
+    if constexpr (LessComparable<K>) {
+      SortedRun sorted;
+      bool in_order = true;
+      while (!r.at_end()) {
+        View k{};
+        V v{};
+        read_run_record<K>(r, k, v);
+        if (!sorted.keys.empty() && k < sorted.keys.back()) in_order = false;
+        sorted.keys.push_back(std::move(k));
+        sorted.values.push_back(std::move(v));
+      }
+      if (!in_order) sort_run(sorted);
+      if (!sorted.keys.empty()) runs_.push_back(std::move(sorted));
+    } else {
+      while (!r.at_end()) {
+        K k;
+        V v;
+        read_run_record<K>(r, k, v);
         hashed_[std::move(k)].push_back(std::move(v));
       }
     }
   }
   std::string finish() override {
-    std::vector<std::pair<OK, OV>> out;
-    typename J::ReduceContext ctx(
-        [&](OK&& k, OV&& v) { out.emplace_back(std::move(k), std::move(v)); }, options_, counters_);
+    typename J::ReduceContext ctx(static_cast<Emitter<OK, OV>&>(*this), options_, counters_);
     ctx.set_partition(partition_, partitions_);
     auto each = [&](const K& k, std::vector<V>& vs) {
       ++keys_;
@@ -811,36 +1049,113 @@ class TypedReduceTask : public ReduceTask {
       } else {
         static_assert(std::is_same_v<K, OK> && std::is_same_v<V, OV>,
                       "a map-only job (no reduce) has OutKey = Key and OutValue = Value");
-        for (auto& v : vs) out.emplace_back(k, std::move(v));
+        for (auto& v : vs) out_.emplace_back(k, std::move(v));
       }
     };
     if constexpr (LessComparable<K>) {
-      for (auto& [k, vs] : ordered_) each(k, vs);
+      merge_runs(each);
     } else {
       for (auto& [k, vs] : hashed_) each(k, vs);
     }
     auto order = [this](const auto& a, const auto& b) {
       return output_before(job_, a.first, a.second, b.first, b.second);
     };
-    std::stable_sort(out.begin(), out.end(), order);
+    // Often already in order (keys reduced in order, output by key).
+    if (!std::is_sorted(out_.begin(), out_.end(), order))
+      std::stable_sort(out_.begin(), out_.end(), order);
     Writer w;
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      save(w, out[i].first);
-      save(w, out[i].second);
+    for (const auto& [k, v] : out_) {
+      save(w, k);
+      save(w, v);
     }
+    out_ = {};
     return std::move(w.buffer());
   }
   std::uint64_t keys() const override { return keys_; }
   TaskCounters take_counters() override { return std::exchange(counters_, {}); }
 
  private:
+  // One run's records in key order (equal keys in the run's order).
+  struct SortedRun {
+    std::vector<View> keys;
+    std::vector<V> values;
+  };
+
+  void emit(OK&& k, OV&& v) override { out_.emplace_back(std::move(k), std::move(v)); }
+
+  static void sort_run(SortedRun& run) {
+    std::vector<std::size_t> order(run.keys.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return run.keys[a] < run.keys[b]; });
+    SortedRun sorted;
+    sorted.keys.reserve(order.size());
+    sorted.values.reserve(order.size());
+    for (std::size_t i : order) {
+      sorted.keys.push_back(std::move(run.keys[i]));
+      sorted.values.push_back(std::move(run.values[i]));
+    }
+    run = std::move(sorted);
+  }
+
+  // Calls each(key, values) once per distinct key of the runs, in key
+  // order; a key's values come run by run in the order the runs were
+  // added (what one std::map of lists gave), each run's in its order.
+  template <class F>
+  void merge_runs(F&& each) {
+    std::vector<std::size_t> at(runs_.size(), 0);  // each run's head
+    // A min-heap of runs by (head key, run index).
+    auto later = [&](std::size_t a, std::size_t b) {
+      const View& ka = runs_[a].keys[at[a]];
+      const View& kb = runs_[b].keys[at[b]];
+      if (kb < ka) return true;
+      if (ka < kb) return false;
+      return a > b;
+    };
+    std::vector<std::size_t> heap;
+    for (std::size_t i = 0; i < runs_.size(); ++i) heap.push_back(i);
+    std::make_heap(heap.begin(), heap.end(), later);
+    K key{};
+    std::vector<V> group;
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      std::size_t r = heap.back();
+      heap.pop_back();
+      const View current = runs_[r].keys[at[r]];
+      group.clear();
+      for (;;) {
+        SortedRun& run = runs_[r];
+        do {
+          group.push_back(std::move(run.values[at[r]]));
+          ++at[r];
+        } while (at[r] < run.keys.size() && !(current < run.keys[at[r]]));
+        if (at[r] < run.keys.size()) {
+          heap.push_back(r);
+          std::push_heap(heap.begin(), heap.end(), later);
+        }
+        if (heap.empty() || current < runs_[heap.front()].keys[at[heap.front()]]) break;
+        std::pop_heap(heap.begin(), heap.end(), later);
+        r = heap.back();
+        heap.pop_back();
+      }
+      if constexpr (std::is_same_v<View, K>) {
+        key = current;
+      } else {
+        key.assign(current);
+      }
+      each(key, group);
+    }
+    runs_ = {};
+  }
+
   std::shared_ptr<J> owner_;
   J& job_;
   JobOptions options_;
   TaskCounters counters_;  // ctx.count() in reduce
   std::uint32_t partition_ = 0, partitions_ = 0;
-  std::map<K, std::vector<V>> ordered_;
-  std::unordered_map<K, std::vector<V>, KeyHash<K>> hashed_;
+  std::vector<SortedRun> runs_;                               // keys with operator<
+  std::unordered_map<K, std::vector<V>, KeyHash<K>> hashed_;  // keys with == only
+  std::vector<std::pair<OK, OV>> out_;                        // what reduce emitted
   std::uint64_t keys_ = 0;
 };
 

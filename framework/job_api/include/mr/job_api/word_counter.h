@@ -74,7 +74,7 @@ struct ShortKey {
   std::uint64_t k1 = 0;
 };
 
-inline ShortKey pack_short_key(const char* p, std::size_t n) noexcept {
+[[gnu::always_inline]] inline ShortKey pack_short_key(const char* p, std::size_t n) noexcept {
   ShortKey k;
   if (n >= 8) {
     k.k0 = load64(p);
@@ -92,7 +92,7 @@ inline ShortKey pack_short_key(const char* p, std::size_t n) noexcept {
 
 // The same key from a 16-byte load and a mask, for words with at least 16
 // readable bytes at p (words inside a larger text): no length branches.
-inline ShortKey pack_short_key_padded(const char* p, std::size_t n) noexcept {
+[[gnu::always_inline]] inline ShortKey pack_short_key_padded(const char* p, std::size_t n) noexcept {
   const std::uint64_t m0 = n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
   const std::uint64_t m1 = n >= 16 ? ~std::uint64_t{0} : n > 8 ? (std::uint64_t{1} << (8 * (n - 8))) - 1 : 0;
   return {load64(p) & m0, load64(p + 8) & m1};
