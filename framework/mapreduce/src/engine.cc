@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <optional>
 
+#include "cluster.h"
 #include "mr/base/error.h"
 #include "mr/ipc/channel.h"
 #include "mr/ipc/listener.h"
@@ -86,7 +88,7 @@ class Master {
 
   void prepare(unsigned workers, unsigned partitions);
   void map_and_reduce();
-  void write_output();
+  void write_output(std::FILE* out);
   void feed_queue();
   void reissue_lost_stream_tasks(pid_t dead);
   void start_worker(std::size_t slot);
@@ -99,6 +101,13 @@ class Master {
   void wait_for_events();
   void stop_workers(bool kill) noexcept;
   void report_progress(bool final);
+  // With a backend (mr/mapreduce/backend.h): this node's part of the run.
+  void start_backend();
+  bool owned_here(const ChunkTask& t);
+  std::size_t round_bytes() const;
+  void exchange_map_output();
+  void gather_output();
+  void gather_stats();
   // Fails here when MAPREDUCE_FAULT names the master at `phase`.
   void master_fault_at(detail::FaultInjection::Phase phase) const {
     if (config_.fault && config_.fault->master_at(phase)) config_.fault->fire();
@@ -134,6 +143,12 @@ class Master {
   std::vector<std::optional<detail::Run>> reduce_out_;
   std::vector<std::optional<detail::SpillRun>> reduce_spills_;
   Clock::time_point started_ = Clock::now(), last_progress_{};
+
+  // With a backend: the node's share of the work and what it did.
+  Backend* const backend_ = options_.backend;
+  bool backend_started_ = false;
+  std::uint64_t mapped_chunks_ = 0;  // chunks of mapped inputs cut so far (every node alike)
+  RankStats rank_stats_;
 };
 
 // The algorithm: split and map, reduce, merge.
@@ -143,21 +158,42 @@ JobStats Master::run() {
   // No more workers than chunks when that is known (no stream inputs).
   if (const std::uint64_t chunks = count_chunks(inputs_, options_.chunk_size); chunks > 0)
     workers = static_cast<unsigned>(std::min<std::uint64_t>(chunks, workers));
+  // On a cluster every node must agree on the partitions: not from its
+  // own CPU count.
+  const unsigned default_partitions = !backend_          ? 4 * workers
+                                      : options_.workers ? 4 * options_.workers
+                                                         : 64;
   const unsigned partitions = options_.reducers           ? options_.reducers
                               : job_.preferred_reducers() ? job_.preferred_reducers()
-                                                          : 4 * workers;
+                                                          : default_partitions;
   stats_.workers = workers;
   stats_.map_only = job_.map_only();
   stats_.reducers = partitions;
   prepare(workers, partitions);
   map_and_reduce();
-  write_output();
+  if (!backend_) {
+    write_output(out_);
+  } else if (!options_.parts_dir.empty()) {
+    // Each node writes its own partitions' results: no gather.
+    detail::PartFile part(options_.parts_dir, backend_->rank());
+    write_output(part.get());
+    part.commit();
+  } else {
+    gather_output();
+    if (backend_->rank() == 0) write_output(out_);
+  }
 
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   stats_.peak_rss_kb_master = ru.ru_maxrss;
   ::getrusage(RUSAGE_CHILDREN, &ru);
   stats_.peak_rss_kb_workers = ru.ru_maxrss;
+  if (backend_) {
+    gather_stats();  // also: every node has written its part
+    if (!options_.parts_dir.empty() && backend_->rank() == 0)
+      detail::mark_success(options_.parts_dir);
+    backend_->finish();
+  }
   return stats_;
 }
 
@@ -166,11 +202,13 @@ void Master::prepare(unsigned workers, unsigned partitions) {
   // Half the memory budget is the shared arena, the other half the workers'
   // map tables (each flushes beyond its share).
   const std::size_t memory = options_.memory ? options_.memory : default_memory();
-  const bool fresh_workers = options_.start_method != StartMethod::kFork;
+  // With a backend, a worker replaced after MPI_Init is spawned: the shared
+  // state is then attachable from the start.
+  const bool fresh_workers = options_.start_method != StartMethod::kFork || backend_;
   if (fresh_workers && options_.job_recipe.empty())
     throw std::invalid_argument(
-        "the spawn and forkserver start methods need EngineOptions::job_recipe (how a fresh "
-        "worker makes the job)");
+        "the spawn and forkserver start methods and a backend need EngineOptions::job_recipe "
+        "(how a fresh worker makes the job)");
   trace_.emplace(options_.trace_path, Clock::now(), options_.trace_file);
   arena_ = std::make_unique<Arena>(memory / 2, fresh_workers);
   spill_dir_ = detail::SpillDir::make();
@@ -220,6 +258,7 @@ void Master::map_and_reduce() {
       if (interrupted()) throw Interrupted();  // starting many workers takes a while
       start_worker(i);
     }
+    if (backend_) start_backend();  // after every fork of the workers
     while (phase_ != Phase::kDone) {
       if (interrupted()) throw Interrupted();
       schedule();
@@ -258,8 +297,8 @@ void Master::map_and_reduce() {
   stats_.retries = book_->retries();
 }
 
-// Merges the R sorted reduce runs into the output (the job's writer).
-void Master::write_output() {
+// Merges the R sorted reduce runs into `out` (the job's writer).
+void Master::write_output(std::FILE* out) {
   auto t_out = Clock::now();
   std::vector<std::string_view> runs;
   for (auto& r : reduce_out_) {
@@ -272,8 +311,8 @@ void Master::write_output() {
   for (auto& s : reduce_spills_)
     if (s) runs.emplace_back(unspilled.emplace_back(detail::unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
-  stats_.output_lines = job_.write_output(runs, options_.output, out_);
-  std::fflush(out_);  // so that a fault here leaves written, uncommitted output
+  stats_.output_lines = job_.write_output(runs, options_.output, out);
+  std::fflush(out);  // so that a fault here leaves written, uncommitted output
   master_fault_at(detail::FaultInjection::Phase::kOutput);
   stats_.seconds_output = seconds_since(t_out);
   if (trace_->on()) {
@@ -287,6 +326,11 @@ void Master::feed_queue() {
     if (!unsent_) {
       unsent_ = splitter_->next(book_->chunks());
       if (unsent_) book_->add(*unsent_);
+      if (unsent_ && !owned_here(*unsent_)) {
+        book_->commit(unsent_->chunk);  // another node maps it
+        unsent_.reset();
+        continue;
+      }
     }
     if (!unsent_) {
       if (!splitter_->exhausted()) return;  // a stream waits for a slot
@@ -327,7 +371,9 @@ void Master::start_worker(std::size_t slot) {
   WorkerProcess::Options wo;
   wo.process.name = "mapreduce-worker-" + std::to_string(slot);
   wo.process.daemon = true;
-  wo.process.start_method = options_.start_method;
+  // After MPI_Init no fork without exec: a replacement is a fresh program.
+  const StartMethod method = backend_started_ ? StartMethod::kSpawn : options_.start_method;
+  wo.process.start_method = method;
   wo.limits = options_.start_limits;
   wo.limits.cancelled = [] { return interrupted(); };  // Ctrl-C while many start
   w.proc.emplace(WorkerProcess::start<&detail::engine_spawned_worker>(wo, [this](Channel& mine) {
@@ -339,7 +385,7 @@ void Master::start_worker(std::size_t slot) {
   }));
   trace_->row(w.process().pid(),
               wo.process.name + " (pid " + std::to_string(w.process().pid()) + ")");
-  if (options_.start_method == StartMethod::kFork) return;
+  if (method == StartMethod::kFork) return;
   if (w.proc->start_failure()) return;  // died or never connected: handled as a death
   // A fresh program: its configuration, with the shared regions' descriptors.
   std::vector<int> fds{arena_->region().fd(), queue_->ring_region().fd(),
@@ -525,8 +571,14 @@ void Master::schedule() {
       phase_ = Phase::kReduce;
       trace_->record_here("map phase", started_);
       stats_.seconds_map = seconds_since(started_);
+      if (backend_) exchange_map_output();
       started_ = Clock::now();
-      book_->begin_reduce();
+      if (!backend_) {
+        book_->begin_reduce();
+      } else {
+        const unsigned ranks = backend_->ranks(), rank = backend_->rank();
+        book_->begin_reduce([&](std::uint32_t p) { return p % ranks == rank; });
+      }
     } else {
       std::vector<detail::MapChunks> orders(workers_.size());
       for (std::size_t i = 0; i < lost.size(); ++i)
@@ -616,6 +668,82 @@ void Master::report_progress(bool final) {
   std::fflush(stderr);
 }
 
+void Master::start_backend() {
+  backend_->start();
+  backend_started_ = true;
+  // Stream inputs are read and mapped on node 0 alone.
+  if (backend_->rank() != 0) splitter_->skip_streams();
+}
+
+// Every node cuts the same chunks of the mapped inputs and maps every
+// N-th; stream chunks exist on node 0 only. Counts the node's share.
+bool Master::owned_here(const ChunkTask& t) {
+  if (!backend_) return true;
+  if (t.slot < 0 && mapped_chunks_++ % backend_->ranks() != backend_->rank()) return false;
+  ++rank_stats_.chunks;
+  rank_stats_.input_bytes += t.length;
+  return true;
+}
+
+// What one exchange has in flight to and from each node: an eighth of the
+// memory budget shared among the nodes, within [4 KiB, 64 MiB].
+std::size_t Master::round_bytes() const {
+  const std::size_t memory = options_.memory ? options_.memory : default_memory();
+  return std::clamp<std::size_t>(memory / 8 / backend_->ranks(), 4u << 10, 64u << 20);
+}
+
+// Partition r's runs go to node r mod N.
+void Master::exchange_map_output() {
+  const auto t0 = Clock::now();
+  detail::ShuffleStore store(*arena_, spill_dir_.path(), map_runs_, map_spills_);
+  const unsigned ranks = backend_->ranks();
+  backend_->exchange(
+      store, [ranks](std::uint32_t p) { return p % ranks; }, round_bytes(),
+      [] { return interrupted(); });
+  stats_.spills += store.spills();
+  rank_stats_.seconds_map = stats_.seconds_map;
+  rank_stats_.seconds_exchange = seconds_since(t0);
+  trace_->record_here("exchange", t0);
+}
+
+// Every sorted output run to node 0, which writes the output.
+void Master::gather_output() {
+  const auto t0 = Clock::now();
+  rank_stats_.seconds_reduce = stats_.seconds_reduce;
+  std::vector<std::vector<detail::Run>> runs(reduce_out_.size());
+  std::vector<std::vector<detail::SpillRun>> spills(reduce_out_.size());
+  for (std::size_t p = 0; p < reduce_out_.size(); ++p) {
+    if (reduce_out_[p]) runs[p].push_back(*reduce_out_[p]);
+    if (reduce_spills_[p]) spills[p].push_back(*reduce_spills_[p]);
+  }
+  detail::ShuffleStore store(*arena_, spill_dir_.path(), runs, spills);
+  backend_->exchange(
+      store, [](std::uint32_t) { return 0u; }, round_bytes(), [] { return interrupted(); });
+  for (std::size_t p = 0; p < reduce_out_.size(); ++p) {
+    reduce_out_[p] = runs[p].empty() ? std::nullopt : std::optional(runs[p].front());
+    reduce_spills_[p] = spills[p].empty() ? std::nullopt : std::optional(spills[p].front());
+  }
+  rank_stats_.seconds_gather = seconds_since(t0);
+  trace_->record_here("gather output", t0);
+}
+
+// Node 0's JobStats become the sums over every node.
+void Master::gather_stats() {
+  rank_stats_.sent_bytes = backend_->sent_bytes();
+  rank_stats_.received_bytes = backend_->received_bytes();
+  stats_.chunks = rank_stats_.chunks;
+  stats_.input_bytes = rank_stats_.input_bytes;
+  stats_.shuffle_bytes = arena_->used();
+  std::vector<std::string> all = backend_->gather(detail::node_stats_to_bytes(stats_, rank_stats_),
+                                                  [] { return interrupted(); });
+  if (backend_->rank() != 0) return;
+  JobStats total;
+  total.map_only = stats_.map_only;
+  total.reducers = stats_.reducers;
+  for (const std::string& node : all) detail::add_node_stats(total, node);
+  stats_ = std::move(total);
+}
+
 }  // namespace
 
 JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out) {
@@ -628,8 +756,19 @@ JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, s
   for (const auto& in : inputs) mapped += in.data().size();
   bounded.chunk_size =
       std::max<std::size_t>(options.chunk_size, static_cast<std::size_t>(mapped / kMaxChunks));
-  Master master(job, inputs, bounded, out);
-  return master.run();
+  if (!options.backend) return Master(job, inputs, bounded, out).run();
+  // On a cluster a failure ends every node (no node may wait for one that
+  // left); the master is gone by then, its workers and files cleaned up.
+  try {
+    return Master(job, inputs, bounded, out).run();
+  } catch (const Interrupted& e) {
+    options.backend->abort(e.what(), 130);
+  } catch (const InputError& e) {
+    options.backend->abort(e.what(), 2);
+  } catch (const std::exception& e) {
+    options.backend->abort(e.what(), 1);
+  }
+  std::terminate();  // abort() does not return
 }
 
 }  // namespace mr

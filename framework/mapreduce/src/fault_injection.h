@@ -15,7 +15,8 @@
 //
 // KIND: kill (SIGKILL itself), segv (SIGSEGV itself), throw (a
 // std::runtime_error from the task, or from the master's run), hang (a
-// worker sleeps until killed), stop (a worker SIGSTOPs itself). A worker fault fires the first
+// worker sleeps until killed), stop (a worker, or a master, SIGSTOPs itself: a
+// master that stops is a cluster rank that no longer answers). A worker fault fires the first
 // TIMES times across the job (default: every time; the count lives in the shuffle arena, shared by
 // all workers). Not for production use: a malformed value throws std::invalid_argument, so a typo
 // cannot pass silently.

@@ -69,6 +69,11 @@ std::optional<ChunkTask> Splitter::next(std::uint32_t chunk) {
       t.input = cursor_;
       return t;
     }
+    if (skip_streams_) {
+      ++cursor_;
+      offset_ = 0;
+      continue;
+    }
     if (free_slots_.empty()) return std::nullopt;
     // Fill a slot: the carried-over bytes, then as much of the stream as fits.
     int slot = free_slots_.back();
