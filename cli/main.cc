@@ -152,11 +152,13 @@ void print_stats(const mr::JobStats& s, const char* records) {
   for (std::size_t i = 0; i < s.ranks.size(); ++i) {
     const mr::RankStats& r = s.ranks[i];
     std::fprintf(stderr,
-                 "  rank %-4zu read %llu bytes in %llu chunks, shuffle sent %llu received %llu "
-                 "bytes, map/exchange/reduce/gather %.3f / %.3f / %.3f / %.3f s\n",
+                 "  rank %-4zu read %llu bytes in %llu chunks (%llu restored from --checkpoint), "
+                 "shuffle sent %llu received %llu bytes, map/exchange/reduce/gather %.3f / %.3f / "
+                 "%.3f / %.3f s\n",
                  i, (unsigned long long)r.input_bytes, (unsigned long long)r.chunks,
-                 (unsigned long long)r.sent_bytes, (unsigned long long)r.received_bytes,
-                 r.seconds_map, r.seconds_exchange, r.seconds_reduce, r.seconds_gather);
+                 (unsigned long long)r.restored_chunks, (unsigned long long)r.sent_bytes,
+                 (unsigned long long)r.received_bytes, r.seconds_map, r.seconds_exchange,
+                 r.seconds_reduce, r.seconds_gather);
   }
 }
 
@@ -180,7 +182,7 @@ mr::OutputOptions::Format parse_format(const std::string& format) {
 // The options every command that runs a job takes, and the files.
 struct CommonOptions {
   std::string output, chunk_size = "8M", memory, task_timeout = "600", start_method = "fork";
-  std::string backend = "local", rank_timeout;
+  std::string backend = "local", rank_timeout, checkpoint;
   long long workers = 0, reducers = 0, top = 0;  // signed: "-3" is refused, not wrapped
   std::vector<std::string> files;
 
@@ -215,6 +217,9 @@ struct CommonOptions {
         "parts",
         "with --backend mpi and -o DIR: each rank writes its results to DIR/part-r-NNNNN, rank 0 "
         "adds DIR/_SUCCESS (DIR must not exist)")(
+        "checkpoint", po::value(&checkpoint),
+        "commit every map output to DIR (write, fsync, rename); a relaunch with the same DIR, "
+        "job, files and options maps only what was not committed (input files only)")(
         "rank-timeout", po::value(&rank_timeout),
         "with --backend mpi: seconds a rank waits for another one to answer before the job "
         "fails naming it (default: --task-timeout)");
@@ -294,6 +299,7 @@ struct CommonOptions {
     std::unique_ptr<mr::Backend> cluster = load_backend(eo);
     eo.backend = cluster.get();
     if (parts) eo.parts_dir = output;
+    eo.checkpoint_dir = checkpoint;
     mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
     if (cluster && cluster->rank() != 0) return kExitOk;  // rank 0 wrote the output
     if (trace) trace->commit();

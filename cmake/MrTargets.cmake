@@ -159,3 +159,14 @@ function(mr_add_backend name)
   set_property(GLOBAL APPEND PROPERTY MR_BACKENDS ${target})
   install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/mapreduce)
 endfunction()
+
+# mr_find_mpi(): find_package(MPI COMPONENTS CXX) for the C API (not the
+# deprecated C++ bindings), Open MPI unless MPI_CXX_COMPILER names another
+# (MPICH installed beside it may be the system's default mpicxx).
+macro(mr_find_mpi)
+  set(MPI_CXX_SKIP_MPICXX ON)
+  if(NOT MPI_CXX_COMPILER)
+    find_program(MPI_CXX_COMPILER NAMES mpicxx.openmpi mpicxx)
+  endif()
+  find_package(MPI COMPONENTS CXX)
+endmacro()

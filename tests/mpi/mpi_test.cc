@@ -454,6 +454,43 @@ Result run_with_fault(const std::string& text, int rank, const std::string& faul
   return run(argv, "/dev/null", 60s);
 }
 
+// --checkpoint: a run whose rank 1 is killed after committing its first
+// map output, relaunched with the same folder, gives the local output, and
+// the relaunch maps only what no commit holds (--stats: chunks mapped plus
+// chunks restored make the whole input, and some were restored).
+TEST_F(MpiTest, ACheckpointedRelaunchMapsOnlyWhatWasNotCommitted) {
+  const std::string text = corpus("1M");
+  const std::string checkpoint = dir_ / "checkpoint";
+  const std::vector<std::string> options = {"-j",           "1",        "--memory", "256K",
+                                            "--checkpoint", checkpoint, "--stats"};
+  const Result killed = run_with_fault(text, 1, "master-kill@map", options);
+  ASSERT_NE(killed.status, 0) << killed.err;
+  ASSERT_TRUE(fs::exists(fs::path(checkpoint) / "rank-1"));
+  const Result want = run(local({"wordcount", "--chunk-size", "32K", "--stats", text}));
+  ASSERT_EQ(want.status, 0);
+  auto args = with({"wordcount", "--chunk-size", "32K", text}, options);
+  const Result got = run(mpirun(3, args));
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_TRUE(got.out == want.out);
+  auto number_after = [](const std::string& text, const std::string& key, std::size_t from = 0) {
+    const std::size_t at = text.find(key, from);
+    return at == std::string::npos ? -1LL : std::stoll(text.substr(at + key.size()));
+  };
+  const std::size_t at = want.err.find("bytes in ");
+  ASSERT_NE(at, std::string::npos) << want.err;
+  const long long all = number_after(want.err, "bytes in ");
+  long long mapped = 0, restored = 0;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::size_t line = got.err.find("  rank " + std::to_string(rank) + " ");
+    ASSERT_NE(line, std::string::npos) << got.err;
+    mapped += number_after(got.err, "bytes in ", line);
+    restored += number_after(got.err, "chunks (", line);
+  }
+  EXPECT_GT(restored, 0) << got.err;
+  EXPECT_EQ(mapped + restored, all) << got.err;
+  EXPECT_TRUE(got.leftovers.empty());
+}
+
 // A rank whose master is SIGKILLed (mid-run, after its first map output)
 // ends the whole job fast, non-zero, naming the rank, with no process left.
 TEST_F(MpiTest, AKilledRankEndsTheJob) {

@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <span>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
 
 #include "mr/base/error.h"
+#include "mr/base/io.h"
 #include "mr/base/serialize.h"
 #include "mr/base/unique_fd.h"
 
@@ -103,6 +107,75 @@ void PartFile::commit() {
   }
   if (::rename(temporary_.c_str(), final_.c_str()) != 0) throw_errno("rename " + final_);
   sync_folder(final_.substr(0, final_.rfind('/')));
+}
+
+namespace {
+
+// A commit's manifest entry.
+struct CommitEntry {
+  std::string fingerprint;
+  std::vector<std::uint32_t> chunks;
+  std::vector<SpillRun> runs;  // one per partition (length 0: empty)
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(fingerprint, chunks, runs);
+  }
+};
+
+void sync_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path);
+  if (::fsync(fd.get()) != 0) throw_errno("fsync " + path);
+}
+
+}  // namespace
+
+Checkpoint::Checkpoint(const std::string& dir, unsigned rank, std::string fingerprint)
+    : fingerprint_(std::move(fingerprint)) {
+  std::error_code ec;
+  const std::string base = std::filesystem::absolute(dir, ec).string();
+  if (ec) throw std::system_error(ec, "checkpoint folder " + dir);
+  if (::mkdir(base.c_str(), 0777) != 0 && errno != EEXIST) throw_errno("mkdir " + base);
+  dir_ = base + "/rank-" + std::to_string(rank);
+  if (::mkdir(dir_.c_str(), 0777) != 0 && errno != EEXIST) throw_errno("mkdir " + dir_);
+  std::vector<std::string> entries;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("commit-") && !name.ends_with(".tmp")) entries.push_back(e.path());
+  }
+  std::sort(entries.begin(), entries.end());
+  for (const std::string& path : entries) {
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto entry = from_bytes<CommitEntry>(bytes);
+    if (entry.fingerprint != fingerprint_)
+      throw std::runtime_error("checkpoint " + path +
+                               " is of another run (other inputs, options or ranks); use a new "
+                               "--checkpoint folder");
+    chunks_.insert(entry.chunks.begin(), entry.chunks.end());
+    for (std::uint32_t p = 0; p < entry.runs.size(); ++p)
+      if (entry.runs[p].length) restored_.emplace_back(p, entry.runs[p]);
+  }
+}
+
+void Checkpoint::commit(const std::vector<std::uint32_t>& chunks,
+                        std::span<const std::span<std::byte>> parts) {
+  CommitEntry entry{fingerprint_, chunks, spill(dir_, parts)};
+  sync_file(entry.runs.at(0).path);  // every run is in that one file
+  const std::string name =
+      dir_ + "/commit-" + std::to_string(::getpid()) + "-" + std::to_string(next_++);
+  const std::string temporary = name + ".tmp";
+  {
+    UniqueFd fd(
+        ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+    if (!fd) throw_errno("open " + temporary);
+    const std::string bytes = to_bytes(entry);
+    write_full(fd.get(), bytes.data(), bytes.size());
+    if (::fsync(fd.get()) != 0) throw_errno("fsync " + temporary);
+  }
+  if (::rename(temporary.c_str(), name.c_str()) != 0) throw_errno("rename " + name);
+  sync_folder(dir_);
+  chunks_.insert(chunks.begin(), chunks.end());
 }
 
 void mark_success(const std::string& dir) {

@@ -8,8 +8,11 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mr/mapreduce/backend.h"
@@ -78,6 +81,31 @@ class PartFile {
 };
 // Writes the empty dir/_SUCCESS (after every part is committed).
 void mark_success(const std::string& dir);
+
+// --checkpoint DIR: a node's committed map outputs in DIR/rank-R, so that a
+// relaunch maps only what was not committed. Each commit is a data file (the
+// partition runs in the spill format, fsynced) and then its manifest entry
+// commit-<pid>-<n> (the chunks and the runs; written to a temporary name,
+// fsynced, renamed): a commit without its manifest entry does not exist.
+// Entries made with another fingerprint (other inputs, chunk size, ranks,
+// partitions, job) are refused: std::runtime_error. Throws std::system_error.
+class Checkpoint {
+ public:
+  Checkpoint(const std::string& dir, unsigned rank, std::string fingerprint);
+  bool committed(std::uint32_t chunk) const { return chunks_.count(chunk) > 0; }
+  std::size_t committed_chunks() const { return chunks_.size(); }
+  // The runs of every commit found at the start: (partition, run).
+  const std::vector<std::pair<std::uint32_t, SpillRun>>& restored() const { return restored_; }
+  // Commits the map output of `chunks`: parts[p] is partition p's run.
+  void commit(const std::vector<std::uint32_t>& chunks,
+              std::span<const std::span<std::byte>> parts);
+
+ private:
+  std::string dir_, fingerprint_;
+  std::set<std::uint32_t> chunks_;
+  std::vector<std::pair<std::uint32_t, SpillRun>> restored_;
+  unsigned next_ = 0;
+};
 
 // One node's counters for node 0 (JobStats' sums and its RankStats).
 std::string node_stats_to_bytes(const JobStats& stats, const RankStats& rank);

@@ -104,6 +104,8 @@ class Master {
   // With a backend (mr/mapreduce/backend.h): this node's part of the run.
   void start_backend();
   bool owned_here(const ChunkTask& t);
+  void open_checkpoint();
+  void checkpoint_map_output(const detail::MapDone& d);
   std::size_t round_bytes() const;
   void exchange_map_output();
   void gather_output();
@@ -149,6 +151,7 @@ class Master {
   bool backend_started_ = false;
   std::uint64_t mapped_chunks_ = 0;  // chunks of mapped inputs cut so far (every node alike)
   RankStats rank_stats_;
+  std::optional<detail::Checkpoint> checkpoint_;  // --checkpoint
 };
 
 // The algorithm: split and map, reduce, merge.
@@ -259,6 +262,7 @@ void Master::map_and_reduce() {
       start_worker(i);
     }
     if (backend_) start_backend();  // after every fork of the workers
+    if (!options_.checkpoint_dir.empty()) open_checkpoint();
     while (phase_ != Phase::kDone) {
       if (interrupted()) throw Interrupted();
       schedule();
@@ -326,10 +330,16 @@ void Master::feed_queue() {
     if (!unsent_) {
       unsent_ = splitter_->next(book_->chunks());
       if (unsent_) book_->add(*unsent_);
-      if (unsent_ && !owned_here(*unsent_)) {
-        book_->commit(unsent_->chunk);  // another node maps it
+      // Another node maps it, or it is in the checkpoint: committed.
+      if (unsent_ &&
+          (!owned_here(*unsent_) || (checkpoint_ && checkpoint_->committed(unsent_->chunk)))) {
+        book_->commit(unsent_->chunk);
         unsent_.reset();
         continue;
+      }
+      if (unsent_ && backend_) {
+        ++rank_stats_.chunks;
+        rank_stats_.input_bytes += unsent_->length;
       }
     }
     if (!unsent_) {
@@ -421,6 +431,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     w.chunk = s->chunk;
     w.task_started = Clock::now();
   } else if (auto* d = std::get_if<MapDone>(&m)) {
+    if (checkpoint_ && !d->chunks.empty()) checkpoint_map_output(*d);  // before counting on it
     for (auto c : d->chunks) {
       const ChunkTask& t = book_->commit(c);
       committed_bytes_ += t.length;
@@ -676,13 +687,10 @@ void Master::start_backend() {
 }
 
 // Every node cuts the same chunks of the mapped inputs and maps every
-// N-th; stream chunks exist on node 0 only. Counts the node's share.
+// N-th; stream chunks exist on node 0 only.
 bool Master::owned_here(const ChunkTask& t) {
   if (!backend_) return true;
-  if (t.slot < 0 && mapped_chunks_++ % backend_->ranks() != backend_->rank()) return false;
-  ++rank_stats_.chunks;
-  rank_stats_.input_bytes += t.length;
-  return true;
+  return t.slot >= 0 || mapped_chunks_++ % backend_->ranks() == backend_->rank();
 }
 
 // What one exchange has in flight to and from each node: an eighth of the
@@ -690,6 +698,40 @@ bool Master::owned_here(const ChunkTask& t) {
 std::size_t Master::round_bytes() const {
   const std::size_t memory = options_.memory ? options_.memory : default_memory();
   return std::clamp<std::size_t>(memory / 8 / backend_->ranks(), 4u << 10, 64u << 20);
+}
+
+// --checkpoint: this node's commits so far are its map output already.
+void Master::open_checkpoint() {
+  if (slots_)
+    throw std::invalid_argument(
+        "--checkpoint needs input files: standard input and compressed files cannot be "
+        "skipped on a relaunch");
+  std::string fingerprint = std::string(job_.name());
+  for (const auto& [key, value] : options_.job_recipe.options)
+    fingerprint += " " + key + "=" + value;
+  for (const Input& in : inputs_)
+    fingerprint += "\n" + in.name() + " " + std::to_string(in.data().size());
+  fingerprint += "\nchunk " + std::to_string(options_.chunk_size) + " partitions " +
+                 std::to_string(book_->partitions()) + " ranks " +
+                 std::to_string(backend_ ? backend_->ranks() : 1);
+  checkpoint_.emplace(options_.checkpoint_dir, backend_ ? backend_->rank() : 0, fingerprint);
+  for (const auto& [p, run] : checkpoint_->restored()) map_spills_.at(p).push_back(run);
+  rank_stats_.restored_chunks = checkpoint_->committed_chunks();
+}
+
+// Commits a map output to the checkpoint before the master counts on it.
+void Master::checkpoint_map_output(const detail::MapDone& d) {
+  std::vector<std::string> unspilled(book_->partitions());
+  std::vector<std::span<std::byte>> parts(book_->partitions());
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    if (p < d.runs.size() && d.runs[p].length) {
+      parts[p] = arena_->at(d.runs[p]);
+    } else if (p < d.spills.size() && d.spills[p].length) {
+      unspilled[p] = detail::unspill(d.spills[p]);
+      parts[p] = std::as_writable_bytes(std::span(unspilled[p]));
+    }
+  }
+  checkpoint_->commit(d.chunks, parts);
 }
 
 // Partition r's runs go to node r mod N.
