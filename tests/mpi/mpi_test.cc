@@ -87,6 +87,10 @@ Result run(const std::vector<std::string>& argv, const std::string& in = "/dev/n
   env.push_back("OMPI_ALLOW_RUN_AS_ROOT=1");
   env.push_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
   env.push_back("OMPI_MCA_rmaps_base_oversubscribe=1");
+  // Open MPI's components leak at exit, from modules it has unloaded by then
+  // (no name to suppress): no leak check in the ranks of an ASan build. The
+  // local runs keep it, and so do the engine's cluster parts (cluster_parts_test).
+  if (argv.at(0) != kBinary) env.push_back("ASAN_OPTIONS=detect_leaks=0");
   for (auto& x : extra) env.push_back(x);
   std::vector<char*> envp, args;
   for (auto& e : env) envp.push_back(e.data());
