@@ -160,12 +160,13 @@ std::vector<std::string> local(const std::vector<std::string>& args) {
 
 const std::vector<std::string> kTcp = {"--mca", "btl", "tcp,self"};
 
-// `args` run locally and by `ranks` ranks print the same bytes.
-void expect_same(const std::vector<std::string>& args, int ranks,
-                 const std::vector<std::string>& mca = {}, const std::string& in = "/dev/null") {
+// `args` run locally and by `ranks` ranks print the same bytes; returns the
+// ranks' run.
+Result expect_same(const std::vector<std::string>& args, int ranks,
+                   const std::vector<std::string>& mca = {}, const std::string& in = "/dev/null") {
   const Result want = run(local(args), in);
-  ASSERT_EQ(want.status, 0) << want.err;
-  ASSERT_FALSE(want.out.empty());
+  EXPECT_EQ(want.status, 0) << want.err;
+  EXPECT_FALSE(want.out.empty());
   const Result got = run(mpirun(ranks, args, mca), in);
   EXPECT_EQ(got.status, 0) << got.err;
   EXPECT_FALSE(got.timed_out);
@@ -173,6 +174,7 @@ void expect_same(const std::vector<std::string>& args, int ranks,
   EXPECT_TRUE(got.out == want.out)
       << "output differs: " << got.out.size() << " bytes against " << want.out.size() << "\n"
       << got.err;
+  return got;
 }
 
 class MpiTest : public ::testing::Test {
@@ -230,14 +232,22 @@ TEST_F(MpiTest, EveryPluginJobIsTheLocalOutput) {
   expect_same({"run", "--job", "primes", "-j", "1", "--chunk-size", "1K", dir_ / "ranges.txt"}, 3);
 }
 
-TEST_F(MpiTest, StandardInputAndZstdAreReadByRankZero) {
+TEST_F(MpiTest, StandardInputAndZstdAreReadByRankZeroAndScattered) {
   const std::string text = corpus("1M");
   const std::string zst = text + ".zst";
   ASSERT_EQ(run({"/usr/bin/env", "zstd", "-q", "-f", text, "-o", zst}).status, 0);
-  // stdin first: the ranks number the mapped files' chunks alike without it.
-  expect_same(
-      {"wordcount", "-j", "2", "--chunk-size", "64K", "-", kData + "/en/sherlock-holmes.txt", zst},
-      3, {}, text);
+  // Rank 0 reads the streams and hands every third chunk to each other rank
+  // (one that has not taken its last ones yet gets none: rank 0 maps it).
+  const Result got = expect_same({"wordcount", "-j", "2", "--chunk-size", "64K", "--stats", "-",
+                                  kData + "/en/sherlock-holmes.txt", zst},
+                                 3, {}, text);
+  for (const std::string rank : {"1", "2"}) {
+    const std::size_t at = got.err.find("  rank " + rank + " ");
+    ASSERT_NE(at, std::string::npos) << got.err;
+    const std::size_t chunks = got.err.find(" bytes in ", at);
+    // A third of the file's 9 chunks, and at least its first stream chunk.
+    EXPECT_GE(std::stoull(got.err.substr(chunks + 10)), 4u) << got.err;
+  }
   expect_same({"wordcount", "-j", "1", "--chunk-size", "64K", zst, "-"}, 4, kTcp, zst);
 }
 

@@ -104,6 +104,8 @@ class Master {
   // With a backend (mr/mapreduce/backend.h): this node's part of the run.
   void start_backend();
   bool owned_here(const ChunkTask& t);
+  bool receiving_streams() const;
+  std::optional<ChunkTask> receive_stream_chunk();
   void open_checkpoint();
   void checkpoint_map_output(const detail::MapDone& d);
   std::size_t round_bytes() const;
@@ -152,6 +154,9 @@ class Master {
   std::uint64_t mapped_chunks_ = 0;  // chunks of mapped inputs cut so far (every node alike)
   RankStats rank_stats_;
   std::optional<detail::Checkpoint> checkpoint_;  // --checkpoint
+  std::uint64_t stream_chunks_ = 0;               // node 0: stream chunks cut so far
+  unsigned unsent_owner_ = 0;                     // node 0: the node that maps unsent_
+  bool streams_ended_ = false;                    // another node: node 0 sent its last stream chunk
 };
 
 // The algorithm: split and map, reduce, merge.
@@ -329,6 +334,7 @@ void Master::feed_queue() {
   while (!queue_closed_) {
     if (!unsent_) {
       unsent_ = splitter_->next(book_->chunks());
+      if (!unsent_ && receiving_streams()) unsent_ = receive_stream_chunk();
       if (unsent_) book_->add(*unsent_);
       // Another node maps it, or it is in the checkpoint: committed.
       if (unsent_ &&
@@ -337,20 +343,57 @@ void Master::feed_queue() {
         unsent_.reset();
         continue;
       }
-      if (unsent_ && backend_) {
+      // Node 0 maps every N-th stream chunk and sends the others out.
+      if (unsent_ && backend_ && unsent_->slot >= 0 && backend_->rank() == 0)
+        unsent_owner_ = static_cast<unsigned>(stream_chunks_++ % backend_->ranks());
+      if (unsent_ && backend_ && unsent_owner_ == 0) {
         ++rank_stats_.chunks;
         rank_stats_.input_bytes += unsent_->length;
       }
     }
     if (!unsent_) {
       if (!splitter_->exhausted()) return;  // a stream waits for a slot
+      if (receiving_streams() && !streams_ended_) return;  // node 0 sends more
+      if (backend_ && backend_->rank() == 0 && slots_) backend_->end_chunks();
       queue_->close();
       queue_closed_ = true;
       return;
     }
+    if (unsent_owner_ != 0) {
+      const ChunkTask& t = *unsent_;
+      StreamChunk out{t.input, t.offset, t.first_line,
+                      std::string(slots_->data(static_cast<std::size_t>(t.slot)), t.length)};
+      const bool sent = backend_->send_chunk(std::exchange(unsent_owner_, 0), out);
+      if (sent) {
+        book_->commit(t.chunk);
+        splitter_->release_slot(t.slot);
+        unsent_.reset();
+        continue;
+      }
+      // That node has not taken its earlier ones yet: mapped here instead,
+      // so node 0 never stops reading the stream (mpirun forwarding it
+      // fares badly when its reader stalls) and a busy node gets less.
+      ++rank_stats_.chunks;
+      rank_stats_.input_bytes += t.length;
+    }
     if (!queue_->try_put(*unsent_)) return;
     unsent_.reset();
   }
+}
+
+// A node other than 0 with stream inputs: their chunks come from node 0.
+bool Master::receiving_streams() const {
+  return backend_ && slots_ && backend_->rank() != 0 && backend_->ranks() > 1;
+}
+
+// The next stream chunk node 0 sent, when one has come and a slot is free.
+std::optional<ChunkTask> Master::receive_stream_chunk() {
+  if (streams_ended_ || splitter_->out_of_slots()) return std::nullopt;
+  bool ended = false;
+  std::optional<StreamChunk> chunk = backend_->receive_chunk(ended);
+  streams_ended_ = ended;
+  if (!chunk) return std::nullopt;
+  return splitter_->accept(book_->chunks(), *chunk);
 }
 
 // Puts stream tasks that no live worker holds back on the queue under new
@@ -682,12 +725,12 @@ void Master::report_progress(bool final) {
 void Master::start_backend() {
   backend_->start();
   backend_started_ = true;
-  // Stream inputs are read and mapped on node 0 alone.
+  // Stream inputs are read on node 0 alone, which sends chunks of them out.
   if (backend_->rank() != 0) splitter_->skip_streams();
 }
 
 // Every node cuts the same chunks of the mapped inputs and maps every
-// N-th; stream chunks exist on node 0 only.
+// N-th; stream chunks are node 0's to cut and hand out (feed_queue).
 bool Master::owned_here(const ChunkTask& t) {
   if (!backend_) return true;
   return t.slot >= 0 || mapped_chunks_++ % backend_->ranks() == backend_->rank();

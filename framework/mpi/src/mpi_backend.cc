@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <memory>
 #include <new>
@@ -42,6 +43,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kFrame = sizeof(std::uint32_t) + sizeof(std::uint64_t);
 constexpr int kTagSpan = 3;  // tags per exchange: sizes, data, gather
+constexpr int kStreamTag = 30001;  // stream chunks from node 0 (beyond the exchanges' tags)
+constexpr std::size_t kChunksInFlight = 2;  // per node
+constexpr std::size_t kChunkHeader = sizeof(std::uint32_t) + 2 * sizeof(std::uint64_t);
 
 std::string mpi_error(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -166,6 +170,7 @@ class MpiBackend final : public Backend {
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    chunk_sends_.resize(static_cast<std::size_t>(size_));
   }
   unsigned rank() const override { return static_cast<unsigned>(rank_); }
   unsigned ranks() const override { return static_cast<unsigned>(size_); }
@@ -174,6 +179,9 @@ class MpiBackend final : public Backend {
 
   void exchange(RunStore& store, const std::function<unsigned(std::uint32_t)>& owner,
                 std::size_t round_bytes, const std::function<bool()>& cancelled) override;
+  bool send_chunk(unsigned to, const StreamChunk& chunk) override;
+  void end_chunks() override;
+  std::optional<StreamChunk> receive_chunk(bool& ended) override;
   std::vector<std::string> gather(std::string_view mine,
                                   const std::function<bool()>& cancelled) override;
 
@@ -221,7 +229,17 @@ class MpiBackend final : public Backend {
       wait_some(pending, cancelled);
   }
 
+  // Node 0's stream chunks on their way, per node (the buffer lives until
+  // its send completes).
+  struct ChunkSend {
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::string bytes;
+  };
+  std::size_t chunks_in_flight(unsigned to);
+  void finish_chunk_sends(const std::function<bool()>& cancelled);
+
   BackendOptions options_;
+  std::vector<std::deque<ChunkSend>> chunk_sends_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, tags_ = 0;
   std::uint64_t sent_ = 0, received_ = 0;
@@ -265,8 +283,85 @@ std::vector<int> MpiBackend::wait_some(std::vector<Pending>& pending,
   }
 }
 
+std::size_t MpiBackend::chunks_in_flight(unsigned to) {
+  auto& sends = chunk_sends_.at(to);
+  while (!sends.empty()) {
+    int done = 0;
+    check(MPI_Test(&sends.front().request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    if (!done) break;
+    sends.pop_front();
+  }
+  return sends.size();
+}
+
+// A message: {uint32 input, uint64 offset, uint64 first_line} and the
+// bytes; an empty message is the end.
+bool MpiBackend::send_chunk(unsigned to, const StreamChunk& chunk) {
+  if (static_cast<int>(to) == rank_ || to >= chunk_sends_.size())
+    throw BackendError("send_chunk to rank " + std::to_string(to));
+  if (chunks_in_flight(to) >= kChunksInFlight) return false;
+  if (chunk.bytes.empty() || chunk.bytes.size() > std::numeric_limits<int>::max() - kChunkHeader)
+    throw BackendError("a stream chunk of " + std::to_string(chunk.bytes.size()) + " bytes");
+  ChunkSend& send = chunk_sends_[to].emplace_back();
+  send.bytes.reserve(kChunkHeader + chunk.bytes.size());
+  send.bytes.append(reinterpret_cast<const char*>(&chunk.input), sizeof chunk.input);
+  send.bytes.append(reinterpret_cast<const char*>(&chunk.offset), sizeof chunk.offset);
+  send.bytes.append(reinterpret_cast<const char*>(&chunk.first_line), sizeof chunk.first_line);
+  send.bytes.append(chunk.bytes);
+  check(MPI_Isend(send.bytes.data(), static_cast<int>(send.bytes.size()), MPI_BYTE,
+                  static_cast<int>(to), kStreamTag, comm_, &send.request),
+        "MPI_Isend");
+  sent_ += send.bytes.size();
+  return true;
+}
+
+void MpiBackend::end_chunks() {
+  for (int to = 0; to < size_; ++to) {
+    if (to == rank_) continue;
+    ChunkSend& send = chunk_sends_[static_cast<std::size_t>(to)].emplace_back();
+    check(MPI_Isend(nullptr, 0, MPI_BYTE, to, kStreamTag, comm_, &send.request), "MPI_Isend");
+  }
+}
+
+std::optional<StreamChunk> MpiBackend::receive_chunk(bool& ended) {
+  int arrived = 0;
+  MPI_Status status;
+  check(MPI_Iprobe(0, kStreamTag, comm_, &arrived, &status), "MPI_Iprobe");
+  if (!arrived) return std::nullopt;
+  int count = 0;
+  check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  std::string message(static_cast<std::size_t>(count), '\0');
+  // Already here (probed): this receive does not wait on node 0.
+  check(MPI_Recv(message.data(), count, MPI_BYTE, 0, kStreamTag, comm_, MPI_STATUS_IGNORE),
+        "MPI_Recv");
+  received_ += message.size();
+  if (message.empty()) {
+    ended = true;
+    return std::nullopt;
+  }
+  if (message.size() <= kChunkHeader) throw BackendError("rank 0 sent a malformed stream chunk");
+  StreamChunk chunk;
+  std::memcpy(&chunk.input, message.data(), sizeof chunk.input);
+  std::memcpy(&chunk.offset, message.data() + sizeof chunk.input, sizeof chunk.offset);
+  std::memcpy(&chunk.first_line, message.data() + sizeof chunk.input + sizeof chunk.offset,
+              sizeof chunk.first_line);
+  chunk.bytes = message.substr(kChunkHeader);
+  return chunk;
+}
+
+// Node 0's stream chunks are all taken before its exchange begins.
+void MpiBackend::finish_chunk_sends(const std::function<bool()>& cancelled) {
+  std::vector<Pending> pending;
+  for (std::size_t to = 0; to < chunk_sends_.size(); ++to)
+    for (const ChunkSend& send : chunk_sends_[to])
+      pending.push_back(Pending{send.request, static_cast<int>(to), false});
+  wait_all(pending, cancelled);
+  for (auto& sends : chunk_sends_) sends.clear();
+}
+
 void MpiBackend::exchange(RunStore& store, const std::function<unsigned(std::uint32_t)>& owner,
                           std::size_t round_bytes, const std::function<bool()>& cancelled) {
+  finish_chunk_sends(cancelled);
   const int tags = next_tags();
   const int tag_sizes = tags, tag_data = tags + 1;
   const std::size_t round =

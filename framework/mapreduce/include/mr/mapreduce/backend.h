@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,15 @@ class RunStore {
   virtual Room receive(std::uint32_t p, std::uint64_t length) = 0;
   // The room `id` is filled: the run belongs to this node now.
   virtual void received(std::size_t id) = 0;
+};
+
+// A chunk of a stream input (standard input, a compressed file): node 0
+// reads and cuts the streams and sends every N-th chunk to another node.
+struct StreamChunk {
+  std::uint32_t input = 0;       // the input's index
+  std::uint64_t offset = 0;      // of the chunk in the input
+  std::uint64_t first_line = 0;  // ChunkInfo::first_line
+  std::string bytes;
 };
 
 // A node did not answer within the backend's timeout, or the backend
@@ -108,6 +118,17 @@ class Backend {
   // answer within the timeout, naming it.
   virtual void exchange(RunStore& store, const std::function<unsigned(std::uint32_t)>& owner,
                         std::size_t round_bytes, const std::function<bool()>& cancelled) = 0;
+  // Node 0: sends `chunk` to node `to` without waiting. False (nothing
+  // sent) while `to` has not taken the ones before (a few at most are in
+  // flight per node), so memory stays bounded; try again later. The sends
+  // are complete when the next exchange() starts.
+  virtual bool send_chunk(unsigned to, const StreamChunk& chunk) = 0;
+  // Node 0, after its last send_chunk(): tells every other node that no
+  // more come.
+  virtual void end_chunks() = 0;
+  // Another node: the next chunk node 0 sent, if one has arrived. Sets
+  // `ended` once node 0's end has arrived (after its last chunk).
+  virtual std::optional<StreamChunk> receive_chunk(bool& ended) = 0;
   // Bytes sent and received by exchange() so far.
   virtual std::uint64_t sent_bytes() const = 0;
   virtual std::uint64_t received_bytes() const = 0;
