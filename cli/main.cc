@@ -151,14 +151,16 @@ void print_stats(const mr::JobStats& s, const char* records) {
                  static_cast<long long>(n));
   for (std::size_t i = 0; i < s.ranks.size(); ++i) {
     const mr::RankStats& r = s.ranks[i];
-    std::fprintf(stderr,
-                 "  rank %-4zu read %llu bytes in %llu chunks (%llu restored from --checkpoint), "
-                 "shuffle sent %llu received %llu bytes, map/exchange/reduce/gather %.3f / %.3f / "
-                 "%.3f / %.3f s\n",
-                 i, (unsigned long long)r.input_bytes, (unsigned long long)r.chunks,
-                 (unsigned long long)r.restored_chunks, (unsigned long long)r.sent_bytes,
-                 (unsigned long long)r.received_bytes, r.seconds_map, r.seconds_exchange,
-                 r.seconds_reduce, r.seconds_gather);
+    std::fprintf(
+        stderr,
+        "  rank %-4zu read %llu bytes in %llu chunks (%llu chunks, %llu partitions restored "
+        "from --checkpoint), "
+        "shuffle sent %llu received %llu bytes, map/exchange/reduce/gather %.3f / %.3f / "
+        "%.3f / %.3f s\n",
+        i, (unsigned long long)r.input_bytes, (unsigned long long)r.chunks,
+        (unsigned long long)r.restored_chunks, (unsigned long long)r.restored_partitions,
+        (unsigned long long)r.sent_bytes, (unsigned long long)r.received_bytes, r.seconds_map,
+        r.seconds_exchange, r.seconds_reduce, r.seconds_gather);
   }
 }
 

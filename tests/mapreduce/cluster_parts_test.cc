@@ -32,10 +32,10 @@ TEST(TaskBookTest, ReduceShareLeavesTheOtherPartitionsDone) {
   EXPECT_TRUE(book.reduce_finished());
 }
 
-// A commit survives the process (it is read back by the next Checkpoint on
-// the folder), its runs read back as written, and a checkpoint of another
-// run (another fingerprint) is refused.
-TEST(CheckpointTest, CommitsAreReadBackAndAnotherRunIsRefused) {
+// Commits survive the process (they are read back by the next Checkpoint on
+// the folder), map runs and reduce outputs read back as written, and a
+// checkpoint of another run (another fingerprint) is refused.
+TEST(CheckpointTest, MapAndReduceCommitsAreReadBackAndAnotherRunIsRefused) {
   std::string name = "mr-checkpoint-";
   name += std::to_string(::getpid());
   const fs::path dir = fs::temp_directory_path() / name;
@@ -48,6 +48,9 @@ TEST(CheckpointTest, CommitsAreReadBackAndAnotherRunIsRefused) {
         std::as_writable_bytes(std::span(p0)), {}, std::as_writable_bytes(std::span(p2))};
     first.commit({7, 9}, parts);
     EXPECT_TRUE(first.committed(9));
+    std::string sorted = "b\t2\na\t1\n";
+    first.commit_reduced(1, std::as_writable_bytes(std::span(sorted)), 2);
+    first.commit_reduced(4, {}, 0);  // a partition without keys
   }
   mr::detail::Checkpoint again(dir, 2, "job A");
   EXPECT_TRUE(again.committed(7));
@@ -58,6 +61,13 @@ TEST(CheckpointTest, CommitsAreReadBackAndAnotherRunIsRefused) {
   EXPECT_EQ(mr::detail::unspill(again.restored()[0].second), "partition zero");
   EXPECT_EQ(again.restored()[1].first, 2u);
   EXPECT_EQ(mr::detail::unspill(again.restored()[1].second), "two");
+  ASSERT_NE(again.reduced(1), nullptr);
+  EXPECT_EQ(again.reduced(1)->keys, 2u);
+  EXPECT_EQ(mr::detail::unspill(again.reduced(1)->run), "b\t2\na\t1\n");
+  ASSERT_NE(again.reduced(4), nullptr);
+  EXPECT_EQ(again.reduced(4)->run.length, 0u);
+  EXPECT_EQ(again.reduced(0), nullptr);
+  EXPECT_EQ(again.restored().size(), 2u) << "a reduce commit restores no map run";
   EXPECT_FALSE(mr::detail::Checkpoint(dir, 1, "job B").committed(7)) << "another rank's folder";
   EXPECT_THROW(mr::detail::Checkpoint(dir, 2, "job B"), std::runtime_error);
   fs::remove_all(dir);

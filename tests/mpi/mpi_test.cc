@@ -379,10 +379,18 @@ class MpiHostsTest : public MpiTest {
       hosts_ += (hosts_.empty() ? "" : ",") + subnet_ + std::to_string(host);
     }
     agent_ = dir_ / "netns-agent";
+    // Each host gets its own temporary folder, as separate machines would:
+    // Open MPI's daemons, all named after this machine, would otherwise
+    // race to make the same session folders in one /tmp.
     std::ofstream(agent_) << "#!/bin/sh\n"
                              "# plm_rsh_agent: 'agent HOST COMMAND...' runs COMMAND in HOST's\n"
                              "# namespace (named after the last byte of its address).\n"
                              "host=$1\nshift\n"
+                             "tmp="
+                          << dir_.string()
+                          << "/tmp-${host##*.}\n"
+                             "mkdir -p \"$tmp\" || exit 1\n"
+                             "export TMPDIR=\"$tmp\" OMPI_MCA_orte_tmpdir_base=\"$tmp\"\n"
                              "exec ip netns exec \""
                           << prefix_ << "${host##*.}\" /bin/sh -c \"$*\"\n";
     fs::permissions(agent_, fs::perms::owner_all);
@@ -503,6 +511,19 @@ TEST_F(MpiTest, ACheckpointedRelaunchMapsOnlyWhatWasNotCommitted) {
   EXPECT_GT(restored, 0) << got.err;
   EXPECT_EQ(mapped + restored, all) << got.err;
   EXPECT_TRUE(got.leftovers.empty());
+  // Once the run has succeeded, a relaunch maps and reduces nothing: every
+  // chunk and all 4 partitions (4 per worker) come from the checkpoint.
+  const Result again = run(mpirun(3, args));
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_TRUE(again.out == want.out);
+  long long partitions = 0;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::size_t line = again.err.find("  rank " + std::to_string(rank) + " ");
+    ASSERT_NE(line, std::string::npos) << again.err;
+    EXPECT_EQ(number_after(again.err, "bytes in ", line), 0) << again.err;
+    partitions += number_after(again.err, "chunks, ", line);
+  }
+  EXPECT_EQ(partitions, 4) << again.err;
 }
 
 // A rank whose master is SIGKILLed (mid-run, after its first map output)

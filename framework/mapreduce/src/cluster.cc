@@ -111,14 +111,17 @@ void PartFile::commit() {
 
 namespace {
 
-// A commit's manifest entry.
+// A commit's manifest entry: map output (reduced < 0: one run per
+// partition, length 0 when empty) or one partition's reduce output.
 struct CommitEntry {
   std::string fingerprint;
   std::vector<std::uint32_t> chunks;
-  std::vector<SpillRun> runs;  // one per partition (length 0: empty)
+  std::vector<SpillRun> runs;
+  std::int64_t reduced = -1;
+  std::uint64_t keys = 0;
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(fingerprint, chunks, runs);
+    ar(fingerprint, chunks, runs, reduced, keys);
   }
 };
 
@@ -152,6 +155,10 @@ Checkpoint::Checkpoint(const std::string& dir, unsigned rank, std::string finger
       throw std::runtime_error("checkpoint " + path +
                                " is of another run (other inputs, options or ranks); use a new "
                                "--checkpoint folder");
+    if (entry.reduced >= 0) {
+      reduced_[static_cast<std::uint32_t>(entry.reduced)] = Reduced{entry.runs.at(0), entry.keys};
+      continue;
+    }
     chunks_.insert(entry.chunks.begin(), entry.chunks.end());
     for (std::uint32_t p = 0; p < entry.runs.size(); ++p)
       if (entry.runs[p].length) restored_.emplace_back(p, entry.runs[p]);
@@ -162,6 +169,20 @@ void Checkpoint::commit(const std::vector<std::uint32_t>& chunks,
                         std::span<const std::span<std::byte>> parts) {
   CommitEntry entry{fingerprint_, chunks, spill(dir_, parts)};
   sync_file(entry.runs.at(0).path);  // every run is in that one file
+  write_entry(to_bytes(entry));
+  chunks_.insert(chunks.begin(), chunks.end());
+}
+
+void Checkpoint::commit_reduced(std::uint32_t p, std::span<std::byte> run, std::uint64_t keys) {
+  const std::span<std::byte> parts[] = {run};
+  CommitEntry entry{fingerprint_, {}, spill(dir_, parts), p, keys};
+  sync_file(entry.runs.at(0).path);
+  write_entry(to_bytes(entry));
+  reduced_[p] = Reduced{entry.runs[0], keys};
+}
+
+// The manifest entry: a temporary name, fsync, rename, fsync the folder.
+void Checkpoint::write_entry(const std::string& bytes) {
   const std::string name =
       dir_ + "/commit-" + std::to_string(::getpid()) + "-" + std::to_string(next_++);
   const std::string temporary = name + ".tmp";
@@ -169,13 +190,11 @@ void Checkpoint::commit(const std::vector<std::uint32_t>& chunks,
     UniqueFd fd(
         ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
     if (!fd) throw_errno("open " + temporary);
-    const std::string bytes = to_bytes(entry);
     write_full(fd.get(), bytes.data(), bytes.size());
     if (::fsync(fd.get()) != 0) throw_errno("fsync " + temporary);
   }
   if (::rename(temporary.c_str(), name.c_str()) != 0) throw_errno("rename " + name);
   sync_folder(dir_);
-  chunks_.insert(chunks.begin(), chunks.end());
 }
 
 void mark_success(const std::string& dir) {

@@ -99,11 +99,25 @@ class Checkpoint {
   // Commits the map output of `chunks`: parts[p] is partition p's run.
   void commit(const std::vector<std::uint32_t>& chunks,
               std::span<const std::span<std::byte>> parts);
+  // A reduced partition: its sorted output run (maybe empty) and key count.
+  struct Reduced {
+    SpillRun run;  // length 0: empty
+    std::uint64_t keys = 0;
+  };
+  // Commits partition `p`'s reduce output.
+  void commit_reduced(std::uint32_t p, std::span<std::byte> run, std::uint64_t keys);
+  // Partition `p`'s committed reduce output, if any.
+  const Reduced* reduced(std::uint32_t p) const {
+    auto it = reduced_.find(p);
+    return it == reduced_.end() ? nullptr : &it->second;
+  }
 
  private:
   std::string dir_, fingerprint_;
   std::set<std::uint32_t> chunks_;
   std::vector<std::pair<std::uint32_t, SpillRun>> restored_;
+  std::map<std::uint32_t, Reduced> reduced_;
+  void write_entry(const std::string& bytes);
   unsigned next_ = 0;
 };
 

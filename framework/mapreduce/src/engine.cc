@@ -108,6 +108,8 @@ class Master {
   std::optional<ChunkTask> receive_stream_chunk();
   void open_checkpoint();
   void checkpoint_map_output(const detail::MapDone& d);
+  void checkpoint_reduce_output(const detail::ReduceDone& d);
+  bool restore_reduced(std::uint32_t p);
   std::size_t round_bytes() const;
   void exchange_map_output();
   void gather_output();
@@ -495,6 +497,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     master_fault_at(detail::FaultInjection::Phase::kMap);
     if (!d->spills.empty()) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
+    if (checkpoint_) checkpoint_reduce_output(*rd);  // before counting on it
     idle_deaths_ = 0;
     book_->partition_took(seconds_since(w.task_started));
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
@@ -628,10 +631,11 @@ void Master::schedule() {
       if (backend_) exchange_map_output();
       started_ = Clock::now();
       if (!backend_) {
-        book_->begin_reduce();
+        book_->begin_reduce([&](std::uint32_t p) { return !restore_reduced(p); });
       } else {
         const unsigned ranks = backend_->ranks(), rank = backend_->rank();
-        book_->begin_reduce([&](std::uint32_t p) { return p % ranks == rank; });
+        book_->begin_reduce(
+            [&](std::uint32_t p) { return p % ranks == rank && !restore_reduced(p); });
       }
     } else {
       std::vector<detail::MapChunks> orders(workers_.size());
@@ -775,6 +779,29 @@ void Master::checkpoint_map_output(const detail::MapDone& d) {
     }
   }
   checkpoint_->commit(d.chunks, parts);
+}
+
+// Commits a reduce output to the checkpoint.
+void Master::checkpoint_reduce_output(const detail::ReduceDone& d) {
+  std::string unspilled;
+  std::span<std::byte> run;
+  if (d.run.length) {
+    run = arena_->at(d.run);
+  } else if (d.spill) {
+    unspilled = detail::unspill(*d.spill);
+    run = std::as_writable_bytes(std::span(unspilled));
+  }
+  checkpoint_->commit_reduced(d.partition, run, d.keys);
+}
+
+// A partition found reduced in the checkpoint: its output, not reduced again.
+bool Master::restore_reduced(std::uint32_t p) {
+  const detail::Checkpoint::Reduced* done = checkpoint_ ? checkpoint_->reduced(p) : nullptr;
+  if (!done) return false;
+  if (done->run.length) reduce_spills_.at(p) = done->run;
+  stats_.distinct_keys += done->keys;
+  ++rank_stats_.restored_partitions;
+  return true;
 }
 
 // Partition r's runs go to node r mod N.

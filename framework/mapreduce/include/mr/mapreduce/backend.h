@@ -91,12 +91,13 @@ struct RankStats {
   std::uint64_t input_bytes = 0;  // of the chunks this node mapped
   std::uint64_t chunks = 0;
   std::uint64_t restored_chunks = 0;  // found committed in --checkpoint, not mapped again
+  std::uint64_t restored_partitions = 0;  // found reduced in --checkpoint, not reduced again
   std::uint64_t sent_bytes = 0, received_bytes = 0;  // shuffle and output runs
   double seconds_map = 0, seconds_exchange = 0, seconds_reduce = 0, seconds_gather = 0;
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(input_bytes, chunks, restored_chunks, sent_bytes, received_bytes, seconds_map,
-       seconds_exchange, seconds_reduce, seconds_gather);
+    ar(input_bytes, chunks, restored_chunks, restored_partitions, sent_bytes, received_bytes,
+       seconds_map, seconds_exchange, seconds_reduce, seconds_gather);
   }
 };
 

@@ -110,11 +110,12 @@ struct EngineOptions {
   // `output.top` then applies to each part. The caller refuses a folder that
   // exists before the run.
   std::string parts_dir;
-  // Non-empty: commit every map output to this folder (node R: DIR/rank-R;
-  // write, fsync, rename) before counting on it, and skip the chunks found
-  // committed there by an earlier run of the same job, inputs and options
-  // (a relaunch after a failure maps only what was not committed). Input
-  // files only (no stream). The folder is kept after the run.
+  // Non-empty: commit every map output and every reduce output to this
+  // folder (node R: DIR/rank-R; write, fsync, rename) before counting on
+  // it, and skip the chunks and partitions found committed there by an
+  // earlier run of the same job, inputs and options (a relaunch after a
+  // failure maps and reduces only what was not committed). Input files
+  // only (no stream). The folder is kept after the run.
   std::string checkpoint_dir;
 };
 
