@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "mr/mapreduce/backend.h"
 #include "mr/mapreduce/engine.h"
 #include "mr/mapreduce/input.h"
 #include "mr/mapreduce/job_recipe.h"
@@ -170,6 +171,19 @@ void print_stats(const mr::JobStats& s, const char* records) {
                                          " (peak RSS: with the pages of the mapped input files)"});
   for (const auto& [name, v] : s.user_counters)
     rows.push_back({"counter " + mr::cli::printable(name), std::to_string(v)});
+  for (std::size_t i = 0; i < s.ranks.size(); ++i) {
+    const mr::RankStats& r = s.ranks[i];
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "read %llu bytes in %llu chunks (%llu chunks, %llu partitions restored from "
+                  "--checkpoint), shuffle sent %llu received %llu bytes, "
+                  "map/exchange/reduce/gather %.3f / %.3f / %.3f / %.3f s",
+                  (unsigned long long)r.input_bytes, (unsigned long long)r.chunks,
+                  (unsigned long long)r.restored_chunks, (unsigned long long)r.restored_partitions,
+                  (unsigned long long)r.sent_bytes, (unsigned long long)r.received_bytes,
+                  r.seconds_map, r.seconds_exchange, r.seconds_reduce, r.seconds_gather);
+    rows.push_back({"rank " + n(i), line});
+  }
   std::size_t width = 0;
   for (const auto& row : rows) width = std::max(width, row.first.size() + 1);
   std::string text = "mapreduce: stats\n";
@@ -179,6 +193,15 @@ void print_stats(const mr::JobStats& s, const char* records) {
     text += value + "\n";
   }
   std::fputs(text.c_str(), stderr);
+}
+
+// "2.5" -> 2.5 s for --OPTION, which must be more than 0.
+std::chrono::duration<double> parse_seconds(const std::string& text, const char* option) {
+  char* end = nullptr;
+  const double seconds = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(seconds > 0))
+    throw po::error("invalid --" + std::string(option) + " '" + text + "' (seconds, more than 0)");
+  return std::chrono::duration<double>(seconds);
 }
 
 // --format: tsv, csv, json or jsonl.
@@ -193,6 +216,7 @@ mr::OutputOptions::Format parse_format(const std::string& format) {
 // The options every command that runs a job takes, and the files.
 struct CommonOptions {
   std::string output, chunk_size = "8M", memory, task_timeout = "600", start_method = "fork";
+  std::string backend = "local", rank_timeout, checkpoint;
   long long workers = 0, reducers = 0, top = 0;  // signed: "-3" is refused, not wrapped
   std::vector<std::string> files;
 
@@ -221,7 +245,19 @@ struct CommonOptions {
         "write a Chrome trace-event JSON timeline to FILE (open it in Perfetto)")(
         "start-method", po::value(&start_method),
         "how workers start: fork (default: copies of this process), spawn or forkserver (fresh "
-        "runs of the program that load the job again)");
+        "runs of the program that load the job again)")(
+        "backend", po::value(&backend),
+        "local (default: this machine) or mpi (one rank of 'mpirun -np N mapreduce ...': "
+        "every rank maps its share, rank 0 writes the output)")(
+        "parts",
+        "with --backend mpi and -o DIR: each rank writes its results to DIR/part-r-NNNNN, rank 0 "
+        "adds DIR/_SUCCESS (DIR must not exist)")(
+        "checkpoint", po::value(&checkpoint),
+        "commit every map output to DIR (write, fsync, rename); a relaunch with the same DIR, "
+        "job, files and options maps only what was not committed (input files only)")(
+        "rank-timeout", po::value(&rank_timeout),
+        "with --backend mpi: seconds a rank waits for another one to answer before the job "
+        "fails naming it (default: --task-timeout)");
   }
 
   mr::EngineOptions engine(const po::variables_map& vm) const {
@@ -235,11 +271,7 @@ struct CommonOptions {
     eo.reducers = static_cast<unsigned>(reducers);
     eo.chunk_size = parse_size(chunk_size, "chunk-size", 1, kMaxChunkSize);
     if (!memory.empty()) eo.memory = parse_size(memory, "memory", kMinMemory, mr::usable_memory());
-    char* end = nullptr;
-    double timeout = std::strtod(task_timeout.c_str(), &end);
-    if (task_timeout.empty() || *end != '\0' || !(timeout > 0))
-      throw po::error("invalid --task-timeout '" + task_timeout + "' (seconds, more than 0)");
-    eo.task_timeout = std::chrono::duration<double>(timeout);
+    eo.task_timeout = parse_seconds(task_timeout, "task-timeout");
     eo.output.top = static_cast<std::uint64_t>(top);
     if (vm.count("trace")) eo.trace_path = vm["trace"].as<std::string>();
     if (start_method == "fork")
@@ -252,6 +284,26 @@ struct CommonOptions {
       throw po::error("invalid --start-method '" + start_method +
                       "' (use fork, spawn or forkserver)");
     return eo;
+  }
+
+  // The backend --backend names (null: local), its timeout from --rank-timeout.
+  std::unique_ptr<mr::Backend> load_backend(const mr::EngineOptions& eo) const {
+    if (backend == "local") return nullptr;
+    if (backend != "mpi") throw po::error("invalid --backend '" + backend + "' (use local or mpi)");
+    mr::BackendOptions bo;
+    bo.timeout = eo.task_timeout;
+    if (!rank_timeout.empty()) bo.timeout = parse_seconds(rank_timeout, "rank-timeout");
+    return mr::load_backend(backend, bo);
+  }
+
+  // --parts: needs --backend mpi and -o DIR, a folder that does not exist.
+  void check_parts_folder() const {
+    if (backend == "local") throw po::error("--parts needs --backend mpi");
+    if (output.empty()) throw po::error("--parts needs -o DIR (the folder to make)");
+    struct stat st {};
+    if (::lstat(output.c_str(), &st) == 0)
+      throw mr::cli::OutputError(
+          "'" + output + "' exists; --parts writes a new folder (remove it or pick another)");
   }
 
   // Opens the inputs, runs the job and writes the output; returns the exit status.
@@ -269,7 +321,9 @@ struct CommonOptions {
         files.empty() ? std::vector<std::string>{"-"} : files;
     // Every output is opened first: a place that cannot be written is
     // reported now, not after the whole run (nor after waiting for input).
-    mr::cli::OutputFile out(output, "output");
+    const bool parts = vm.count("parts") > 0;
+    if (parts) check_parts_folder();
+    mr::cli::OutputFile out(parts ? "" : output, "output");
     std::optional<mr::cli::OutputFile> trace;
     if (vm.count("trace")) {
       trace.emplace(vm["trace"].as<std::string>(), "trace");
@@ -280,15 +334,21 @@ struct CommonOptions {
     io.recursive = vm.count("recursive") > 0;
     io.note = [](const std::string& note) { print_error(note); };
     mr::Inputs inputs = mr::open_inputs(inputs_named, io);
+    std::unique_ptr<mr::Backend> cluster = load_backend(eo);
+    eo.backend = cluster.get();
+    if (parts) eo.parts_dir = output;
+    eo.checkpoint_dir = checkpoint;
     // Declared after the outputs: erased (or ended) before a message about them.
+    // Not on a cluster: each rank would show only its own share.
     std::optional<mr::cli::ProgressLine> progress;
     const bool tty = ::isatty(STDERR_FILENO);
-    if (!vm.count("no-progress") && (vm.count("progress") || tty)) {
+    if (!cluster && !vm.count("no-progress") && (vm.count("progress") || tty)) {
       progress.emplace(STDERR_FILENO, tty ? mr::cli::ProgressLine::Mode::kTerminal
                                           : mr::cli::ProgressLine::Mode::kLog);
       eo.on_progress = [&progress](const mr::Progress& p) { progress->update(p); };
     }
     mr::JobStats stats = mr::run_job(job, inputs, eo, out.get());
+    if (cluster && cluster->rank() != 0) return kExitOk;  // rank 0 wrote the output
     if (trace) trace->commit();
     out.commit();
     if (vm.count("stats")) print_stats(stats, records);

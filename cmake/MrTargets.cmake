@@ -136,3 +136,37 @@ function(mr_add_plugin name)
     LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib/mapreduce/jobs)
   set_property(GLOBAL APPEND PROPERTY MR_PLUGINS ${target})
 endfunction()
+
+# mr_add_backend(NAME DEPS target... [PRIVATE_DEPS target...])
+# A backend (mr/mapreduce/backend.h): the module libmapreduce-<NAME>.so from
+# src/*.cc, target mr_<NAME>, which the program dlopens only when asked for
+# it (`--backend NAME`), so its libraries (libmpi) are never loaded
+# otherwise. Built into <build>/lib/mapreduce (../lib/mapreduce from bin/),
+# installed to <libdir>/mapreduce. DEPS are the layers it includes (checked
+# by scripts/check-layers like a layer's); it uses their headers only, and
+# --as-needed keeps their libraries out of the module.
+function(mr_add_backend name)
+  cmake_parse_arguments(ARG "" "" "DEPS;PRIVATE_DEPS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cc)
+  set(target mr_${name})
+  add_library(${target} MODULE ${sources})
+  target_link_libraries(${target} PRIVATE ${ARG_DEPS} ${ARG_PRIVATE_DEPS} mr_warnings)
+  target_link_options(${target} PRIVATE -Wl,--as-needed)
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME mapreduce-${name} PREFIX lib
+    CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib/mapreduce)
+  set_property(GLOBAL APPEND PROPERTY MR_BACKENDS ${target})
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/mapreduce)
+endfunction()
+
+# mr_find_mpi(): find_package(MPI COMPONENTS CXX) for the C API (not the
+# deprecated C++ bindings), Open MPI unless MPI_CXX_COMPILER names another
+# (MPICH installed beside it may be the system's default mpicxx).
+macro(mr_find_mpi)
+  set(MPI_CXX_SKIP_MPICXX ON)
+  if(NOT MPI_CXX_COMPILER)
+    find_program(MPI_CXX_COMPILER NAMES mpicxx.openmpi mpicxx)
+  endif()
+  find_package(MPI COMPONENTS CXX)
+endmacro()

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <optional>
 
+#include "cluster.h"
 #include "mr/base/error.h"
 #include "mr/ipc/channel.h"
 #include "mr/ipc/listener.h"
@@ -86,7 +88,7 @@ class Master {
 
   void prepare(unsigned workers, unsigned partitions);
   void map_and_reduce();
-  void write_output();
+  void write_output(std::FILE* out);
   void feed_queue();
   void reissue_lost_stream_tasks(pid_t dead);
   void start_worker(std::size_t slot);
@@ -99,6 +101,19 @@ class Master {
   void wait_for_events();
   void stop_workers(bool kill) noexcept;
   void report_progress(bool final);
+  // With a backend (mr/mapreduce/backend.h): this node's part of the run.
+  void start_backend();
+  bool owned_here(const ChunkTask& t);
+  bool receiving_streams() const;
+  std::optional<ChunkTask> receive_stream_chunk();
+  void open_checkpoint();
+  void checkpoint_map_output(const detail::MapDone& d);
+  void checkpoint_reduce_output(const detail::ReduceDone& d);
+  bool restore_reduced(std::uint32_t p);
+  std::size_t round_bytes() const;
+  void exchange_map_output();
+  void gather_output();
+  void gather_stats();
   // Fails here when MAPREDUCE_FAULT names the master at `phase`.
   void master_fault_at(detail::FaultInjection::Phase phase) const {
     if (config_.fault && config_.fault->master_at(phase)) config_.fault->fire();
@@ -137,6 +152,16 @@ class Master {
   // size when no input is a stream.
   Clock::time_point run_started_ = Clock::now();
   std::optional<std::uint64_t> input_size_;
+
+  // With a backend: the node's share of the work and what it did.
+  Backend* const backend_ = options_.backend;
+  bool backend_started_ = false;
+  std::uint64_t mapped_chunks_ = 0;  // chunks of mapped inputs cut so far (every node alike)
+  RankStats rank_stats_;
+  std::optional<detail::Checkpoint> checkpoint_;  // --checkpoint
+  std::uint64_t stream_chunks_ = 0;               // node 0: stream chunks cut so far
+  unsigned unsent_owner_ = 0;                     // node 0: the node that maps unsent_
+  bool streams_ended_ = false;                    // another node: node 0 sent its last stream chunk
 };
 
 // The algorithm: split and map, reduce, merge.
@@ -146,21 +171,42 @@ JobStats Master::run() {
   // No more workers than chunks when that is known (no stream inputs).
   if (const std::uint64_t chunks = count_chunks(inputs_, options_.chunk_size); chunks > 0)
     workers = static_cast<unsigned>(std::min<std::uint64_t>(chunks, workers));
+  // On a cluster every node must agree on the partitions: not from its
+  // own CPU count.
+  const unsigned default_partitions = !backend_          ? 4 * workers
+                                      : options_.workers ? 4 * options_.workers
+                                                         : 64;
   const unsigned partitions = options_.reducers           ? options_.reducers
                               : job_.preferred_reducers() ? job_.preferred_reducers()
-                                                          : 4 * workers;
+                                                          : default_partitions;
   stats_.workers = workers;
   stats_.map_only = job_.map_only();
   stats_.reducers = partitions;
   prepare(workers, partitions);
   map_and_reduce();
-  write_output();
+  if (!backend_) {
+    write_output(out_);
+  } else if (!options_.parts_dir.empty()) {
+    // Each node writes its own partitions' results: no gather.
+    detail::PartFile part(options_.parts_dir, backend_->rank());
+    write_output(part.get());
+    part.commit();
+  } else {
+    gather_output();
+    if (backend_->rank() == 0) write_output(out_);
+  }
 
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   stats_.peak_rss_kb_master = ru.ru_maxrss;
   ::getrusage(RUSAGE_CHILDREN, &ru);
   stats_.peak_rss_kb_workers = ru.ru_maxrss;
+  if (backend_) {
+    gather_stats();  // also: every node has written its part
+    if (!options_.parts_dir.empty() && backend_->rank() == 0)
+      detail::mark_success(options_.parts_dir);
+    backend_->finish();
+  }
   return stats_;
 }
 
@@ -169,11 +215,13 @@ void Master::prepare(unsigned workers, unsigned partitions) {
   // Half the memory budget is the shared arena, the other half the workers'
   // map tables (each flushes beyond its share).
   const std::size_t memory = options_.memory ? options_.memory : default_memory();
-  const bool fresh_workers = options_.start_method != StartMethod::kFork;
+  // With a backend, a worker replaced after MPI_Init is spawned: the shared
+  // state is then attachable from the start.
+  const bool fresh_workers = options_.start_method != StartMethod::kFork || backend_;
   if (fresh_workers && options_.job_recipe.empty())
     throw std::invalid_argument(
-        "the spawn and forkserver start methods need EngineOptions::job_recipe (how a fresh "
-        "worker makes the job)");
+        "the spawn and forkserver start methods and a backend need EngineOptions::job_recipe "
+        "(how a fresh worker makes the job)");
   trace_.emplace(options_.trace_path, Clock::now(), options_.trace_file);
   arena_ = std::make_unique<Arena>(memory / 2, fresh_workers);
   spill_dir_ = detail::SpillDir::make();
@@ -228,6 +276,8 @@ void Master::map_and_reduce() {
       if (interrupted()) throw Interrupted();  // starting many workers takes a while
       start_worker(i);
     }
+    if (backend_) start_backend();  // after every fork of the workers
+    if (!options_.checkpoint_dir.empty()) open_checkpoint();
     while (phase_ != Phase::kDone) {
       if (interrupted()) throw Interrupted();
       schedule();
@@ -267,8 +317,8 @@ void Master::map_and_reduce() {
   stats_.retries = book_->retries();
 }
 
-// Merges the R sorted reduce runs into the output (the job's writer).
-void Master::write_output() {
+// Merges the R sorted reduce runs into `out` (the job's writer).
+void Master::write_output(std::FILE* out) {
   auto t_out = Clock::now();
   std::vector<std::string_view> runs;
   for (auto& r : reduce_out_) {
@@ -281,9 +331,9 @@ void Master::write_output() {
   for (auto& s : reduce_spills_)
     if (s) runs.emplace_back(unspilled.emplace_back(detail::unspill(*s)));
   stats_.shuffle_bytes = arena_->used();
-  stats_.output_lines = job_.write_output(runs, options_.output, out_);
+  stats_.output_lines = job_.write_output(runs, options_.output, out);
   stats_.peak_private_kb_master = std::max(stats_.peak_private_kb_master, private_memory_kb());
-  std::fflush(out_);  // so that a fault here leaves written, uncommitted output
+  std::fflush(out);  // so that a fault here leaves written, uncommitted output
   master_fault_at(detail::FaultInjection::Phase::kOutput);
   stats_.seconds_output = seconds_since(t_out);
   if (trace_->on()) {
@@ -296,17 +346,66 @@ void Master::feed_queue() {
   while (!queue_closed_) {
     if (!unsent_) {
       unsent_ = splitter_->next(book_->chunks());
+      if (!unsent_ && receiving_streams()) unsent_ = receive_stream_chunk();
       if (unsent_) book_->add(*unsent_);
+      // Another node maps it, or it is in the checkpoint: committed.
+      if (unsent_ &&
+          (!owned_here(*unsent_) || (checkpoint_ && checkpoint_->committed(unsent_->chunk)))) {
+        book_->commit(unsent_->chunk);
+        unsent_.reset();
+        continue;
+      }
+      // Node 0 maps every N-th stream chunk and sends the others out.
+      if (unsent_ && backend_ && unsent_->slot >= 0 && backend_->rank() == 0)
+        unsent_owner_ = static_cast<unsigned>(stream_chunks_++ % backend_->ranks());
+      if (unsent_ && backend_ && unsent_owner_ == 0) {
+        ++rank_stats_.chunks;
+        rank_stats_.input_bytes += unsent_->length;
+      }
     }
     if (!unsent_) {
       if (!splitter_->exhausted()) return;  // a stream waits for a slot
+      if (receiving_streams() && !streams_ended_) return;  // node 0 sends more
+      if (backend_ && backend_->rank() == 0 && slots_) backend_->end_chunks();
       queue_->close();
       queue_closed_ = true;
       return;
     }
+    if (unsent_owner_ != 0) {
+      const ChunkTask& t = *unsent_;
+      StreamChunk out{t.input, t.offset, t.first_line,
+                      std::string(slots_->data(static_cast<std::size_t>(t.slot)), t.length)};
+      const bool sent = backend_->send_chunk(std::exchange(unsent_owner_, 0), out);
+      if (sent) {
+        book_->commit(t.chunk);
+        splitter_->release_slot(t.slot);
+        unsent_.reset();
+        continue;
+      }
+      // That node has not taken its earlier ones yet: mapped here instead,
+      // so node 0 never stops reading the stream (mpirun forwarding it
+      // fares badly when its reader stalls) and a busy node gets less.
+      ++rank_stats_.chunks;
+      rank_stats_.input_bytes += t.length;
+    }
     if (!queue_->try_put(*unsent_)) return;
     unsent_.reset();
   }
+}
+
+// A node other than 0 with stream inputs: their chunks come from node 0.
+bool Master::receiving_streams() const {
+  return backend_ && slots_ && backend_->rank() != 0 && backend_->ranks() > 1;
+}
+
+// The next stream chunk node 0 sent, when one has come and a slot is free.
+std::optional<ChunkTask> Master::receive_stream_chunk() {
+  if (streams_ended_ || splitter_->out_of_slots()) return std::nullopt;
+  bool ended = false;
+  std::optional<StreamChunk> chunk = backend_->receive_chunk(ended);
+  streams_ended_ = ended;
+  if (!chunk) return std::nullopt;
+  return splitter_->accept(book_->chunks(), *chunk);
 }
 
 // Puts stream tasks that no live worker holds back on the queue under new
@@ -337,7 +436,9 @@ void Master::start_worker(std::size_t slot) {
   WorkerProcess::Options wo;
   wo.process.name = "mapreduce-worker-" + std::to_string(slot);
   wo.process.daemon = true;
-  wo.process.start_method = options_.start_method;
+  // After MPI_Init no fork without exec: a replacement is a fresh program.
+  const StartMethod method = backend_started_ ? StartMethod::kSpawn : options_.start_method;
+  wo.process.start_method = method;
   wo.limits = options_.start_limits;
   wo.limits.cancelled = [] { return interrupted(); };  // Ctrl-C while many start
   w.proc.emplace(WorkerProcess::start<&detail::engine_spawned_worker>(wo, [this](Channel& mine) {
@@ -349,7 +450,7 @@ void Master::start_worker(std::size_t slot) {
   }));
   trace_->row(w.process().pid(),
               wo.process.name + " (pid " + std::to_string(w.process().pid()) + ")");
-  if (options_.start_method == StartMethod::kFork) return;
+  if (method == StartMethod::kFork) return;
   if (w.proc->start_failure()) return;  // died or never connected: handled as a death
   // A fresh program: its configuration, with the shared regions' descriptors.
   std::vector<int> fds{arena_->region().fd(), queue_->ring_region().fd(),
@@ -388,6 +489,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     w.chunk = s->chunk;
     w.task_started = Clock::now();
   } else if (auto* d = std::get_if<MapDone>(&m)) {
+    if (checkpoint_ && !d->chunks.empty()) checkpoint_map_output(*d);  // before counting on it
     for (auto c : d->chunks) {
       book_->mapped(c);
       const ChunkTask& t = book_->commit(c);
@@ -409,6 +511,7 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     master_fault_at(detail::FaultInjection::Phase::kMap);
     if (!d->spills.empty()) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
+    if (checkpoint_) checkpoint_reduce_output(*rd);  // before counting on it
     idle_deaths_ = 0;
     book_->partition_took(seconds_since(w.task_started));
     if (rd->run.length) reduce_out_[rd->partition] = rd->run;
@@ -540,8 +643,15 @@ void Master::schedule() {
       phase_ = Phase::kReduce;
       trace_->record_here("map phase", started_);
       stats_.seconds_map = seconds_since(started_);
+      if (backend_) exchange_map_output();
       started_ = Clock::now();
-      book_->begin_reduce();
+      if (!backend_) {
+        book_->begin_reduce([&](std::uint32_t p) { return !restore_reduced(p); });
+      } else {
+        const unsigned ranks = backend_->ranks(), rank = backend_->rank();
+        book_->begin_reduce(
+            [&](std::uint32_t p) { return p % ranks == rank && !restore_reduced(p); });
+      }
     } else {
       std::vector<detail::MapChunks> orders(workers_.size());
       for (std::size_t i = 0; i < lost.size(); ++i)
@@ -629,6 +739,136 @@ void Master::report_progress(bool final) {
   options_.on_progress(p);
 }
 
+void Master::start_backend() {
+  backend_->start();
+  backend_started_ = true;
+  // Stream inputs are read on node 0 alone, which sends chunks of them out.
+  if (backend_->rank() != 0) splitter_->skip_streams();
+}
+
+// Every node cuts the same chunks of the mapped inputs and maps every
+// N-th; stream chunks are node 0's to cut and hand out (feed_queue).
+bool Master::owned_here(const ChunkTask& t) {
+  if (!backend_) return true;
+  return t.slot >= 0 || mapped_chunks_++ % backend_->ranks() == backend_->rank();
+}
+
+// What one exchange has in flight to and from each node: an eighth of the
+// memory budget shared among the nodes, within [4 KiB, 64 MiB].
+std::size_t Master::round_bytes() const {
+  const std::size_t memory = options_.memory ? options_.memory : default_memory();
+  return std::clamp<std::size_t>(memory / 8 / backend_->ranks(), 4u << 10, 64u << 20);
+}
+
+// --checkpoint: this node's commits so far are its map output already.
+void Master::open_checkpoint() {
+  if (slots_)
+    throw std::invalid_argument(
+        "--checkpoint needs input files: standard input and compressed files cannot be "
+        "skipped on a relaunch");
+  std::string fingerprint = std::string(job_.name());
+  for (const auto& [key, value] : options_.job_recipe.options)
+    fingerprint += " " + key + "=" + value;
+  for (const Input& in : inputs_)
+    fingerprint += "\n" + in.name() + " " + std::to_string(in.data().size());
+  fingerprint += "\nchunk " + std::to_string(options_.chunk_size) + " partitions " +
+                 std::to_string(book_->partitions()) + " ranks " +
+                 std::to_string(backend_ ? backend_->ranks() : 1);
+  checkpoint_.emplace(options_.checkpoint_dir, backend_ ? backend_->rank() : 0, fingerprint);
+  for (const auto& [p, run] : checkpoint_->restored()) map_spills_.at(p).push_back(run);
+  rank_stats_.restored_chunks = checkpoint_->committed_chunks();
+}
+
+// Commits a map output to the checkpoint before the master counts on it.
+void Master::checkpoint_map_output(const detail::MapDone& d) {
+  std::vector<std::string> unspilled(book_->partitions());
+  std::vector<std::span<std::byte>> parts(book_->partitions());
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    if (p < d.runs.size() && d.runs[p].length) {
+      parts[p] = arena_->at(d.runs[p]);
+    } else if (p < d.spills.size() && d.spills[p].length) {
+      unspilled[p] = detail::unspill(d.spills[p]);
+      parts[p] = std::as_writable_bytes(std::span(unspilled[p]));
+    }
+  }
+  checkpoint_->commit(d.chunks, parts);
+}
+
+// Commits a reduce output to the checkpoint.
+void Master::checkpoint_reduce_output(const detail::ReduceDone& d) {
+  std::string unspilled;
+  std::span<std::byte> run;
+  if (d.run.length) {
+    run = arena_->at(d.run);
+  } else if (d.spill) {
+    unspilled = detail::unspill(*d.spill);
+    run = std::as_writable_bytes(std::span(unspilled));
+  }
+  checkpoint_->commit_reduced(d.partition, run, d.keys);
+}
+
+// A partition found reduced in the checkpoint: its output, not reduced again.
+bool Master::restore_reduced(std::uint32_t p) {
+  const detail::Checkpoint::Reduced* done = checkpoint_ ? checkpoint_->reduced(p) : nullptr;
+  if (!done) return false;
+  if (done->run.length) reduce_spills_.at(p) = done->run;
+  stats_.distinct_keys += done->keys;
+  ++rank_stats_.restored_partitions;
+  return true;
+}
+
+// Partition r's runs go to node r mod N.
+void Master::exchange_map_output() {
+  const auto t0 = Clock::now();
+  detail::ShuffleStore store(*arena_, spill_dir_.path(), map_runs_, map_spills_);
+  const unsigned ranks = backend_->ranks();
+  backend_->exchange(
+      store, [ranks](std::uint32_t p) { return p % ranks; }, round_bytes(),
+      [] { return interrupted(); });
+  stats_.spills += store.spills();
+  rank_stats_.seconds_map = stats_.seconds_map;
+  rank_stats_.seconds_exchange = seconds_since(t0);
+  trace_->record_here("exchange", t0);
+}
+
+// Every sorted output run to node 0, which writes the output.
+void Master::gather_output() {
+  const auto t0 = Clock::now();
+  rank_stats_.seconds_reduce = stats_.seconds_reduce;
+  std::vector<std::vector<detail::Run>> runs(reduce_out_.size());
+  std::vector<std::vector<detail::SpillRun>> spills(reduce_out_.size());
+  for (std::size_t p = 0; p < reduce_out_.size(); ++p) {
+    if (reduce_out_[p]) runs[p].push_back(*reduce_out_[p]);
+    if (reduce_spills_[p]) spills[p].push_back(*reduce_spills_[p]);
+  }
+  detail::ShuffleStore store(*arena_, spill_dir_.path(), runs, spills);
+  backend_->exchange(
+      store, [](std::uint32_t) { return 0u; }, round_bytes(), [] { return interrupted(); });
+  for (std::size_t p = 0; p < reduce_out_.size(); ++p) {
+    reduce_out_[p] = runs[p].empty() ? std::nullopt : std::optional(runs[p].front());
+    reduce_spills_[p] = spills[p].empty() ? std::nullopt : std::optional(spills[p].front());
+  }
+  rank_stats_.seconds_gather = seconds_since(t0);
+  trace_->record_here("gather output", t0);
+}
+
+// Node 0's JobStats become the sums over every node.
+void Master::gather_stats() {
+  rank_stats_.sent_bytes = backend_->sent_bytes();
+  rank_stats_.received_bytes = backend_->received_bytes();
+  stats_.chunks = rank_stats_.chunks;
+  stats_.input_bytes = rank_stats_.input_bytes;
+  stats_.shuffle_bytes = arena_->used();
+  std::vector<std::string> all = backend_->gather(detail::node_stats_to_bytes(stats_, rank_stats_),
+                                                  [] { return interrupted(); });
+  if (backend_->rank() != 0) return;
+  JobStats total;
+  total.map_only = stats_.map_only;
+  total.reducers = stats_.reducers;
+  for (const std::string& node : all) detail::add_node_stats(total, node);
+  stats_ = std::move(total);
+}
+
 }  // namespace
 
 JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out) {
@@ -641,8 +881,19 @@ JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, s
   for (const auto& in : inputs) mapped += in.data().size();
   bounded.chunk_size =
       std::max<std::size_t>(options.chunk_size, static_cast<std::size_t>(mapped / kMaxChunks));
-  Master master(job, inputs, bounded, out);
-  return master.run();
+  if (!options.backend) return Master(job, inputs, bounded, out).run();
+  // On a cluster a failure ends every node (no node may wait for one that
+  // left); the master is gone by then, its workers and files cleaned up.
+  try {
+    return Master(job, inputs, bounded, out).run();
+  } catch (const Interrupted& e) {
+    options.backend->abort(e.what(), 130);
+  } catch (const InputError& e) {
+    options.backend->abort(e.what(), 2);
+  } catch (const std::exception& e) {
+    options.backend->abort(e.what(), 1);
+  }
+  std::terminate();  // abort() does not return
 }
 
 }  // namespace mr

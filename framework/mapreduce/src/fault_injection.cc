@@ -16,8 +16,8 @@ namespace {
 
 constexpr const char* kUsage =
     "MAPREDUCE_FAULT must look like KIND:CHUNK[:TIMES], KIND@PHASE[:TASK[:TIMES]] or "
-    "master-KIND@PHASE (KIND kill, segv, throw, hang, stop or slow; PHASE map, spill, reduce or "
-    "output)";
+    "master-KIND@PHASE (KIND kill, segv, throw, hang (a worker), stop or slow (a worker); PHASE map, "
+    "spill, reduce or output)";
 
 std::optional<FaultInjection::Kind> parse_kind(const std::string& k) {
   using Kind = FaultInjection::Kind;
@@ -63,9 +63,11 @@ std::optional<FaultInjection> FaultInjection::from_environment() {
     ok = std::sscanf(spec.c_str(), "%15[a-z]:%u:%u", kind, &task, &times) >= 2 && !f.master;
   }
   const std::optional<Kind> k = parse_kind(kind);
-  // A worker does not write the output; a master does not hang on purpose.
+  // A worker does not write the output; a master does not hang or slow down
+  // on purpose (it may stop: a cluster rank that no longer answers, for the
+  // MPI tests).
   if (!ok || !k || (!f.master && p == Phase::kOutput) ||
-      (f.master && (*k == Kind::kHang || *k == Kind::kStop || *k == Kind::kSlow)))
+      (f.master && (*k == Kind::kHang || *k == Kind::kSlow)))
     throw std::invalid_argument(kUsage);
   f.kind = *k;
   f.phase = p;
@@ -88,7 +90,7 @@ void FaultInjection::fire() const {
     case Kind::kHang:
       for (;;) ::pause();
     case Kind::kStop:
-      ::raise(SIGSTOP);  // a stopped worker: it continues only if someone sends SIGCONT
+      ::raise(SIGSTOP);  // stopped: it continues only if someone sends SIGCONT
       break;
     case Kind::kSlow: {
       timespec left{static_cast<time_t>(task / 1000), static_cast<long>(task % 1000) * 1000000};

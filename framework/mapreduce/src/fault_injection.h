@@ -15,7 +15,8 @@
 //
 // KIND: kill (SIGKILL itself), segv (SIGSEGV itself), throw (a
 // std::runtime_error from the task, or from the master's run), hang (a
-// worker sleeps until killed), stop (a worker SIGSTOPs itself), slow (not a
+// worker sleeps until killed), stop (a worker, or a master, SIGSTOPs itself: a
+// master that stops is a cluster rank that no longer answers), slow (not a
 // fault: a worker sleeps TASK milliseconds at the start of every task of
 // PHASE, then goes on; "slow@map:100" makes a run slow enough for a test to
 // watch its progress line). A worker fault fires the first

@@ -12,8 +12,10 @@
 #include <map>
 #include <set>
 
+#include "program_dir.h"
+
 namespace mr {
-namespace {
+namespace detail {
 
 std::string program_dir() {
   char buf[PATH_MAX];
@@ -23,6 +25,11 @@ std::string program_dir() {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
+
+}  // namespace detail
+namespace {
+
+using detail::program_dir;
 
 bool is_path(const std::string& job) {
   return job.find('/') != std::string::npos || job.ends_with(".so");

@@ -38,6 +38,19 @@ void Splitter::release_slot(int slot) {
   free_slots_.push_back(slot);
 }
 
+ChunkTask Splitter::accept(std::uint32_t chunk, const StreamChunk& from) {
+  if (!slots_ || free_slots_.empty() || from.bytes.size() > slots_->slot_bytes())
+    throw std::logic_error("Splitter::accept: no free slot that fits the chunk");
+  const int slot = free_slots_.back();
+  free_slots_.pop_back();
+  std::memcpy(slots_->data(static_cast<std::size_t>(slot)), from.bytes.data(), from.bytes.size());
+  ChunkTask t{chunk, from.input,     from.offset,    from.bytes.size(),
+              slot,  next_ticket_++, from.first_line};
+  bytes_ += t.length;
+  slots_->header(static_cast<std::size_t>(slot))->claim.store(t.ticket);
+  return t;
+}
+
 ChunkTask Splitter::make_task(std::uint32_t chunk, std::uint64_t offset, std::uint64_t length,
                               int slot, std::string_view bytes) {
   ChunkTask t{chunk, 0, offset, length, slot, 0, 0};
@@ -68,6 +81,11 @@ std::optional<ChunkTask> Splitter::next(std::uint32_t chunk) {
       ChunkTask t = make_task(chunk, pos, end - pos, -1, data.substr(pos, end - pos));
       t.input = cursor_;
       return t;
+    }
+    if (skip_streams_) {
+      ++cursor_;
+      offset_ = 0;
+      continue;
     }
     if (free_slots_.empty()) return std::nullopt;
     // Fill a slot: the carried-over bytes, then as much of the stream as fits.

@@ -25,6 +25,7 @@
 
 #include "mr/base/shared_region.h"
 #include "mr/job_api/job.h"
+#include "mr/mapreduce/backend.h"
 #include "mr/mapreduce/input.h"
 #include "protocol.h"
 
@@ -88,6 +89,13 @@ class Splitter {
   void release_slot(int slot);
   // A ticket never handed out before (for re-issuing a stream task).
   std::uint64_t fresh_ticket() { return next_ticket_++; }
+  // A stream chunk another node cut (node 0 of a cluster), numbered
+  // `chunk`: copied into a free slot and published like one cut here.
+  // Throws std::logic_error when no slot is free or it does not fit one.
+  ChunkTask accept(std::uint32_t chunk, const StreamChunk& from);
+  // From now on stream inputs are passed over, not read (a node of a
+  // cluster other than node 0: node 0 reads and maps them).
+  void skip_streams() { skip_streams_ = true; }
   // Bytes of input cut into chunks so far.
   std::uint64_t bytes() const { return bytes_; }
 
@@ -107,6 +115,7 @@ class Splitter {
   std::uint64_t next_ticket_ = 1;
   std::uint64_t lines_before_ = 0;  // newlines before the next chunk of the current input
   std::uint64_t bytes_ = 0;
+  bool skip_streams_ = false;
 };
 
 }  // namespace mr::detail

@@ -66,8 +66,13 @@ const ChunkTask& TaskBook::reissue(std::uint32_t chunk, std::uint64_t ticket) {
   return cs.task;
 }
 
-void TaskBook::begin_reduce() {
-  for (std::uint32_t r = 0; r < partitions(); ++r) pending_partitions_.push_back(r);
+void TaskBook::begin_reduce(const std::function<bool(std::uint32_t)>& here) {
+  for (std::uint32_t r = 0; r < partitions(); ++r) {
+    if (!here || here(r))
+      pending_partitions_.push_back(r);
+    else
+      ++partitions_done_;  // another node reduces it
+  }
 }
 
 std::optional<std::uint32_t> TaskBook::next_partition() {

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -73,8 +74,9 @@ class TaskBook {
 
   // ---- reduce partitions
   unsigned partitions() const { return static_cast<unsigned>(partition_attempts_.size()); }
-  // The map phase is over: every partition is pending, in order.
-  void begin_reduce();
+  // The map phase is over: every partition is pending, in order; with
+  // `here`, only those it accepts (the others are another node's: done).
+  void begin_reduce(const std::function<bool(std::uint32_t)>& here = {});
   // The next partition to reduce, if any is pending.
   std::optional<std::uint32_t> next_partition();
   // Partition `p` is reduced.

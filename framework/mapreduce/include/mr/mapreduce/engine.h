@@ -39,11 +39,12 @@
 #include <string>
 #include <vector>
 
-#include "mr/pool/worker_process.h"
 #include "mr/job_api/job.h"
+#include "mr/mapreduce/backend.h"
 #include "mr/mapreduce/input.h"
 #include "mr/mapreduce/interrupt.h"  // run_job throws Interrupted
 #include "mr/mapreduce/job_recipe.h"
+#include "mr/pool/worker_process.h"
 #include "mr/process/process.h"
 
 namespace mr {
@@ -124,6 +125,27 @@ struct EngineOptions {
   // it is started.
   StartMethod start_method = StartMethod::kFork;
   JobRecipe job_recipe;
+  // Non-null: this engine is one node of a run over several
+  // (mr/mapreduce/backend.h; not owned). It maps its share of the chunks,
+  // reduces the partitions it owns, and node 0 alone writes the output and
+  // returns the summed JobStats. job_recipe is required (a worker replaced
+  // after the backend started is spawned), and the default partition count
+  // is 4 x workers when `workers` is given, else 64, the same on every node.
+  Backend* backend = nullptr;
+  // With a backend, non-empty: no gather; each node writes the results of
+  // its own partitions, sorted, to part-r-<rank, 5 digits> in this folder
+  // (made by whichever node comes first; write, fsync, rename), and node 0
+  // adds an empty _SUCCESS once every part is written (Hadoop's layout).
+  // `output.top` then applies to each part. The caller refuses a folder that
+  // exists before the run.
+  std::string parts_dir;
+  // Non-empty: commit every map output and every reduce output to this
+  // folder (node R: DIR/rank-R; write, fsync, rename) before counting on
+  // it, and skip the chunks and partitions found committed there by an
+  // earlier run of the same job, inputs and options (a relaunch after a
+  // failure maps and reduces only what was not committed). Input files
+  // only (no stream). The folder is kept after the run.
+  std::string checkpoint_dir;
 };
 
 // What a run did, for --stats.
@@ -155,6 +177,10 @@ struct JobStats {
   long peak_private_kb_master = 0, peak_private_kb_workers = 0;
   std::map<std::string, std::int64_t> user_counters;  // the job's own counters
   unsigned workers = 0, reducers = 0;
+  // With a backend, on node 0: what each node did, in rank order (the
+  // counters above are then the sums over the nodes; the phase times the
+  // slowest node's, exchanges included).
+  std::vector<RankStats> ranks;
 };
 
 // The job failed (a chunk failed max_attempts times, a task threw, the
@@ -167,7 +193,10 @@ class JobError : public std::runtime_error {
 // Runs `job` over `inputs` and writes the merged results to `out`. Throws
 // JobError, Interrupted (mr/mapreduce/interrupt.h: once interrupted() is
 // set), InputError (an input file shrank while it was read: no retry), or
-// std::system_error for resource failures.
+// std::system_error for resource failures. With a backend that has started,
+// a failure is not thrown: it ends every node's run (Backend::abort, which
+// prints it) with exit status 1, or 2 for an InputError, or 130 once
+// interrupted.
 JobStats run_job(const Job& job, Inputs& inputs, const EngineOptions& options, std::FILE* out);
 
 }  // namespace mr

@@ -1,0 +1,557 @@
+// End-to-end tests of the MPI backend: `mpirun -np N mapreduce ...
+// --backend mpi` must print exactly what the local engine prints, for
+// wordcount (bundled samples, a generated corpus, standard input, .zst) and
+// every plugin job, over shared memory and over TCP, with a memory budget
+// small enough to force many exchange rounds and spills; and a rank that
+// dies or stops answering must end the whole job, naming the rank, leaving
+// no process behind.
+//
+// Every run gets a tag in its environment (MR_MPI_TEST_TAG), which mpirun
+// passes to the ranks and the ranks to their workers: after the run, no
+// process may carry it. Every wait has a hard timeout (the whole process
+// group of the run is killed then).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kBinary = MAPREDUCE_BIN;
+constexpr const char* kMpirun = MPIRUN;
+const std::string kData = DATA_DIR;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+struct Result {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+  double seconds = 0;
+  bool timed_out = false;
+  std::vector<int> leftovers;  // processes of the run still alive afterwards
+};
+
+// The pids of processes whose environment holds `tag`.
+std::vector<int> tagged(const std::string& tag) {
+  std::vector<int> pids;
+  const std::string needle = "MR_MPI_TEST_TAG=" + tag;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string env = slurp(e.path() / "environ");
+    for (std::size_t at = 0; at < env.size();) {
+      std::size_t end = env.find('\0', at);
+      if (end == std::string::npos) end = env.size();
+      if (env.compare(at, end - at, needle) == 0) pids.push_back(std::stoi(name));
+      at = end + 1;
+    }
+  }
+  return pids;
+}
+
+// Runs `argv` in its own process group with `extra` added to the
+// environment, standard input from `in`; kills the group after `timeout`.
+Result run(const std::vector<std::string>& argv, const std::string& in = "/dev/null",
+           std::chrono::seconds timeout = 90s, std::vector<std::string> extra = {}) {
+  static int runs = 0;
+  const std::string tag = std::to_string(::getpid()) + "." + std::to_string(++runs);
+  const fs::path dir = fs::temp_directory_path() / ("mr-mpi-test-" + tag);
+  fs::create_directories(dir);
+  const std::string out = dir / "out", err = dir / "err";
+  // Everything the child needs, made before fork.
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  env.push_back("MR_MPI_TEST_TAG=" + tag);
+  env.push_back("OMPI_ALLOW_RUN_AS_ROOT=1");
+  env.push_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+  env.push_back("OMPI_MCA_rmaps_base_oversubscribe=1");
+  // Open MPI's components leak at exit, from modules it has unloaded by then
+  // (no name to suppress): no leak check in the ranks of an ASan build. The
+  // local runs keep it, and so do the engine's cluster parts (cluster_parts_test).
+  if (argv.at(0) != kBinary) env.push_back("ASAN_OPTIONS=detect_leaks=0");
+  for (auto& x : extra) env.push_back(x);
+  std::vector<char*> envp, args;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> copy = argv;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  const auto t0 = Clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // DANGER: child side of fork, async-signal-safe calls only.
+    ::setpgid(0, 0);
+    const int i = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (i < 0 || o < 0 || e < 0 || ::dup2(i, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0)
+      ::_exit(126);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // no race with the child's own call: either one does it
+  Result r;
+  int status = 0;
+  const auto deadline = t0 + timeout;
+  for (;;) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) break;
+    if (Clock::now() > deadline) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      r.timed_out = true;
+      break;
+    }
+    ::poll(nullptr, 0, 10);  // bounded polling of the child's state
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  // The ranks and workers end with mpirun, but not in the same instant:
+  // wait (bounded) for the tag to vanish, then kill what is left.
+  const auto gone_by = Clock::now() + 10s;
+  while (!(r.leftovers = tagged(tag)).empty() && Clock::now() < gone_by) ::poll(nullptr, 0, 50);
+  for (int p : r.leftovers) ::kill(p, SIGKILL);
+  ::kill(-pid, SIGKILL);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  fs::remove_all(dir);
+  return r;
+}
+
+// mpirun with `ranks` ranks (`mca`: extra mpirun options) running
+// `mapreduce args... --backend mpi`.
+std::vector<std::string> mpirun(int ranks, const std::vector<std::string>& args,
+                                const std::vector<std::string>& mca = {}) {
+  std::vector<std::string> v{kMpirun, "-np", std::to_string(ranks)};
+  v.insert(v.end(), mca.begin(), mca.end());
+  v.push_back(kBinary);
+  v.insert(v.end(), args.begin(), args.end());
+  v.push_back("--backend");
+  v.push_back("mpi");
+  return v;
+}
+
+std::vector<std::string> local(const std::vector<std::string>& args) {
+  std::vector<std::string> v{kBinary};
+  v.insert(v.end(), args.begin(), args.end());
+  return v;
+}
+
+const std::vector<std::string> kTcp = {"--mca", "btl", "tcp,self"};
+
+// `args` run locally and by `ranks` ranks print the same bytes; returns the
+// ranks' run.
+Result expect_same(const std::vector<std::string>& args, int ranks,
+                   const std::vector<std::string>& mca = {}, const std::string& in = "/dev/null") {
+  const Result want = run(local(args), in);
+  EXPECT_EQ(want.status, 0) << want.err;
+  EXPECT_FALSE(want.out.empty());
+  // Standard input through a pipe, as `cat FILE | mpirun ...`: Open MPI
+  // 4.1's mpirun now and then crashes forwarding a regular file
+  // (open-mpi/ompi#7483, a segfault in orte_iof_hnp_read_local_handler).
+  std::vector<std::string> argv = mpirun(ranks, args, mca);
+  if (in != "/dev/null") argv.insert(argv.begin(), {"/bin/sh", "-c", "cat \"$0\" | \"$@\"", in});
+  const Result got = run(argv);
+  EXPECT_EQ(got.status, 0) << got.err;
+  EXPECT_FALSE(got.timed_out);
+  EXPECT_TRUE(got.leftovers.empty()) << got.leftovers.size() << " processes left";
+  EXPECT_TRUE(got.out == want.out)
+      << "output differs: " << got.out.size() << " bytes against " << want.out.size() << "\n"
+      << got.err;
+  return got;
+}
+
+class MpiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mr-mpi-data-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string samples() const { return kData; }
+  std::vector<std::string> sample_files() const {
+    return {kData + "/en/sherlock-holmes.txt", kData + "/ru/debian-handbook-ru.txt",
+            kData + "/zh/guwen-guanzhi.txt", kData + "/zh/sishu.txt"};
+  }
+  // data/make-corpus: a Zipf corpus of `size`.
+  std::string corpus(const std::string& size) {
+    const std::string path = dir_ / ("zipf-" + size + ".txt");
+    Result r = run({"/usr/bin/env", "python3", kData + "/make-corpus", "--kind", "zipf", "--size",
+                    size, "--vocab", "100000", "-o", path});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return path;
+  }
+  fs::path dir_;
+};
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST_F(MpiTest, WordcountOfTheSamplesAndACorpusIsTheLocalOutput) {
+  // Small chunks: every rank maps a share of every file.
+  expect_same(with({"wordcount", "-j", "2", "--chunk-size", "64K", corpus("2M")}, sample_files()),
+              3);
+}
+
+TEST_F(MpiTest, OverTcpWithFourRanks) {
+  expect_same(with({"wordcount", "-j", "1", "--chunk-size", "32K"}, sample_files()), 4, kTcp);
+}
+
+TEST_F(MpiTest, EveryPluginJobIsTheLocalOutput) {
+  std::ofstream ranges(dir_ / "ranges.txt");
+  for (int i = 0; i < 300; ++i) ranges << i * 997 << "-" << i * 997 + 5000 << "\n";
+  ranges.close();
+  const auto files = sample_files();
+  for (const auto& job : std::vector<std::vector<std::string>>{
+           {"--job", "bigrams"},
+           {"--job", "charfreq"},
+           {"--job", "invertedindex"},
+           {"--job", "linelength"},
+           {"--job", "grep", "--opt", "pattern=[Hh]olmes|Watson"}}) {
+    SCOPED_TRACE(job[1]);
+    expect_same(with(with({"run", "-j", "2", "--chunk-size", "48K"}, job), files), 3);
+  }
+  expect_same({"run", "--job", "primes", "-j", "1", "--chunk-size", "1K", dir_ / "ranges.txt"}, 3);
+}
+
+TEST_F(MpiTest, StandardInputAndZstdAreReadByRankZeroAndScattered) {
+  const std::string text = corpus("1M");
+  const std::string zst = text + ".zst";
+  ASSERT_EQ(run({"/usr/bin/env", "zstd", "-q", "-f", text, "-o", zst}).status, 0);
+  // Rank 0 reads the streams and hands every third chunk to each other rank
+  // (one that has not taken its last ones yet gets none: rank 0 maps it).
+  const Result got = expect_same({"wordcount", "-j", "2", "--chunk-size", "64K", "--stats", "-",
+                                  kData + "/en/sherlock-holmes.txt", zst},
+                                 3, {}, text);
+  for (const std::string rank : {"1", "2"}) {
+    const std::size_t at = got.err.find("  rank " + rank + ":");
+    ASSERT_NE(at, std::string::npos) << got.err;
+    const std::size_t chunks = got.err.find(" bytes in ", at);
+    // A third of the file's 9 chunks, and at least its first stream chunk.
+    EXPECT_GE(std::stoull(got.err.substr(chunks + 10)), 4u) << got.err;
+  }
+  expect_same({"wordcount", "-j", "1", "--chunk-size", "64K", zst, "-"}, 4, kTcp, zst);
+}
+
+TEST_F(MpiTest, TinyMemoryForcesManyRoundsAndSpills) {
+  const auto args =
+      with({"wordcount", "-j", "2", "--chunk-size", "16K", "--memory", "64K"}, sample_files());
+  expect_same(args, 3, kTcp);
+  // --stats: the exchange went in many rounds (4 KiB per peer each at this
+  // budget) and spilled; the counters are the local run's.
+  const Result local_run = run(local(with(args, {"--stats"})));
+  const Result got = run(mpirun(3, with(args, {"--stats"}), kTcp));
+  ASSERT_EQ(got.status, 0) << got.err;
+  auto field = [](const std::string& err, const std::string& key) {
+    const std::size_t at = err.find(key);
+    return at == std::string::npos ? std::string() : err.substr(at, err.find('\n', at) - at);
+  };
+  EXPECT_EQ(field(got.err, "  words:"), field(local_run.err, "  words:"));
+  EXPECT_EQ(field(got.err, "  output lines:"), field(local_run.err, "  output lines:"));
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::string line = field(got.err, "  rank " + std::to_string(rank) + ":");
+    ASSERT_FALSE(line.empty()) << got.err;
+    const std::size_t at = line.find("sent ");
+    ASSERT_NE(at, std::string::npos) << line;
+    EXPECT_GT(std::stoull(line.substr(at + 5)), 20u * 4096) << line;  // > 20 rounds' worth
+  }
+  const std::string spills = field(got.err, "  retries:");
+  EXPECT_EQ(spills.find("spills 0)"), std::string::npos) << spills;
+}
+
+// A worker killed after MPI_Init is replaced (by a spawned program: no
+// fork after MPI_Init) and its chunk mapped again: the output stays exact.
+TEST_F(MpiTest, AWorkerKilledAfterMpiInitIsReplaced) {
+  const auto args = std::vector<std::string>{"wordcount", "-j",         "2",      "--chunk-size",
+                                             "64K",       corpus("1M"), "--stats"};
+  const Result want = run(local(args));
+  ASSERT_EQ(want.status, 0) << want.err;
+  // Chunk 3 is rank 0's (3 mod 3); its worker dies there once.
+  const Result got = run(mpirun(3, args), "/dev/null", 90s, {"MAPREDUCE_FAULT=kill:3:1"});
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_TRUE(got.out == want.out);
+  EXPECT_NE(got.err.find("workers replaced 1,"), std::string::npos) << got.err;
+  EXPECT_TRUE(got.leftovers.empty());
+}
+
+// -o DIR --parts: one part per rank plus _SUCCESS, together the local
+// output's lines; an existing folder is refused.
+TEST_F(MpiTest, PartsAreOnePerRankPlusSuccess) {
+  const auto args = with({"wordcount", "-j", "1", "--chunk-size", "64K"}, sample_files());
+  const Result want = run(local(args));
+  ASSERT_EQ(want.status, 0) << want.err;
+  const std::string out = dir_ / "parts";
+  const Result got = run(mpirun(3, with(args, {"-o", out, "--parts"})));
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_TRUE(got.out.empty());
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(out)) names.insert(e.path().filename());
+  EXPECT_EQ(names,
+            (std::set<std::string>{"_SUCCESS", "part-r-00000", "part-r-00001", "part-r-00002"}));
+  auto sorted_lines = [](const std::string& text) {
+    std::multiset<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.insert(line);
+    return lines;
+  };
+  std::string all;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::string part = slurp(fs::path(out) / ("part-r-0000" + std::to_string(rank)));
+    EXPECT_FALSE(part.empty()) << rank;
+    all += part;
+  }
+  EXPECT_TRUE(sorted_lines(all) == sorted_lines(want.out));
+  const Result again = run(mpirun(3, with(args, {"-o", out, "--parts"})));
+  EXPECT_NE(again.status, 0);
+  EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+  EXPECT_TRUE(again.leftovers.empty());
+}
+
+// The same backend built against MPICH and launched with its mpiexec.
+TEST_F(MpiTest, MpichGivesTheSameOutput) {
+#ifndef MPICH_BACKEND_DIR
+  GTEST_SKIP() << "MPICH (mpicxx.mpich, mpiexec.mpich) was not found at configure time";
+#else
+  const auto args =
+      with({"wordcount", "-j", "2", "--chunk-size", "64K", "--memory", "256K"}, sample_files());
+  const Result want = run(local(args));
+  ASSERT_EQ(want.status, 0) << want.err;
+  std::vector<std::string> argv{MPIEXEC_MPICH, "-n", "3", kBinary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--backend", "mpi", "--stats"});
+  const Result got =
+      run(argv, "/dev/null", 90s, {std::string("MAPREDUCE_BACKEND_PATH=") + MPICH_BACKEND_DIR});
+  EXPECT_EQ(got.status, 0) << got.err;
+  EXPECT_TRUE(got.leftovers.empty()) << got.leftovers.size() << " processes left";
+  EXPECT_TRUE(got.out == want.out) << got.err;
+  EXPECT_NE(got.err.find("  rank 2:"), std::string::npos) << got.err;  // three ranks, not one
+#endif
+}
+
+// Separate hosts: each rank in its own network namespace with its own
+// address, the namespaces joined by a bridge (no uplink) that the test
+// makes and removes; mpirun reaches them through a plm_rsh_agent script
+// that runs the command with `ip netns exec`, so every byte between ranks
+// crosses a real network stack.
+class MpiHostsTest : public MpiTest {
+ protected:
+  void SetUp() override {
+    MpiTest::SetUp();
+    if (::geteuid() != 0) GTEST_SKIP() << "not root: cannot make network namespaces";
+    const std::string id = std::to_string(::getpid() % 100000);
+    subnet_ = "10.213." + std::to_string(::getpid() % 250) + ".";
+    bridge_ = "mrb" + id;
+    prefix_ = "mrns" + id + "-";
+    if (!ip({"link", "add", bridge_, "type", "bridge"}))
+      GTEST_SKIP() << "ip link/netns unavailable (cannot add a bridge)";
+    made_bridge_ = true;
+    ASSERT_TRUE(ip({"addr", "add", subnet_ + "1/24", "dev", bridge_}));
+    ASSERT_TRUE(ip({"link", "set", bridge_, "up"}));
+    for (int host = 11; host < 11 + kHosts; ++host) {
+      const std::string ns = prefix_ + std::to_string(host);
+      const std::string veth = "mrv" + id + "h" + std::to_string(host);
+      if (!ip({"netns", "add", ns})) GTEST_SKIP() << "ip netns unavailable";
+      namespaces_.push_back(ns);
+      ASSERT_TRUE(ip({"link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns}));
+      ASSERT_TRUE(ip({"link", "set", veth, "master", bridge_, "up"}));
+      ASSERT_TRUE(
+          ip({"-n", ns, "addr", "add", subnet_ + std::to_string(host) + "/24", "dev", "eth0"}));
+      ASSERT_TRUE(ip({"-n", ns, "link", "set", "eth0", "up"}));
+      ASSERT_TRUE(ip({"-n", ns, "link", "set", "lo", "up"}));
+      hosts_ += (hosts_.empty() ? "" : ",") + subnet_ + std::to_string(host);
+    }
+    agent_ = dir_ / "netns-agent";
+    // Each host gets its own temporary folder, as separate machines would:
+    // Open MPI's daemons, all named after this machine, would otherwise
+    // race to make the same session folders in one /tmp.
+    std::ofstream(agent_) << "#!/bin/sh\n"
+                             "# plm_rsh_agent: 'agent HOST COMMAND...' runs COMMAND in HOST's\n"
+                             "# namespace (named after the last byte of its address).\n"
+                             "host=$1\nshift\n"
+                             "tmp="
+                          << dir_.string()
+                          << "/tmp-${host##*.}\n"
+                             "mkdir -p \"$tmp\" || exit 1\n"
+                             "export TMPDIR=\"$tmp\" OMPI_MCA_orte_tmpdir_base=\"$tmp\"\n"
+                             "exec ip netns exec \""
+                          << prefix_ << "${host##*.}\" /bin/sh -c \"$*\"\n";
+    fs::permissions(agent_, fs::perms::owner_all);
+  }
+  void TearDown() override {
+    for (const auto& ns : namespaces_) ip({"netns", "del", ns});  // takes its veth pair along
+    if (made_bridge_) ip({"link", "del", bridge_});
+    MpiTest::TearDown();
+  }
+  static bool ip(std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/sbin/ip");
+    if (!fs::exists(args[0])) args[0] = "/sbin/ip";
+    return run(args, "/dev/null", 30s).status == 0;
+  }
+  std::vector<std::string> mpirun_on_hosts(const std::vector<std::string>& args) const {
+    const std::string net = subnet_ + "0/24";
+    std::vector<std::string> v{kMpirun,
+                               "-np",
+                               std::to_string(kHosts),
+                               "--host",
+                               hosts_,
+                               "--mca",
+                               "plm_rsh_agent",
+                               agent_,
+                               "--mca",
+                               "oob_tcp_if_include",
+                               net,
+                               "--mca",
+                               "btl",
+                               "tcp,self",
+                               "--mca",
+                               "btl_tcp_if_include",
+                               net,
+                               kBinary};
+    v.insert(v.end(), args.begin(), args.end());
+    v.insert(v.end(), {"--backend", "mpi"});
+    return v;
+  }
+  static constexpr int kHosts = 3;
+  std::string subnet_, bridge_, prefix_, hosts_, agent_;
+  std::vector<std::string> namespaces_;
+  bool made_bridge_ = false;
+};
+
+TEST_F(MpiHostsTest, RanksInSeparateNetworkNamespacesGiveTheLocalOutput) {
+  const auto args =
+      with({"wordcount", "-j", "1", "--chunk-size", "64K", corpus("1M")}, sample_files());
+  const Result want = run(local(args));
+  ASSERT_EQ(want.status, 0) << want.err;
+  const Result got = run(mpirun_on_hosts(args));
+  EXPECT_EQ(got.status, 0) << got.err;
+  EXPECT_TRUE(got.out == want.out) << got.err;
+  EXPECT_TRUE(got.leftovers.empty()) << got.leftovers.size() << " processes left";
+  // Standard input goes to rank 0 across the namespaces too.
+  const Result in =
+      run(mpirun_on_hosts({"run", "--job", "linelength", "-"}), kData + "/en/sherlock-holmes.txt");
+  const Result in_local =
+      run(local({"run", "--job", "linelength", "-"}), kData + "/en/sherlock-holmes.txt");
+  EXPECT_EQ(in.status, 0) << in.err;
+  EXPECT_TRUE(in.out == in_local.out) << in.err;
+}
+
+// `mpirun -np 3` of wordcount over a 2 MB corpus, with MAPREDUCE_FAULT set
+// to `fault` in rank `rank` alone (`extra`: more options).
+Result run_with_fault(const std::string& text, int rank, const std::string& fault,
+                      const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {kMpirun,
+                                   "-np",
+                                   "3",
+                                   "/bin/sh",
+                                   "-c",
+                                   "[ \"$OMPI_COMM_WORLD_RANK\" = " + std::to_string(rank) +
+                                       " ] && export MAPREDUCE_FAULT=" + fault + "; exec \"$@\"",
+                                   "sh",
+                                   kBinary,
+                                   "wordcount",
+                                   "--backend",
+                                   "mpi",
+                                   "--chunk-size",
+                                   "32K",
+                                   text};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run(argv, "/dev/null", 60s);
+}
+
+// --checkpoint: a run whose rank 1 is killed after committing its first
+// map output, relaunched with the same folder, gives the local output, and
+// the relaunch maps only what no commit holds (--stats: chunks mapped plus
+// chunks restored make the whole input, and some were restored).
+TEST_F(MpiTest, ACheckpointedRelaunchMapsOnlyWhatWasNotCommitted) {
+  const std::string text = corpus("1M");
+  const std::string checkpoint = dir_ / "checkpoint";
+  const std::vector<std::string> options = {"-j",           "1",        "--memory", "256K",
+                                            "--checkpoint", checkpoint, "--stats"};
+  const Result killed = run_with_fault(text, 1, "master-kill@map", options);
+  ASSERT_NE(killed.status, 0) << killed.err;
+  ASSERT_TRUE(fs::exists(fs::path(checkpoint) / "rank-1"));
+  const Result want = run(local({"wordcount", "--chunk-size", "32K", "--stats", text}));
+  ASSERT_EQ(want.status, 0);
+  auto args = with({"wordcount", "--chunk-size", "32K", text}, options);
+  const Result got = run(mpirun(3, args));
+  ASSERT_EQ(got.status, 0) << got.err;
+  EXPECT_TRUE(got.out == want.out);
+  auto number_after = [](const std::string& text, const std::string& key, std::size_t from = 0) {
+    const std::size_t at = text.find(key, from);
+    return at == std::string::npos ? -1LL : std::stoll(text.substr(at + key.size()));
+  };
+  const std::size_t at = want.err.find("bytes in ");
+  ASSERT_NE(at, std::string::npos) << want.err;
+  const long long all = number_after(want.err, "bytes in ");
+  long long mapped = 0, restored = 0;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::size_t line = got.err.find("  rank " + std::to_string(rank) + ":");
+    ASSERT_NE(line, std::string::npos) << got.err;
+    mapped += number_after(got.err, "bytes in ", line);
+    restored += number_after(got.err, "chunks (", line);
+  }
+  EXPECT_GT(restored, 0) << got.err;
+  EXPECT_EQ(mapped + restored, all) << got.err;
+  EXPECT_TRUE(got.leftovers.empty());
+  // Once the run has succeeded, a relaunch maps and reduces nothing: every
+  // chunk and all 4 partitions (4 per worker) come from the checkpoint.
+  const Result again = run(mpirun(3, args));
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_TRUE(again.out == want.out);
+  long long partitions = 0;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::size_t line = again.err.find("  rank " + std::to_string(rank) + ":");
+    ASSERT_NE(line, std::string::npos) << again.err;
+    EXPECT_EQ(number_after(again.err, "bytes in ", line), 0) << again.err;
+    partitions += number_after(again.err, "chunks, ", line);
+  }
+  EXPECT_EQ(partitions, 4) << again.err;
+}
+
+// A rank whose master is SIGKILLed (mid-run, after its first map output)
+// ends the whole job fast, non-zero, naming the rank, with no process left.
+TEST_F(MpiTest, AKilledRankEndsTheJob) {
+  const Result r = run_with_fault(corpus("2M"), 1, "master-kill@map", {"-j", "2"});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.status, 0);
+  EXPECT_LT(r.seconds, 10) << r.err;
+  EXPECT_NE(r.err.find("rank 1"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
+}
+
+// A rank that stops answering (its master SIGSTOPped) ends the job at the
+// deadline, not never: the others abort naming it.
+TEST_F(MpiTest, ARankThatStopsAnsweringEndsTheJobAtTheDeadline) {
+  const Result r =
+      run_with_fault(corpus("2M"), 2, "master-stop@map", {"-j", "1", "--rank-timeout", "2"});
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.status, 0);
+  EXPECT_LT(r.seconds, 20) << r.err;
+  EXPECT_NE(r.err.find("rank 2 did not answer"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
+}
+
+}  // namespace
