@@ -145,8 +145,9 @@ void print_stats(const mr::JobStats& s, const char* records) {
   if (s.map_only)
     std::fprintf(stderr, "  reduce             none: a map-only job (no reduce step)\n");
   if (s.speculative)
-    std::fprintf(stderr, "  speculative        %llu (tasks run again: their worker straggled)\n",
-                 (unsigned long long)s.speculative);
+    std::fprintf(stderr,
+                 "  speculative        %llu (copies of straggling tasks; %llu won the race)\n",
+                 (unsigned long long)s.speculative, (unsigned long long)s.speculative_won);
   for (const auto& [name, n] : s.user_counters)
     std::fprintf(stderr, "  counter %-10s %lld\n", mr::cli::printable(name).c_str(),
                  static_cast<long long>(n));

@@ -2116,17 +2116,28 @@ TEST_F(CliFaultTest, InterruptWhileManyWorkersStartIsHeardAtOnce) {
 }
 
 // A stopped worker (SIGSTOP) used to stall the run for the whole default
-// 600 s --task-timeout. Once every other worker is idle and its task has
-// run ten times the median of its siblings (and at least 1 s), its task is
-// run again elsewhere; the output stays exact and --stats counts it.
-TEST_F(CliFaultTest, AStoppedWorkerDoesNotStallTheRun) {
+// 600 s --task-timeout. Once nothing else is left to hand out, a worker is
+// idle and its task has run ten times the median of its siblings (and at
+// least 1 s), a copy of the task races it on the idle worker: here the copy
+// wins, the stopped worker is killed; the output and the counts stay exact
+// (the loser's output is dropped, not added) and --stats counts the copy.
+// A copy that stops too is copied again (up to three copies): one
+// speculation is not the end of it, no fall-back to --task-timeout.
+TEST_F(CliFaultTest, AStoppedWorkerDoesNotStallTheRunNorDoesAStoppedCopy) {
   const std::string text = make_text(181, 120'000);
   Counts expected;
   count_letters(text, expected);
+  std::uint64_t words = 0;
+  for (const auto& [w, n] : expected) words += n;
   fs::path f = file("in.txt", text);
-  for (const char* fault : {"stop@map:3:1", "stop@reduce:1:1"}) {
-    SCOPED_TRACE(fault);
-    RunOptions o = with_env(std::string("MAPREDUCE_FAULT=") + fault);
+  struct Case {
+    const char* fault;
+    std::uint64_t copies;  // all won by a copy: the first, or the second when the first stops too
+  };
+  for (const Case c : {Case{"stop@map:3:1", 1}, Case{"stop@reduce:1:1", 1}, Case{"stop@map:3:2", 2},
+                       Case{"stop@reduce:1:2", 2}}) {
+    SCOPED_TRACE(c.fault);
+    RunOptions o = with_env(std::string("MAPREDUCE_FAULT=") + c.fault);
     o.timeout = 60s;
     const auto t0 = Clock::now();
     Result r = run(
@@ -2136,9 +2147,56 @@ TEST_F(CliFaultTest, AStoppedWorkerDoesNotStallTheRun) {
     ASSERT_EQ(r.code(), 0) << r.str();
     EXPECT_EQ(r.out, tsv(expected));
     EXPECT_LT(secs, 20.0) << "a stopped worker stalled the run";
+    auto speculative = numbers_on_line(r.err, "speculative");  // copies, won by a copy
+    ASSERT_EQ(speculative.size(), 2u) << r.err;
+    EXPECT_EQ(speculative[0], c.copies) << r.err;
+    EXPECT_EQ(speculative[1], 1u) << "a copy won: " << r.err;
+    auto counted = numbers_on_line(r.err, "words");
+    ASSERT_FALSE(counted.empty()) << r.err;
+    EXPECT_EQ(counted[0], words) << "the loser's counts were added: " << r.err;
+  }
+}
+
+// The stopped worker (the original) and its copy both stop at the same
+// task; the test wakes the original (SIGCONT), which then finishes first:
+// its output is kept, the copy is killed, and the output is exact.
+TEST_F(CliFaultTest, AStragglerThatResumesFirstWinsTheRaceAgainstItsCopy) {
+  const std::string text = make_text(183, 120'000);
+  Counts expected;
+  count_letters(text, expected);
+  fs::path f = file("in.txt", text);
+  for (const char* fault : {"stop@map:3:2", "stop@reduce:1:2"}) {
+    SCOPED_TRACE(fault);
+    // Two workers: no third one that could copy the task again meanwhile.
+    auto master = start(
+        {"wordcount", "--stats", "-j", "2", "--reducers", "4", "--chunk-size", "4K", f.string()},
+        with_env(std::string("MAPREDUCE_FAULT=") + fault));
+    auto stopped = [&] {
+      std::vector<ProcStat> out;
+      for (const ProcStat& c : children_of(master->pid()))
+        if (c.state == 'T') out.push_back(c);
+      return out;
+    };
+    std::optional<ProcStat> original;
+    ASSERT_TRUE(poll_until(20s, [&] {
+      auto now = stopped();
+      if (now.size() == 1) original = now.front();
+      return original.has_value();
+    })) << "no worker stopped";
+    ProcStat copy{};
+    ASSERT_TRUE(poll_until(20s, [&] {
+      for (const ProcStat& c : stopped())
+        if (c.pid != original->pid) copy = c;
+      return copy.pid != 0;
+    })) << "no copy of the stopped task stopped too";
+    ASSERT_EQ(::kill(original->pid, SIGCONT), 0);
+    Result r = finish(*master, 60s);
+    ASSERT_EQ(r.code(), 0) << r.str();
+    EXPECT_EQ(r.out, tsv(expected));
     auto speculative = numbers_on_line(r.err, "speculative");
-    ASSERT_FALSE(speculative.empty()) << r.err;
-    EXPECT_GE(speculative[0], 1u) << r.err;
+    ASSERT_EQ(speculative.size(), 2u) << r.err;
+    EXPECT_EQ(speculative[0], 1u) << r.err;
+    EXPECT_EQ(speculative[1], 0u) << "the original won: " << r.err;
   }
 }
 

@@ -110,10 +110,13 @@ struct JobStats {
   std::uint64_t shuffle_bytes = 0;
   std::uint64_t retries = 0;  // chunk and partition re-executions
   std::uint64_t workers_replaced = 0;
-  // Tasks run again because their worker straggled: when every other
-  // worker was idle and the task had run 10 times the median of its
-  // siblings (and 1 s), its worker was killed and the task reissued.
+  // Speculative copies of straggling tasks: when nothing else was left to
+  // hand out, a worker was idle, and every attempt at a task had run 10
+  // times the median of its siblings (and 1 s), a copy of it was started
+  // on the idle worker; the first attempt to finish was kept, the others
+  // killed (at most 3 copies per task). speculative_won: races a copy won.
   std::uint64_t speculative = 0;
+  std::uint64_t speculative_won = 0;
   std::uint64_t spills = 0;
   long peak_rss_kb_master = 0, peak_rss_kb_workers = 0;
   std::map<std::string, std::int64_t> user_counters;  // the job's own counters
