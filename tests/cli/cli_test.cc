@@ -2319,6 +2319,39 @@ TEST_F(CliTest, TinyChunksOfABigInputAreBounded) {
   EXPECT_GE(input[1], 1000u) << r.err;  // still small chunks
 }
 
+// A stream's length is unknown in advance, so the 65536-chunk rule does not
+// size its chunks: at --chunk-size 1K a 48 MB stream used to make 47,000
+// chunks, each a record in the master (and a committed flush per chunk),
+// about 15 MB more master memory than a 2 MB stream. Stream chunks now grow
+// as the stream goes on (doubled every 1024), so the master's peak memory
+// stays near that of a short stream.
+TEST_F(CliTest, ALongStreamAtTinyChunksKeepsTheMastersMemoryBounded) {
+  const std::string text = make_text(163, 48'000'000);
+  Counts expected;
+  count_letters(text, expected);
+  // The master is forked by a shell, not spawned by the test: a peak RSS
+  // survives exec, and the test's own (the text) would show through.
+  RunOptions o;
+  o.wrapper = {"/bin/sh", "-c", "\"$0\" \"$@\"; exit $?"};
+  auto master_kib = [&](const fs::path& f) {
+    Result r = run({"wordcount", "--stats", "-j", "2", "--chunk-size", "1K", f.string()}, o);
+    EXPECT_EQ(r.code(), 0) << r.str();
+    auto peak = numbers_on_line(r.err, "peak memory");  // master KiB, largest worker KiB
+    EXPECT_EQ(peak.size(), 2u) << r.err;
+    return std::make_pair(peak.empty() ? 0 : peak[0], std::move(r));
+  };
+  const auto [short_kib, short_run] =
+      master_kib(file("short.zst", zstd_compress(text.substr(0, 2'000'000))));
+  const auto [long_kib, long_run] = master_kib(file("long.zst", zstd_compress(text)));
+  EXPECT_EQ(long_run.out, tsv(expected));
+  auto input = numbers_on_line(long_run.err, "input");  // "input B bytes in C chunks"
+  ASSERT_EQ(input.size(), 2u) << long_run.err;
+  EXPECT_LT(input[1], 12'000u) << "one chunk per KiB: " << long_run.err;
+  EXPECT_GT(input[1], 4096u) << "the first 1024 chunks have --chunk-size: " << long_run.err;
+  EXPECT_LT(long_kib, short_kib + 6 * 1024) << "the master grew with the stream: " << short_kib
+                                            << " KiB for 2 MB, " << long_kib << " KiB for 48 MB";
+}
+
 // The ceiling of --memory (and its default, a quarter of it) follows the
 // memory limit of the cgroup the program runs in: in a 64 MiB cgroup,
 // --memory 1G is refused (it used to fail later with "Cannot allocate

@@ -282,12 +282,31 @@ class SplitterTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("mr-splitter-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (writer_.joinable()) writer_.join();
+    fs::remove_all(dir_);
+  }
   std::string file(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
     return (dir_ / name).string();
   }
+  // A stream input: `text` written into a pipe by a thread.
+  mr::Inputs pipe_stream(const std::string& text) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+    mr::UniqueFd read_end(fds[0]);
+    writer_ = std::thread([text, write_end = mr::UniqueFd(fds[1])]() mutable {
+      std::size_t at = 0;
+      while (at < text.size()) {
+        ssize_t w = ::write(write_end.get(), text.data() + at, text.size() - at);
+        if (w <= 0) break;
+        at += static_cast<std::size_t>(w);
+      }
+    });
+    return mr::open_inputs({"/proc/self/fd/" + std::to_string(read_end.get())}, {});
+  }
   fs::path dir_;
+  std::thread writer_;
 };
 
 // "w0 w1 ... wN" with a newline every seventh word.
@@ -333,20 +352,7 @@ TEST_F(SplitterTest, CutsMappedInputsOnlyWhereTheJobAllowsAndCoversEveryByte) {
 
 TEST_F(SplitterTest, StreamChunksWaitForFreeSlotsAndCarryTheRestOver) {
   const std::string text = words(400);
-  int fds[2];
-  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  mr::UniqueFd read_end(fds[0]), write_end(fds[1]);
-  std::thread writer([&] {
-    std::size_t at = 0;
-    while (at < text.size()) {
-      ssize_t w = ::write(write_end.get(), text.data() + at, text.size() - at);
-      if (w <= 0) break;
-      at += static_cast<std::size_t>(w);
-    }
-    write_end.reset();
-  });
-  mr::Inputs inputs = mr::open_inputs({"/proc/self/fd/" + std::to_string(read_end.get())}, {});
-  read_end.reset();
+  mr::Inputs inputs = pipe_stream(text);
   ASSERT_TRUE(inputs[0].streamed());
   SpaceJob job(/*lines=*/false);
   mr::detail::StreamSlots slots(2, 100, /*memfd=*/false);
@@ -380,10 +386,40 @@ TEST_F(SplitterTest, StreamChunksWaitForFreeSlotsAndCarryTheRestOver) {
     got += piece;
     held.push_back(t->slot);
   }
-  writer.join();
   EXPECT_EQ(got, text);
   EXPECT_EQ(splitter.bytes(), text.size());
   EXPECT_GT(splitter.fresh_ticket(), last_ticket);
+}
+
+// A stream's length is unknown in advance: its chunks grow as it goes on
+// (twice as large every kStreamChunksPerSize chunks, up to the slots' size),
+// so that the master's records stay few however long it is.
+TEST_F(SplitterTest, StreamChunksGrowAsTheStreamGoesOnUpToTheSlotSize) {
+  const std::string text = words(25'000);  // about 160 KB
+  mr::Inputs inputs = pipe_stream(text);
+  SpaceJob job(/*lines=*/false);
+  mr::detail::StreamSlots slots(2, 100, /*memfd=*/false);
+  mr::detail::Splitter splitter(job, inputs, 32, &slots);
+  constexpr auto kPer = mr::detail::Splitter::kStreamChunksPerSize;
+  std::string got;
+  std::vector<std::uint64_t> longest(4, 0);  // per kPer chunks
+  std::uint32_t n = 0;
+  while (std::optional<ChunkTask> t = splitter.next(n)) {
+    got.append(slots.data(static_cast<std::size_t>(t->slot)), t->length);
+    std::uint64_t& l = longest[std::min<std::size_t>(n / kPer, 3)];
+    l = std::max(l, t->length);
+    splitter.release_slot(t->slot);
+    ++n;
+  }
+  ASSERT_TRUE(splitter.exhausted());
+  EXPECT_EQ(got, text);
+  EXPECT_LE(longest[0], 32u) << "--chunk-size for the first chunks";
+  EXPECT_GT(longest[1], 32u);
+  EXPECT_LE(longest[1], 64u) << "then twice that";
+  EXPECT_GT(longest[2], 64u);
+  EXPECT_LE(longest[3], 100u) << "never more than a slot";
+  EXPECT_EQ(splitter.stream_chunk_bytes(), 100u);
+  EXPECT_LT(n, text.size() / 32 * 3 / 4) << "fewer chunks than at a fixed --chunk-size";
 }
 
 TEST_F(SplitterTest, StreamRecordLongerThanASlotIsAJobErrorNamingTheInput) {

@@ -193,7 +193,13 @@ void Master::prepare(unsigned workers, unsigned partitions) {
   const bool streams =
       std::any_of(inputs_.begin(), inputs_.end(), [](const Input& in) { return in.streamed(); });
   const std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
-  if (streams) slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size, fresh_workers);
+  // Stream chunks grow as a stream goes on (splitter.h), up to slots of
+  // kMaxStreamChunk bytes while the slots stay within a quarter of the
+  // memory budget (only the pages written count).
+  constexpr std::size_t kMaxStreamChunk = 64u << 20;
+  const std::size_t slot_bytes =
+      std::max(options_.chunk_size, std::min(kMaxStreamChunk, memory / 4 / nslots));
+  if (streams) slots_ = std::make_unique<StreamSlots>(nslots, slot_bytes, fresh_workers);
   // The queue holds at least every stream slot's task, so re-issuing a lost
   // one never blocks.
   queue_ =

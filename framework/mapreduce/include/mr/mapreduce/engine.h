@@ -63,6 +63,12 @@ struct EngineOptions {
   // 0: four per worker, so that one partition (what one reduce task holds in
   // memory) stays small on large vocabularies; costs nothing measurable.
   unsigned reducers = 0;
+  // Bytes per map task. Mapped inputs: larger when they would make more
+  // than kMaxChunks chunks. Streams (stdin, compressed files): this size
+  // for the first 1024 stream chunks, then twice as large for each next
+  // 1024, up to 64 MiB as long as the stream slots (two per worker, and
+  // two) stay within a quarter of `memory`; so a long stream at a tiny
+  // chunk size does not grow the master's records without bound.
   std::size_t chunk_size = 8u << 20;
   // The memory budget in bytes (0: a quarter of usable_memory():
   // RAM, or the cgroup's memory limit when it is lower): half is the shuffle
