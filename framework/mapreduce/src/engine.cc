@@ -601,10 +601,10 @@ void Master::handle_death(std::size_t slot) {
                               describe_exit_code(w.process().exit_code().value_or(-9));
   races_.ended(pid);  // what it held is dropped with it
   for (detail::MapDone& h : w.held) drop(h);
-  if (w.loser) {
-    // Another attempt at its task won: not a failed attempt. Its chunks
-    // that the winner did not map are mapped again as uncommitted ones.
-  } else if (w.chunk && book_->chunk_failed(*w.chunk)) {
+  // A loser (another attempt at its task won) failed nothing: it is
+  // replaced, and its chunks that the winner did not map are mapped again
+  // as uncommitted ones.
+  if (!w.loser && w.chunk && book_->chunk_failed(*w.chunk)) {
     const ChunkTask& t = book_->task(*w.chunk);
     throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
                    " of '" + inputs_[t.input].name() + "' (" + detail::byte_range(t) + ") failed " +
@@ -620,7 +620,9 @@ void Master::handle_death(std::size_t slot) {
                    " of " + std::to_string(book_->partitions()) + " failed " +
                    std::to_string(book_->partition_attempts(p)) + " times; last: " + why);
   }
-  if (!w.ready) {
+  if (w.loser) {
+    // Not a death outside a task either (it may be killed between chunks).
+  } else if (!w.ready) {
     // It ended before it was ready: crashed, hung (--task-timeout) or threw
     // in the job's per-worker setup (or, a fresh program, while connecting
     // or making the job). It is replaced, but a start that keeps failing
