@@ -16,6 +16,10 @@
 //    with a worker between its get() and its claim).
 //  - Workers that end before they are ready: start_attempts in a row fail
 //    the job (start_failed); a ready worker resets the count.
+//  - A straggling task is copied (speculate_*: not a failed attempt), at
+//    most kMaxCopies times; of a partition reduced twice the first is kept
+//    (partition_done), and one that fails while another attempt at it runs
+//    is not pending again. Map races: speculation.h.
 // Not thread-safe (the master's loop).
 #pragma once
 
