@@ -2149,7 +2149,7 @@ TEST_F(CliFaultTest, AStoppedWorkerDoesNotStallTheRunNorDoesAStoppedCopy) {
     EXPECT_LT(secs, 20.0) << "a stopped worker stalled the run";
     auto speculative = numbers_on_line(r.err, "speculative");  // copies, won by a copy
     ASSERT_EQ(speculative.size(), 2u) << r.err;
-    EXPECT_EQ(speculative[0], c.copies) << r.err;
+    EXPECT_GE(speculative[0], c.copies) << r.err;  // more only if a copy crawled (load)
     EXPECT_EQ(speculative[1], 1u) << "a copy won: " << r.err;
     auto counted = numbers_on_line(r.err, "words");
     ASSERT_FALSE(counted.empty()) << r.err;
@@ -2340,16 +2340,20 @@ TEST_F(CliTest, ALongStreamAtTinyChunksKeepsTheMastersMemoryBounded) {
     EXPECT_EQ(peak.size(), 2u) << r.err;
     return std::make_pair(peak.empty() ? 0 : peak[0], std::move(r));
   };
-  const auto [short_kib, short_run] =
+  [[maybe_unused]] const auto [short_kib, short_run] =
       master_kib(file("short.zst", zstd_compress(text.substr(0, 2'000'000))));
-  const auto [long_kib, long_run] = master_kib(file("long.zst", zstd_compress(text)));
+  [[maybe_unused]] const auto [long_kib, long_run] =
+      master_kib(file("long.zst", zstd_compress(text)));
   EXPECT_EQ(long_run.out, tsv(expected));
   auto input = numbers_on_line(long_run.err, "input");  // "input B bytes in C chunks"
   ASSERT_EQ(input.size(), 2u) << long_run.err;
   EXPECT_LT(input[1], 12'000u) << "one chunk per KiB: " << long_run.err;
   EXPECT_GT(input[1], 4096u) << "the first 1024 chunks have --chunk-size: " << long_run.err;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // (Under a sanitizer freed memory is held in quarantine: no measure.)
   EXPECT_LT(long_kib, short_kib + 6 * 1024) << "the master grew with the stream: " << short_kib
                                             << " KiB for 2 MB, " << long_kib << " KiB for 48 MB";
+#endif
 }
 
 // The ceiling of --memory (and its default, a quarter of it) follows the
