@@ -403,6 +403,9 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     std::erase_if(w.owed, [&](std::uint32_t c) {
       return std::find(d->chunks.begin(), d->chunks.end(), c) != d->chunks.end();
     });
+    // The last chunk's time, with the flush (a worker that flushes after
+    // every chunk, as on a stream, has no next Started to time it by).
+    if (w.chunk) book_->chunk_took(seconds_since(w.task_started));
     w.chunk.reset();
     take_map_output(w, *d);
     if (d->final) {
