@@ -160,8 +160,8 @@ void print_stats(const mr::JobStats& s, const char* records) {
   };
   if (s.map_only) rows.push_back({"reduce", "none: a map-only job (no reduce step)"});
   if (s.speculative)
-    rows.push_back(
-        {"speculative", n(s.speculative) + " (tasks run again: their worker straggled)"});
+    rows.push_back({"speculative", n(s.speculative) + " (copies of straggling tasks; " +
+                                       n(s.speculative_won) + " won the race)"});
   rows.push_back({"private memory", "master " + kib(s.peak_private_kb_master) +
                                         ", largest worker " + kib(s.peak_private_kb_workers) +
                                         " (peak anonymous memory: heap, stacks, tables; without "

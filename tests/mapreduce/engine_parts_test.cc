@@ -1,5 +1,6 @@
 // In-process tests of the engine's parts that hold logic without processes:
-// the task book's re-issue rules (task_book.h) and the splitter's cuts
+// the task book's re-issue rules (task_book.h), the speculative races
+// (speculation.h) and the splitter's cuts
 // (splitter.h), over real mapped files and a real pipe.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include "mr/base/unique_fd.h"
 #include "mr/mapreduce/engine.h"
 #include "shuffle.h"
+#include "speculation.h"
 #include "spill_dir.h"
 #include "splitter.h"
 #include "task_book.h"
@@ -24,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using mr::detail::ChunkTask;
+using mr::detail::MapRaces;
 using mr::detail::TaskBook;
 
 ChunkTask chunk(std::uint32_t c, int slot = -1, std::uint64_t ticket = 0) {
@@ -158,7 +161,7 @@ TEST(TaskBookTest, FailedStartsCountInARowAndAReadyWorkerResetsThem) {
   EXPECT_EQ(book.start_failures(), 3u);
 }
 
-TEST(TaskBookTest, AStragglerIsFarBeyondTheMedianOfItsSiblingsAndSpeculatedOnce) {
+TEST(TaskBookTest, AStragglerIsFarBeyondTheMedianOfItsSiblingsAndCopiedAtMostThreeTimes) {
   TaskBook book(3, 2, 3);
   book.add(chunk(0));
   book.add(chunk(1));
@@ -170,11 +173,15 @@ TEST(TaskBookTest, AStragglerIsFarBeyondTheMedianOfItsSiblingsAndSpeculatedOnce)
   // Median 0.25 s: 10 times that is 2.5 s; and never under 1 s.
   EXPECT_FALSE(book.chunk_straggles(0, 2.4));
   EXPECT_TRUE(book.chunk_straggles(0, 2.6));
-  book.speculate_chunk(0);
-  EXPECT_FALSE(book.chunk_straggles(0, 1000)) << "once per task";
+  for (unsigned copy = 1; copy <= TaskBook::kMaxCopies; ++copy) {
+    book.speculate_chunk(0);
+    EXPECT_EQ(book.chunk_straggles(0, 1000), copy < TaskBook::kMaxCopies)
+        << "a copy that straggles too is copied again, up to kMaxCopies; copy " << copy;
+  }
   EXPECT_TRUE(book.chunk_straggles(1, 2.6));
-  EXPECT_EQ(book.attempts(0), 0u) << "speculation is not a failed attempt";
-  EXPECT_EQ(book.uncommitted().size(), 2u) << "a speculated chunk is mapped again";
+  EXPECT_EQ(book.attempts(0), 0u) << "a copy is not a failed attempt";
+  EXPECT_EQ(book.retries(), 0u);
+  EXPECT_EQ(book.uncommitted().size(), 2u) << "nothing committed yet";
 
   book.partition_took(0.01);
   book.partition_took(0.02);
@@ -183,12 +190,86 @@ TEST(TaskBookTest, AStragglerIsFarBeyondTheMedianOfItsSiblingsAndSpeculatedOnce)
   book.begin_reduce();
   EXPECT_EQ(book.next_partition(), 0u);
   EXPECT_EQ(book.next_partition(), 1u);
-  EXPECT_FALSE(book.partitions_pending());
   book.speculate_partition(1);
   EXPECT_EQ(book.partition_attempts(1), 0u);
-  EXPECT_TRUE(book.partitions_pending());
-  EXPECT_EQ(book.next_partition(), 1u) << "pending again";
-  EXPECT_FALSE(book.partition_straggles(1, 1000)) << "once per task";
+  EXPECT_FALSE(book.partitions_pending()) << "the copy goes to an idle worker, not the line";
+  EXPECT_TRUE(book.partition_straggles(1, 1000)) << "a copy that straggles is copied again";
+  book.speculate_partition(1);
+  book.speculate_partition(1);
+  EXPECT_FALSE(book.partition_straggles(1, 1000)) << "at most kMaxCopies";
+}
+
+TEST(TaskBookTest, APartitionReducedTwiceKeepsTheFirstAndAFailedRacerIsNotPendingAgain) {
+  TaskBook book(3, 2, 3);
+  book.begin_reduce();
+  EXPECT_EQ(book.next_partition(), 0u);
+  EXPECT_EQ(book.next_partition(), 1u);
+  book.speculate_partition(0);
+  // One attempt at 0 fails while its copy runs: counted, not pending again.
+  EXPECT_FALSE(book.partition_failed(0, true));
+  EXPECT_EQ(book.partition_attempts(0), 1u);
+  EXPECT_FALSE(book.partitions_pending());
+  EXPECT_TRUE(book.partition_done(0)) << "the first to finish is kept";
+  EXPECT_FALSE(book.partition_done(0)) << "a second finish (the loser's) is dropped";
+  EXPECT_FALSE(book.reduce_finished()) << "partition 1 is not done: counted once";
+  EXPECT_TRUE(book.partition_done(1));
+  EXPECT_TRUE(book.reduce_finished());
+}
+
+TEST(TaskBookTest, TheMediansAreOfTheLatestTimesOnly) {
+  // A long run keeps kTimesKept times of each kind, not one per task: the
+  // latest (1024 slow chunks, then 1024 fast ones: the median is fast).
+  TaskBook book(3, 1, 3);
+  book.add(chunk(0));
+  for (std::size_t i = 0; i < TaskBook::kTimesKept; ++i) book.chunk_took(10);
+  EXPECT_FALSE(book.chunk_straggles(0, 50));
+  for (std::size_t i = 0; i < TaskBook::kTimesKept; ++i) book.chunk_took(0.1);
+  EXPECT_TRUE(book.chunk_straggles(0, 2)) << "the slow times are forgotten";
+}
+
+// ---- speculative map races --------------------------------------------------
+
+TEST(MapRacesTest, TheFirstAttemptToFlushTheWholeGroupWinsAndTheOthersLose) {
+  MapRaces races;
+  EXPECT_FALSE(races.flushed(10, std::vector<std::uint32_t>{1}).held) << "not racing: commit";
+  // Worker 10 straggles owing chunks 3 and 5; worker 20 copies them.
+  EXPECT_EQ(races.copy(10, {5, 3, 5}, 20), (std::vector<std::uint32_t>{3, 5}));
+  EXPECT_TRUE(races.racing(10));
+  EXPECT_TRUE(races.racing(20));
+  EXPECT_EQ(races.rivals(10), (std::vector<pid_t>{20}));
+  EXPECT_THROW(races.copy(30, {7}, 20), std::logic_error) << "a copy that races already";
+  // The copy flushes 3 (its table outgrew its share), the original 5 and 3.
+  MapRaces::Outcome o = races.flushed(20, std::vector<std::uint32_t>{3});
+  EXPECT_TRUE(o.held);
+  EXPECT_FALSE(o.won) << "5 is not flushed yet";
+  o = races.flushed(10, std::vector<std::uint32_t>{5});
+  EXPECT_TRUE(o.held);
+  EXPECT_FALSE(o.won);
+  o = races.flushed(10, std::vector<std::uint32_t>{3, 9});  // 9: taken unannounced
+  EXPECT_TRUE(o.held);
+  EXPECT_TRUE(o.won) << "the original flushed the whole group first";
+  EXPECT_EQ(o.losers, (std::vector<pid_t>{20}));
+  EXPECT_EQ(races.races(), 0u);
+  EXPECT_FALSE(races.racing(20)) << "the race is over: the loser's late flush is its own";
+}
+
+TEST(MapRacesTest, ACopyOfACopyJoinsTheRaceAndTheLastAttemptLeftEndsIt) {
+  MapRaces races;
+  races.copy(10, {1, 2}, 20);
+  // The copy straggles too: a third attempt joins the same race, with the
+  // same group whatever the copy owes.
+  EXPECT_EQ(races.copy(20, {2}, 30), (std::vector<std::uint32_t>{1, 2}));
+  EXPECT_EQ(races.rivals(30), (std::vector<pid_t>{10, 20}));
+  races.ended(10);  // the original died
+  EXPECT_EQ(races.rivals(30), (std::vector<pid_t>{20}));
+  MapRaces::Outcome o = races.flushed(30, std::vector<std::uint32_t>{1, 2});
+  EXPECT_TRUE(o.won);
+  EXPECT_EQ(o.losers, (std::vector<pid_t>{20}));
+  races.copy(40, {4}, 50);
+  races.ended(50);
+  races.ended(40);
+  EXPECT_EQ(races.races(), 0u) << "no attempt left: its chunks are mapped again as lost ones";
+  EXPECT_THROW(races.copy(60, {}, 70), std::logic_error) << "a copy of nothing";
 }
 
 // ---- the splitter ----------------------------------------------------------
@@ -220,18 +301,37 @@ class SplitterTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("mr-splitter-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (writer_.joinable()) writer_.join();
+    fs::remove_all(dir_);
+  }
   std::string file(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
     return (dir_ / name).string();
   }
+  // A stream input: `text` written into a pipe by a thread.
+  mr::Inputs pipe_stream(const std::string& text) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+    mr::UniqueFd read_end(fds[0]);
+    writer_ = std::thread([text, write_end = mr::UniqueFd(fds[1])]() mutable {
+      std::size_t at = 0;
+      while (at < text.size()) {
+        ssize_t w = ::write(write_end.get(), text.data() + at, text.size() - at);
+        if (w <= 0) break;
+        at += static_cast<std::size_t>(w);
+      }
+    });
+    return mr::open_inputs({"/proc/self/fd/" + std::to_string(read_end.get())}, {});
+  }
   fs::path dir_;
+  std::thread writer_;
 };
 
 // "w0 w1 ... wN" with a newline every seventh word.
 std::string words(int n) {
   std::string s;
-  for (int i = 0; i < n; ++i) {  // appended piece by piece: "w" + string trips g++ 12's -Wrestrict
+  for (int i = 0; i < n; ++i) {  // appended piece by piece: g++ 12 -Wrestrict misfires on a + b + c
     s += 'w';
     s += std::to_string(i);
     s += i % 7 == 6 ? '\n' : ' ';
@@ -271,20 +371,7 @@ TEST_F(SplitterTest, CutsMappedInputsOnlyWhereTheJobAllowsAndCoversEveryByte) {
 
 TEST_F(SplitterTest, StreamChunksWaitForFreeSlotsAndCarryTheRestOver) {
   const std::string text = words(400);
-  int fds[2];
-  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  mr::UniqueFd read_end(fds[0]), write_end(fds[1]);
-  std::thread writer([&] {
-    std::size_t at = 0;
-    while (at < text.size()) {
-      ssize_t w = ::write(write_end.get(), text.data() + at, text.size() - at);
-      if (w <= 0) break;
-      at += static_cast<std::size_t>(w);
-    }
-    write_end.reset();
-  });
-  mr::Inputs inputs = mr::open_inputs({"/proc/self/fd/" + std::to_string(read_end.get())}, {});
-  read_end.reset();
+  mr::Inputs inputs = pipe_stream(text);
   ASSERT_TRUE(inputs[0].streamed());
   SpaceJob job(/*lines=*/false);
   mr::detail::StreamSlots slots(2, 100, /*memfd=*/false);
@@ -318,10 +405,40 @@ TEST_F(SplitterTest, StreamChunksWaitForFreeSlotsAndCarryTheRestOver) {
     got += piece;
     held.push_back(t->slot);
   }
-  writer.join();
   EXPECT_EQ(got, text);
   EXPECT_EQ(splitter.bytes(), text.size());
   EXPECT_GT(splitter.fresh_ticket(), last_ticket);
+}
+
+// A stream's length is unknown in advance: its chunks grow as it goes on
+// (twice as large every kStreamChunksPerSize chunks, up to the slots' size),
+// so that the master's records stay few however long it is.
+TEST_F(SplitterTest, StreamChunksGrowAsTheStreamGoesOnUpToTheSlotSize) {
+  const std::string text = words(25'000);  // about 160 KB
+  mr::Inputs inputs = pipe_stream(text);
+  SpaceJob job(/*lines=*/false);
+  mr::detail::StreamSlots slots(2, 100, /*memfd=*/false);
+  mr::detail::Splitter splitter(job, inputs, 32, &slots);
+  constexpr auto kPer = mr::detail::Splitter::kStreamChunksPerSize;
+  std::string got;
+  std::vector<std::uint64_t> longest(4, 0);  // per kPer chunks
+  std::uint32_t n = 0;
+  while (std::optional<ChunkTask> t = splitter.next(n)) {
+    got.append(slots.data(static_cast<std::size_t>(t->slot)), t->length);
+    std::uint64_t& l = longest[std::min<std::size_t>(n / kPer, 3)];
+    l = std::max(l, t->length);
+    splitter.release_slot(t->slot);
+    ++n;
+  }
+  ASSERT_TRUE(splitter.exhausted());
+  EXPECT_EQ(got, text);
+  EXPECT_LE(longest[0], 32u) << "--chunk-size for the first chunks";
+  EXPECT_GT(longest[1], 32u);
+  EXPECT_LE(longest[1], 64u) << "then twice that";
+  EXPECT_GT(longest[2], 64u);
+  EXPECT_LE(longest[3], 100u) << "never more than a slot";
+  EXPECT_EQ(splitter.stream_chunk_bytes(), 100u);
+  EXPECT_LT(n, text.size() / 32 * 3 / 4) << "fewer chunks than at a fixed --chunk-size";
 }
 
 TEST_F(SplitterTest, StreamRecordLongerThanASlotIsAJobErrorNamingTheInput) {

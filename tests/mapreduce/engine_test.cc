@@ -243,28 +243,68 @@ TEST(EngineTest, WordsNeverContinueAcrossFiles) {
 class FaultTest : public ::testing::Test {
  protected:
   void TearDown() override { ::unsetenv("MAPREDUCE_FAULT"); }
+  // A random text of `bytes` as a file (mapped) and zstd-compressed
+  // (streamed), and its expected output.
+  void write_inputs(std::uint64_t seed, std::size_t bytes) {
+    std::mt19937_64 rng(seed);
+    std::string text = random_text(rng, bytes);
+    std::map<std::string, std::uint64_t> counts;
+    reference_count(text, counts);
+    expected_ = expected_output(counts);
+    file_ = dir_.write("in", text);
+    streamed_ = dir_.write("in.zst", compress(text));
+  }
+  TempDir dir_;
+  std::string file_, streamed_, expected_;
 };
 
 TEST_F(FaultTest, KilledWorkersAreReplacedAndOutputIsExact) {
-  std::mt19937_64 rng(7);
-  TempDir dir;
-  std::string text = random_text(rng, 300000);
-  std::map<std::string, std::uint64_t> counts;
-  reference_count(text, counts);
-  auto file = dir.write("in", text);
-  auto streamed = dir.write("in.zst", compress(text));
+  write_inputs(7, 300000);
   mr::EngineOptions eo;
   eo.workers = 3;
   eo.chunk_size = 8192;
   eo.memory = 64 << 20;
-  for (const auto& input : {file, streamed}) {
+  for (const auto& input : {file_, streamed_}) {
     for (const char* spec : {"kill:5:1", "segv:0:2", "throw:11:1", "kill:30:2"}) {
       SCOPED_TRACE(input + " " + spec);
       ::setenv("MAPREDUCE_FAULT", spec, 1);
       mr::JobStats stats;
-      EXPECT_EQ(run_wordcount({input}, eo, &stats), expected_output(counts));
+      EXPECT_EQ(run_wordcount({input}, eo, &stats), expected_);
       EXPECT_GE(stats.workers_replaced, 1u);
       EXPECT_GE(stats.retries, 1u);
+    }
+  }
+}
+
+// Speculative execution: a stopped worker (SIGSTOP, it never resumes) is
+// raced by a copy of what it owes, which wins. Mapped and streamed inputs
+// (a stream chunk's copy reads the straggler's slot), with the shuffle in
+// the arena or spilled (the winner's held spill files are committed, the
+// loser's removed), and a copy that stops too: the output stays exact.
+TEST_F(FaultTest, StoppedWorkersAreRacedByCopiesAndOutputIsExact) {
+  write_inputs(11, 200000);
+  mr::EngineOptions eo;
+  eo.workers = 3;
+  eo.chunk_size = 8192;
+  struct Case {
+    const std::string& input;
+    std::size_t memory;
+    const char* fault;
+  };
+  constexpr std::size_t kSpill = 64 << 10, kRoomy = 64 << 20;
+  for (const Case& c :
+       {Case{file_, kSpill, "stop@map:5:2"}, Case{file_, kRoomy, "stop@map:5:1"},
+        Case{file_, kRoomy, "stop@reduce:2:1"}, Case{streamed_, kSpill, "stop@map:5:1"},
+        Case{streamed_, kRoomy, "stop@map:5:2"}, Case{streamed_, kSpill, "stop@reduce:2:1"}}) {
+    SCOPED_TRACE(c.input + " " + c.fault + " memory " + std::to_string(c.memory));
+    ::setenv("MAPREDUCE_FAULT", c.fault, 1);
+    eo.memory = c.memory;
+    mr::JobStats stats;
+    EXPECT_EQ(run_wordcount({c.input}, eo, &stats), expected_);
+    EXPECT_GE(stats.speculative, 1u);
+    EXPECT_EQ(stats.speculative_won, 1u);
+    if (c.memory == kSpill) {
+      EXPECT_GT(stats.spills, 0u);
     }
   }
 }

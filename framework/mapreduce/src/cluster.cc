@@ -217,6 +217,7 @@ auto summed(const JobStats& s) {
                     s.retries,
                     s.workers_replaced,
                     s.speculative,
+                    s.speculative_won,
                     s.spills,
                     s.peak_rss_kb_master,
                     s.peak_rss_kb_workers,
@@ -235,7 +236,7 @@ std::string node_stats_to_bytes(const JobStats& stats, const RankStats& rank) {
 
 void add_node_stats(JobStats& total, std::string_view bytes) {
   auto [s, rank] = from_bytes<std::tuple<decltype(summed(total)), RankStats>>(bytes);
-  auto& [records, emitted, keys, lines, shuffle, retries, replaced, speculative, spills, rss_master,
+  auto& [records, emitted, keys, lines, shuffle, retries, replaced, speculative, won, spills, rss_master,
          rss_workers, private_master, private_workers, counters, workers, seconds_output] = s;
   total.records += records;
   total.emitted += emitted;
@@ -245,6 +246,7 @@ void add_node_stats(JobStats& total, std::string_view bytes) {
   total.retries += retries;
   total.workers_replaced += replaced;
   total.speculative += speculative;
+  total.speculative_won += won;
   total.spills += spills;
   total.peak_rss_kb_master = std::max(total.peak_rss_kb_master, rss_master);
   total.peak_rss_kb_workers = std::max(total.peak_rss_kb_workers, rss_workers);

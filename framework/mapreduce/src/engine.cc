@@ -21,6 +21,7 @@
 #include "mr/process/process.h"
 #include "protocol.h"
 #include "shuffle.h"
+#include "speculation.h"
 #include "spill_dir.h"
 #include "splitter.h"
 #include "task_book.h"
@@ -83,7 +84,14 @@ class Master {
     std::string cause;                       // a Failed message's cause alone
     Clock::time_point task_started{};        // of the chunk or partition, or of its setup
     bool timed_out = false;
-    bool straggler = false;  // killed to run its task again elsewhere (not a failure)
+    // Speculative execution (speculation.h): chunks it started or was
+    // ordered to map and has not flushed; flushes held while it races;
+    // whether it runs a copy; killed because another attempt won (not a
+    // failure).
+    std::vector<std::uint32_t> owed;
+    std::vector<detail::MapDone> held;
+    bool copy = false;
+    bool loser = false;
   };
 
   void prepare(unsigned workers, unsigned partitions);
@@ -96,6 +104,13 @@ class Master {
   void handle(Worker& w, detail::WorkerMessage& m);
   void check_timeout(Worker& w);
   void check_straggler(std::size_t slot);
+  double least_running(const Worker& w) const;
+  void take_map_output(Worker& w, detail::MapDone& d);
+  void commit_map_output(detail::MapDone& d);
+  void lose(pid_t loser);
+  void drop(detail::MapDone& d);
+  void send_map_order(Worker& w, std::vector<ChunkTask> chunks);
+  void send_partition(Worker& w, std::uint32_t p);
   void handle_death(std::size_t slot);
   void schedule();
   void wait_for_events();
@@ -137,6 +152,7 @@ class Master {
 
   std::optional<detail::Splitter> splitter_;
   std::optional<detail::TaskBook> book_;
+  detail::MapRaces races_;
   std::optional<ChunkTask> unsent_;  // cut, waiting for room in the queue
   std::optional<detail::TraceLog> trace_;
 
@@ -228,7 +244,13 @@ void Master::prepare(unsigned workers, unsigned partitions) {
   const bool streams =
       std::any_of(inputs_.begin(), inputs_.end(), [](const Input& in) { return in.streamed(); });
   const std::size_t nslots = 2 * static_cast<std::size_t>(workers) + 2;
-  if (streams) slots_ = std::make_unique<StreamSlots>(nslots, options_.chunk_size, fresh_workers);
+  // Stream chunks grow as a stream goes on (splitter.h), up to slots of
+  // kMaxStreamChunk bytes while the slots stay within a quarter of the
+  // memory budget (only the pages written count).
+  constexpr std::size_t kMaxStreamChunk = 64u << 20;
+  const std::size_t slot_bytes =
+      std::max(options_.chunk_size, std::min(kMaxStreamChunk, memory / 4 / nslots));
+  if (streams) slots_ = std::make_unique<StreamSlots>(nslots, slot_bytes, fresh_workers);
   if (!streams) {
     std::uint64_t size = 0;
     for (const Input& in : inputs_) size += in.data().size();
@@ -488,29 +510,38 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     }
     w.chunk = s->chunk;
     w.task_started = Clock::now();
+    if (std::find(w.owed.begin(), w.owed.end(), s->chunk) == w.owed.end())
+      w.owed.push_back(s->chunk);
   } else if (auto* d = std::get_if<MapDone>(&m)) {
-    if (checkpoint_ && !d->chunks.empty()) checkpoint_map_output(*d);  // before counting on it
-    for (auto c : d->chunks) {
-      book_->mapped(c);
-      const ChunkTask& t = book_->commit(c);
-      if (t.slot >= 0) splitter_->release_slot(t.slot);
-    }
-    for (std::size_t r = 0; r < d->runs.size(); ++r)
-      if (d->runs[r].length) map_runs_[r].push_back(d->runs[r]);
-    if (!d->spills.empty()) ++stats_.spills;
-    for (std::size_t r = 0; r < d->spills.size(); ++r)
-      if (d->spills[r].length) map_spills_[r].push_back(std::move(d->spills[r]));
-    stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, d->private_kb);
-    stats_.records += d->records;
-    stats_.emitted += d->emitted;
-    for (const auto& [name, n] : d->user_counters) stats_.user_counters[name] += n;
     trace_->record(w.process().pid(), d->spans);
+    std::erase_if(w.owed, [&](std::uint32_t c) {
+      return std::find(d->chunks.begin(), d->chunks.end(), c) != d->chunks.end();
+    });
+    // The last chunk's time, with the flush (a worker that flushes after
+    // every chunk, as on a stream, has no next Started to time it by).
+    if (w.chunk) book_->chunk_took(seconds_since(w.task_started));
     w.chunk.reset();
-    if (d->final) w.state = Worker::State::kIdle;
-    if (!d->chunks.empty()) idle_deaths_ = 0;
+    take_map_output(w, *d);
+    if (d->final) {
+      w.state = Worker::State::kIdle;
+      w.copy = false;
+    }
     master_fault_at(detail::FaultInjection::Phase::kMap);
     if (!d->spills.empty()) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (auto* rd = std::get_if<ReduceDone>(&m)) {
+    trace_->record(w.process().pid(), rd->spans);
+    w.partition.reset();
+    w.state = Worker::State::kIdle;
+    if (w.loser || !book_->partition_done(rd->partition)) {
+      // Another attempt (a speculative copy, or the straggler it copied)
+      // was first: this one's output is dropped.
+      if (rd->spill) ::unlink(rd->spill->path.c_str());
+      return;
+    }
+    if (std::exchange(w.copy, false)) ++stats_.speculative_won;
+    for (Worker& other : workers_)  // the other attempts at it lose
+      if (&other != &w && other.partition == rd->partition && !other.loser)
+        lose(other.process().pid());
     if (checkpoint_) checkpoint_reduce_output(*rd);  // before counting on it
     idle_deaths_ = 0;
     book_->partition_took(seconds_since(w.task_started));
@@ -522,10 +553,6 @@ void Master::handle(Worker& w, detail::WorkerMessage& m) {
     stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, rd->private_kb);
     stats_.distinct_keys += rd->keys;
     for (const auto& [name, n] : rd->user_counters) stats_.user_counters[name] += n;
-    trace_->record(w.process().pid(), rd->spans);
-    book_->partition_done(rd->partition);
-    w.partition.reset();
-    w.state = Worker::State::kIdle;
     master_fault_at(detail::FaultInjection::Phase::kReduce);
     if (reduce_spills_[rd->partition]) master_fault_at(detail::FaultInjection::Phase::kSpill);
   } else if (std::holds_alternative<Ready>(m)) {
@@ -551,27 +578,130 @@ void Master::check_timeout(Worker& w) {
   w.process().kill();
 }
 
-// Speculative execution, the simple way: when nothing else is left to do
-// (every chunk handed out, or no partition waiting) and every other worker
-// is idle, a task that has run far longer than its finished siblings (a
-// stopped or crawling worker) is run again on an idle worker: its worker is
-// killed, and its uncommitted output dies with it, so the output stays
-// exact. Hadoop races the two copies instead; here a worker commits several
-// chunks in one flush, so keeping the original's share would need
-// per-chunk commits.
+// Speculative execution, Hadoop's way: when nothing else is left to hand
+// out (every chunk taken from the queue, or no partition waiting) and a
+// worker is idle, a task whose every attempt has run far longer than its
+// finished siblings (a stopped or crawling worker) is copied onto the idle
+// worker. The attempts race: the first to finish is kept, the others are
+// killed (speculation.h for map work, which races as the group of chunks
+// the straggler owes; a partition is its own output). A task is copied at
+// most TaskBook::kMaxCopies times.
 void Master::check_straggler(std::size_t slot) {
   Worker& w = workers_[slot];
-  if (!w.ready || w.timed_out || (!w.chunk && !w.partition) || workers_.size() < 2) return;
-  if (w.chunk ? !queue_closed_ : book_->partitions_pending()) return;
-  for (std::size_t i = 0; i < workers_.size(); ++i)
-    if (i != slot && workers_[i].state != Worker::State::kIdle) return;
-  const double running = seconds_since(w.task_started);
+  if (!w.ready || w.timed_out || (!w.chunk && !w.partition)) return;
+  if (w.chunk ? !queue_closed_ || !queue_->empty() : book_->partitions_pending()) return;
+  auto idle = std::find_if(workers_.begin(), workers_.end(), [](const Worker& o) {
+    return o.ready && !o.timed_out && o.state == Worker::State::kIdle;
+  });
+  if (idle == workers_.end()) return;
+  const double running = least_running(w);
   if (w.chunk ? !book_->chunk_straggles(*w.chunk, running)
               : !book_->partition_straggles(*w.partition, running))
     return;
-  w.timed_out = w.straggler = true;
   ++stats_.speculative;
-  w.process().kill();
+  if (w.chunk) {
+    book_->speculate_chunk(*w.chunk);
+    std::vector<std::uint32_t> owed;
+    for (std::uint32_t c : w.owed)
+      if (!book_->committed(c)) owed.push_back(c);
+    std::vector<ChunkTask> group;
+    for (std::uint32_t c : races_.copy(w.process().pid(), owed, idle->process().pid())) {
+      group.push_back(book_->task(c));
+      group.back().ticket = 0;  // assigned: the straggler holds the slot's claim
+    }
+    send_map_order(*idle, std::move(group));
+  } else {
+    book_->speculate_partition(*w.partition);
+    send_partition(*idle, *w.partition);
+  }
+  idle->copy = true;
+}
+
+// The least time any live attempt at `w`'s task has run on its current
+// chunk or partition (0 for one between chunks): a task is copied again
+// only when every attempt straggles.
+double Master::least_running(const Worker& w) const {
+  double least = seconds_since(w.task_started);
+  const std::vector<pid_t> rivals = races_.rivals(w.proc->process().pid());
+  for (const Worker& o : workers_) {
+    if (&o == &w || o.loser || !o.proc) continue;
+    const bool same =
+        w.chunk ? std::find(rivals.begin(), rivals.end(), o.proc->process().pid()) != rivals.end()
+                : o.partition == w.partition;
+    if (same) least = std::min(least, o.chunk || o.partition ? seconds_since(o.task_started) : 0.0);
+  }
+  return least;
+}
+
+// A MapDone: committed, or held while its worker races (speculation.h).
+void Master::take_map_output(Worker& w, detail::MapDone& d) {
+  stats_.peak_private_kb_workers = std::max(stats_.peak_private_kb_workers, d.private_kb);
+  if (w.loser) {  // lost its race: dropped
+    drop(d);
+    return;
+  }
+  const detail::MapRaces::Outcome o = races_.flushed(w.process().pid(), d.chunks);
+  if (!o.held) {
+    commit_map_output(d);
+    return;
+  }
+  w.held.push_back(std::move(d));
+  if (!o.won) return;
+  for (detail::MapDone& h : w.held) commit_map_output(h);
+  w.held.clear();
+  if (w.copy) ++stats_.speculative_won;
+  for (pid_t loser : o.losers) lose(loser);
+}
+
+void Master::commit_map_output(detail::MapDone& d) {
+  if (checkpoint_ && !d.chunks.empty()) checkpoint_map_output(d);  // before counting on it
+  for (auto c : d.chunks) {
+    book_->mapped(c);
+    const ChunkTask& t = book_->commit(c);
+    if (t.slot >= 0) splitter_->release_slot(t.slot);
+  }
+  for (std::size_t r = 0; r < d.runs.size(); ++r)
+    if (d.runs[r].length) map_runs_[r].push_back(d.runs[r]);
+  if (!d.spills.empty()) ++stats_.spills;
+  for (std::size_t r = 0; r < d.spills.size(); ++r)
+    if (d.spills[r].length) map_spills_[r].push_back(std::move(d.spills[r]));
+  stats_.records += d.records;
+  stats_.emitted += d.emitted;
+  for (const auto& [name, n] : d.user_counters) stats_.user_counters[name] += n;
+  if (!d.chunks.empty()) idle_deaths_ = 0;
+}
+
+// Output of an attempt that lost its race (or died racing): never used.
+// Its arena space stays (the arena is never freed during a run).
+void Master::drop(detail::MapDone& d) {
+  for (const detail::SpillRun& s : d.spills)
+    if (s.length) ::unlink(s.path.c_str());  // several frames per file: ENOENT after the first
+}
+
+// Another attempt at its task won: the worker is killed (what it holds
+// unflushed is part of that task) and replaced; not a failure. What it
+// held is dropped.
+void Master::lose(pid_t loser) {
+  for (Worker& o : workers_) {
+    if (!o.proc || o.process().pid() != loser || o.loser) continue;
+    o.loser = o.timed_out = true;
+    for (detail::MapDone& h : o.held) drop(h);
+    o.held.clear();
+    o.process().kill();
+  }
+}
+
+void Master::send_map_order(Worker& w, std::vector<ChunkTask> chunks) {
+  w.state = Worker::State::kMapping;
+  for (const ChunkTask& t : chunks) w.owed.push_back(t.chunk);
+  w.send(detail::MasterMessage{detail::MapChunks{std::move(chunks)}});
+}
+
+void Master::send_partition(Worker& w, std::uint32_t p) {
+  w.state = Worker::State::kReducing;
+  w.partition = p;
+  w.task_started = Clock::now();
+  w.send(detail::MasterMessage{detail::ReducePartition{p, map_runs_[p], map_spills_[p]}});
 }
 
 void Master::handle_death(std::size_t slot) {
@@ -590,23 +720,30 @@ void Master::handle_death(std::size_t slot) {
                         ? w.failure
                         : "worker " + std::to_string(pid) + " " +
                               describe_exit_code(w.process().exit_code().value_or(-9));
-  if (w.straggler) {
-    // Killed to run its task again elsewhere: not a failed attempt.
-    if (w.chunk) book_->speculate_chunk(*w.chunk);  // mapped again as uncommitted
-    if (w.partition) book_->speculate_partition(*w.partition);
-  } else if (w.chunk && book_->chunk_failed(*w.chunk)) {
+  races_.ended(pid);  // what it held is dropped with it
+  for (detail::MapDone& h : w.held) drop(h);
+  // A loser (another attempt at its task won) failed nothing: it is
+  // replaced, and its chunks that the winner did not map are mapped again
+  // as uncommitted ones.
+  if (!w.loser && w.chunk && book_->chunk_failed(*w.chunk)) {
     const ChunkTask& t = book_->task(*w.chunk);
     throw JobError(std::string(job_.name()) + ": map of chunk " + std::to_string(*w.chunk) +
                    " of '" + inputs_[t.input].name() + "' (" + detail::byte_range(t) + ") failed " +
                    std::to_string(book_->attempts(*w.chunk)) + " times; last: " + why);
   }
-  if (!w.straggler && w.partition && book_->partition_failed(*w.partition)) {
+  const bool another_attempt_runs =
+      w.partition && std::any_of(workers_.begin(), workers_.end(), [&](const Worker& o) {
+        return &o != &w && !o.loser && o.partition == w.partition;
+      });
+  if (!w.loser && w.partition && book_->partition_failed(*w.partition, another_attempt_runs)) {
     const std::uint32_t p = *w.partition;
     throw JobError(std::string(job_.name()) + ": reduce of partition " + std::to_string(p) +
                    " of " + std::to_string(book_->partitions()) + " failed " +
                    std::to_string(book_->partition_attempts(p)) + " times; last: " + why);
   }
-  if (!w.ready) {
+  if (w.loser) {
+    // Not a death outside a task either (it may be killed between chunks).
+  } else if (!w.ready) {
     // It ended before it was ready: crashed, hung (--task-timeout) or threw
     // in the job's per-worker setup (or, a fresh program, while connecting
     // or making the job). It is replaced, but a start that keeps failing
@@ -653,14 +790,10 @@ void Master::schedule() {
             [&](std::uint32_t p) { return p % ranks == rank && !restore_reduced(p); });
       }
     } else {
-      std::vector<detail::MapChunks> orders(workers_.size());
-      for (std::size_t i = 0; i < lost.size(); ++i)
-        orders[i % workers_.size()].chunks.push_back(lost[i]);
-      for (std::size_t i = 0; i < workers_.size(); ++i) {
-        if (orders[i].chunks.empty()) continue;
-        workers_[i].state = State::kMapping;
-        workers_[i].send(detail::MasterMessage{orders[i]});
-      }
+      std::vector<std::vector<ChunkTask>> orders(workers_.size());
+      for (std::size_t i = 0; i < lost.size(); ++i) orders[i % workers_.size()].push_back(lost[i]);
+      for (std::size_t i = 0; i < workers_.size(); ++i)
+        if (!orders[i].empty()) send_map_order(workers_[i], std::move(orders[i]));
     }
   }
   if (phase_ == Phase::kReduce) {
@@ -668,10 +801,7 @@ void Master::schedule() {
       if (w.state != State::kIdle) continue;
       std::optional<std::uint32_t> p = book_->next_partition();
       if (!p) break;
-      w.state = State::kReducing;
-      w.partition = *p;
-      w.task_started = Clock::now();
-      w.send(detail::MasterMessage{detail::ReducePartition{*p, map_runs_[*p], map_spills_[*p]}});
+      send_partition(w, *p);
     }
     if (book_->reduce_finished()) phase_ = Phase::kDone;
   }

@@ -28,7 +28,8 @@ Splitter::Splitter(const Job& job, Inputs& inputs, std::size_t chunk_size, Strea
       inputs_(inputs),
       chunk_size_(chunk_size),
       slots_(slots),
-      line_numbers_(job.wants_line_numbers()) {
+      line_numbers_(job.wants_line_numbers()),
+      stream_chunk_(slots ? std::min(chunk_size, slots->slot_bytes()) : chunk_size) {
   if (slots_)
     for (std::size_t i = slots_->count(); i-- > 0;) free_slots_.push_back(static_cast<int>(i));
 }
@@ -91,7 +92,7 @@ std::optional<ChunkTask> Splitter::next(std::uint32_t chunk) {
     // Fill a slot: the carried-over bytes, then as much of the stream as fits.
     int slot = free_slots_.back();
     char* buf = slots_->data(static_cast<std::size_t>(slot));
-    std::size_t cap = slots_->slot_bytes(), n = carry_.size();
+    std::size_t cap = stream_chunk_, n = carry_.size();
     std::memcpy(buf, carry_.data(), n);
     carry_.clear();
     bool eof = false;
@@ -135,6 +136,8 @@ std::optional<ChunkTask> Splitter::next(std::uint32_t chunk) {
     ChunkTask t = make_task(chunk, offset, cut, slot, std::string_view(buf, cut));
     t.input = input;
     t.ticket = next_ticket_++;
+    if (++stream_chunks_ % kStreamChunksPerSize == 0)
+      stream_chunk_ = std::min(2 * stream_chunk_, slots_->slot_bytes());
     slots_->header(static_cast<std::size_t>(slot))->claim.store(t.ticket);
     return t;
   }

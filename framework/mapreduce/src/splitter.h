@@ -4,6 +4,14 @@
 // into a free stream slot, cut at the last allowed position in it, and the
 // rest carried into the next slot. Master side only; not thread-safe.
 //
+// A stream's length is unknown in advance, so the 65536-chunk rule of the
+// mapped inputs cannot size its chunks; instead they grow as the streams go
+// on: chunk_size bytes for the first kStreamChunksPerSize stream chunks,
+// twice that for the next as many, and so on up to the slots' size (which
+// the master makes larger than chunk_size when --memory allows). The
+// master's record per chunk (and per committed flush) thus stays small
+// however long a stream is.
+//
 // Stream slots: buffers in one shared mapping that the master fills and the
 // workers map in place. A slot is reused only once the map output of its
 // chunk is committed, so a lost chunk can be mapped again. Each slot has a
@@ -98,6 +106,9 @@ class Splitter {
   void skip_streams() { skip_streams_ = true; }
   // Bytes of input cut into chunks so far.
   std::uint64_t bytes() const { return bytes_; }
+  // The size the next stream chunk is filled up to.
+  std::size_t stream_chunk_bytes() const { return stream_chunk_; }
+  static constexpr std::uint64_t kStreamChunksPerSize = 1024;
 
  private:
   ChunkTask make_task(std::uint32_t chunk, std::uint64_t offset, std::uint64_t length, int slot,
@@ -116,6 +127,8 @@ class Splitter {
   std::uint64_t lines_before_ = 0;  // newlines before the next chunk of the current input
   std::uint64_t bytes_ = 0;
   bool skip_streams_ = false;
+  std::size_t stream_chunk_;         // grows up to the slots' size
+  std::uint64_t stream_chunks_ = 0;  // cut so far
 };
 
 }  // namespace mr::detail

@@ -14,7 +14,8 @@ TaskBook::TaskBook(unsigned max_attempts, unsigned partitions, unsigned start_at
       partition_attempts_(partitions, 0) {
   if (max_attempts == 0) throw std::invalid_argument("max_attempts must be at least 1");
   if (start_attempts == 0) throw std::invalid_argument("start_attempts must be at least 1");
-  partition_speculated_.assign(partitions, false);
+  partition_copies_.assign(partitions, 0);
+  partition_finished_.assign(partitions, false);
 }
 
 void TaskBook::add(const ChunkTask& task) {
@@ -82,13 +83,28 @@ std::optional<std::uint32_t> TaskBook::next_partition() {
   return p;
 }
 
-void TaskBook::partition_done(std::uint32_t) { ++partitions_done_; }
+bool TaskBook::partition_done(std::uint32_t p) {
+  if (partition_finished_.at(p)) return false;
+  partition_finished_[p] = true;
+  ++partitions_done_;
+  return true;
+}
 
-bool TaskBook::partition_failed(std::uint32_t p) {
+bool TaskBook::partition_failed(std::uint32_t p, bool another_attempt_runs) {
   const bool last = ++partition_attempts_.at(p) >= max_attempts_;
-  pending_partitions_.push_front(p);
-  ++retries_;
+  if (!another_attempt_runs && !partition_finished_[p]) {
+    pending_partitions_.push_front(p);
+    ++retries_;
+  }
   return last;
+}
+
+void TaskBook::keep_time(std::vector<double>& times, std::size_t& recorded, double seconds) {
+  if (times.size() < kTimesKept)
+    times.push_back(seconds);
+  else
+    times[recorded % kTimesKept] = seconds;  // the oldest
+  ++recorded;
 }
 
 bool TaskBook::straggles(double running, std::vector<double> finished) {
@@ -99,17 +115,11 @@ bool TaskBook::straggles(double running, std::vector<double> finished) {
 }
 
 bool TaskBook::chunk_straggles(std::uint32_t chunk, double running) const {
-  return !chunks_.at(chunk).speculated && straggles(running, chunk_seconds_);
+  return chunks_.at(chunk).copies < kMaxCopies && straggles(running, chunk_seconds_);
 }
 
 bool TaskBook::partition_straggles(std::uint32_t p, double running) const {
-  return !partition_speculated_.at(p) && straggles(running, partition_seconds_);
-}
-
-void TaskBook::speculate_partition(std::uint32_t p) {
-  partition_speculated_.at(p) = true;
-  pending_partitions_.push_front(p);
-  ++retries_;
+  return partition_copies_.at(p) < kMaxCopies && straggles(running, partition_seconds_);
 }
 
 }  // namespace mr::detail

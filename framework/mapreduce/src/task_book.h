@@ -16,6 +16,10 @@
 //    with a worker between its get() and its claim).
 //  - Workers that end before they are ready: start_attempts in a row fail
 //    the job (start_failed); a ready worker resets the count.
+//  - A straggling task is copied (speculate_*: not a failed attempt), at
+//    most kMaxCopies times; of a partition reduced twice the first is kept
+//    (partition_done), and one that fails while another attempt at it runs
+//    is not pending again. Map races: speculation.h.
 // Not thread-safe (the master's loop).
 #pragma once
 
@@ -79,11 +83,14 @@ class TaskBook {
   void begin_reduce(const std::function<bool(std::uint32_t)>& here = {});
   // The next partition to reduce, if any is pending.
   std::optional<std::uint32_t> next_partition();
-  // Partition `p` is reduced.
-  void partition_done(std::uint32_t p);
-  // An attempt at `p` failed: it is pending again, first in line. True when
-  // that was its last allowed attempt (the job fails).
-  bool partition_failed(std::uint32_t p);
+  // An attempt reduced partition `p`. True for the first (keep its
+  // output); false when another attempt (a speculative copy, or the
+  // straggler it copied) was first: discard it.
+  bool partition_done(std::uint32_t p);
+  // An attempt at `p` failed: it is pending again, first in line, unless
+  // `another_attempt_runs` (a speculative copy or its original still runs).
+  // True when that was its last allowed attempt (the job fails).
+  bool partition_failed(std::uint32_t p, bool another_attempt_runs = false);
   unsigned partition_attempts(std::uint32_t p) const { return partition_attempts_.at(p); }
   bool reduce_finished() const { return partitions_done_ == partitions(); }
   std::uint32_t partitions_done() const { return partitions_done_; }
@@ -99,35 +106,39 @@ class TaskBook {
   // Chunk and partition re-executions so far.
   std::uint64_t retries() const { return retries_; }
 
-  // ---- stragglers (speculative execution, the simple way: the straggler's
-  // worker is killed and its task runs again on an idle worker)
-  // A task after another one: its time, for the medians.
-  void chunk_took(double seconds) { chunk_seconds_.push_back(seconds); }
-  void partition_took(double seconds) { partition_seconds_.push_back(seconds); }
-  // True when a chunk (or partition) running for `running` seconds
-  // straggles: at least two of its kind finished, and it has run more than
-  // kStragglerFactor times their median and kStragglerMinSeconds, and it was
-  // never speculated (once per task: one that straggles again, as a task
-  // that hangs wherever it runs, is left to --task-timeout).
+  // ---- stragglers (speculative execution, Hadoop's way: a copy of the
+  // straggler's task runs on an idle worker, the first attempt to finish is
+  // kept, the others are killed; see speculation.h for the map side)
+  // A task after another one: its time, for the medians (the latest
+  // kTimesKept of each kind, so that the record stays small on a long run).
+  void chunk_took(double seconds) { keep_time(chunk_seconds_, chunk_times_, seconds); }
+  void partition_took(double seconds) { keep_time(partition_seconds_, partition_times_, seconds); }
+  // True when a chunk (or partition) whose every running attempt has run
+  // for at least `running` seconds straggles: at least two of its kind
+  // finished, `running` is more than kStragglerFactor times their median
+  // and kStragglerMinSeconds, and fewer than kMaxCopies copies of it were
+  // started (a task that hangs wherever it runs is left to --task-timeout).
   bool chunk_straggles(std::uint32_t chunk, double running) const;
   bool partition_straggles(std::uint32_t p, double running) const;
-  // Its worker is killed to run it again: not a failed attempt. A chunk is
-  // then mapped again like any uncommitted one; a partition is pending
-  // again, first in line (partition_failed's place, without the attempt).
-  void speculate_chunk(std::uint32_t chunk) { chunks_.at(chunk).speculated = true; }
-  void speculate_partition(std::uint32_t p);
+  // A copy of the chunk (or partition) was started: not a failed attempt,
+  // nothing is pending again (the copy goes to an idle worker directly).
+  void speculate_chunk(std::uint32_t chunk) { ++chunks_.at(chunk).copies; }
+  void speculate_partition(std::uint32_t p) { ++partition_copies_.at(p); }
   bool partitions_pending() const { return !pending_partitions_.empty(); }
   static constexpr double kStragglerFactor = 10, kStragglerMinSeconds = 1;
+  static constexpr unsigned kMaxCopies = 3;
+  static constexpr std::size_t kTimesKept = 1024;
 
  private:
   struct ChunkState {
     ChunkTask task;
     bool committed = false;
     unsigned attempts = 0;
-    bool speculated = false;
+    unsigned copies = 0;  // speculative copies started
     bool mapped = false;  // counted in mapped_bytes_
   };
   static bool straggles(double running, std::vector<double> finished);
+  static void keep_time(std::vector<double>& times, std::size_t& recorded, double seconds);
   unsigned max_attempts_;
   unsigned start_attempts_;
   std::vector<ChunkState> chunks_;
@@ -138,7 +149,9 @@ class TaskBook {
   std::uint64_t retries_ = 0;
   std::uint64_t mapped_bytes_ = 0;
   std::vector<double> chunk_seconds_, partition_seconds_;  // of finished tasks
-  std::vector<bool> partition_speculated_;
+  std::size_t chunk_times_ = 0, partition_times_ = 0;      // recorded so far
+  std::vector<unsigned> partition_copies_;
+  std::vector<bool> partition_finished_;
 };
 
 }  // namespace mr::detail

@@ -90,6 +90,12 @@ struct EngineOptions {
   // 0: four per worker, so that one partition (what one reduce task holds in
   // memory) stays small on large vocabularies; costs nothing measurable.
   unsigned reducers = 0;
+  // Bytes per map task. Mapped inputs: larger when they would make more
+  // than kMaxChunks chunks. Streams (stdin, compressed files): this size
+  // for the first 1024 stream chunks, then twice as large for each next
+  // 1024, up to 64 MiB as long as the stream slots (two per worker, and
+  // two) stay within a quarter of `memory`; so a long stream at a tiny
+  // chunk size does not grow the master's records without bound.
   std::size_t chunk_size = 8u << 20;
   // The memory budget in bytes (0: a quarter of usable_memory():
   // RAM, or the cgroup's memory limit when it is lower): half is the shuffle
@@ -161,10 +167,13 @@ struct JobStats {
   std::uint64_t shuffle_bytes = 0;
   std::uint64_t retries = 0;  // chunk and partition re-executions
   std::uint64_t workers_replaced = 0;
-  // Tasks run again because their worker straggled: when every other
-  // worker was idle and the task had run 10 times the median of its
-  // siblings (and 1 s), its worker was killed and the task reissued.
+  // Speculative copies of straggling tasks: when nothing else was left to
+  // hand out, a worker was idle, and every attempt at a task had run 10
+  // times the median of its siblings (and 1 s), a copy of it was started
+  // on the idle worker; the first attempt to finish was kept, the others
+  // killed (at most 3 copies per task). speculative_won: races a copy won.
   std::uint64_t speculative = 0;
+  std::uint64_t speculative_won = 0;
   std::uint64_t spills = 0;
   // Peak resident memory (getrusage's maxrss), which counts the pages of the
   // memory-mapped input files that a process has read.
