@@ -875,8 +875,13 @@ TEST_F(CliTest, PrintsHelpAndVersion) {
 // every command takes --version (the program's version).
 TEST_F(CliTest, HelpCommandAndVersionOnEveryCommand) {
   const std::vector<std::vector<std::string>> commands = {
-      {"wordcount"}, {"run"}, {"jobs"}, {"run", "--job", "wordcount"}, {"run", "--job", "grep"},
-      {"streaming"}, {"streaming", "map", "--job", "wordcount"}};
+      {"wordcount"},
+      {"run"},
+      {"jobs"},
+      {"run", "--job", "wordcount"},
+      {"run", "--job", "grep"},
+      {"streaming"},
+      {"streaming", "map", "--job", "wordcount"}};
   const Result version = run({"--version"});
   ASSERT_EQ(version.code(), 0) << version.str();
   for (const auto& cmd : commands) {
@@ -1026,7 +1031,8 @@ TEST_F(CliTest, RunJobWordcountIsTheWordcountCommand) {
   }
   Result typo = run({"run", "--job", "wordcount", "--opt", "keepcase=1", p});
   EXPECT_EQ(typo.code(), 2) << typo.str();
-  EXPECT_NE(typo.err.find("unknown option 'keepcase' (known: tokenizer, keep_case, normalize, sort, top)"),
+  EXPECT_NE(typo.err.find(
+                "unknown option 'keepcase' (known: tokenizer, keep_case, normalize, sort, top)"),
             std::string::npos)
       << typo.err;
   // Each reducer keeping 3 while the output shows 10 would print a wrong top.
@@ -1178,9 +1184,8 @@ TEST_F(CliTest, SlowStdinDoesNotTimeOutReadyWorkers) {
   StdinPipe pipe;
   RunOptions o;
   o.stdin_fd = pipe.read.get();
-  auto child =
-      start({"wordcount", "--stats", "-j", "2", "--task-timeout", "1", "--chunk-size", "4K", "-"},
-            o);
+  auto child = start(
+      {"wordcount", "--stats", "-j", "2", "--task-timeout", "1", "--chunk-size", "4K", "-"}, o);
   pipe.read.reset();
   EXPECT_TRUE(write_for(pipe.write.get(), "slow start\n", 1000, 20s));
   // The producer is slow on purpose: the stall must outlast the timeout.
@@ -1586,7 +1591,8 @@ TEST_F(CliTest, UncreatableOutputIsAnOutputErrorWithStatusTwo) {
   fs::path target = dir_ / "no-such-folder" / "out.tsv";
   Result r = run({"wordcount", "-o", target.string(), f.string()});
   EXPECT_EQ(r.code(), 2) << r.str();
-  EXPECT_NE(r.err.find("mapreduce: cannot write output '" + target.string() + "'"), std::string::npos)
+  EXPECT_NE(r.err.find("mapreduce: cannot write output '" + target.string() + "'"),
+            std::string::npos)
       << r.err;
   EXPECT_EQ(r.out, "");
 }

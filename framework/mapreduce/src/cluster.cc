@@ -236,8 +236,9 @@ std::string node_stats_to_bytes(const JobStats& stats, const RankStats& rank) {
 
 void add_node_stats(JobStats& total, std::string_view bytes) {
   auto [s, rank] = from_bytes<std::tuple<decltype(summed(total)), RankStats>>(bytes);
-  auto& [records, emitted, keys, lines, shuffle, retries, replaced, speculative, won, spills, rss_master,
-         rss_workers, private_master, private_workers, counters, workers, seconds_output] = s;
+  auto& [records, emitted, keys, lines, shuffle, retries, replaced, speculative, won, spills,
+         rss_master, rss_workers, private_master, private_workers, counters, workers,
+         seconds_output] = s;
   total.records += records;
   total.emitted += emitted;
   total.distinct_keys += keys;

@@ -386,7 +386,7 @@ void Master::feed_queue() {
       }
     }
     if (!unsent_) {
-      if (!splitter_->exhausted()) return;  // a stream waits for a slot
+      if (!splitter_->exhausted()) return;                 // a stream waits for a slot
       if (receiving_streams() && !streams_ended_) return;  // node 0 sends more
       if (backend_ && backend_->rank() == 0 && slots_) backend_->end_chunks();
       queue_->close();

@@ -16,7 +16,8 @@ namespace {
 
 constexpr const char* kUsage =
     "MAPREDUCE_FAULT must look like KIND:CHUNK[:TIMES], KIND@PHASE[:TASK[:TIMES]] or "
-    "master-KIND@PHASE (KIND kill, segv, throw, hang (a worker), stop or slow (a worker); PHASE map, "
+    "master-KIND@PHASE (KIND kill, segv, throw, hang (a worker), stop or slow (a worker); PHASE "
+    "map, "
     "spill, reduce or output)";
 
 std::optional<FaultInjection::Kind> parse_kind(const std::string& k) {
