@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +26,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -75,7 +78,7 @@ std::vector<int> tagged(const std::string& tag) {
 // environment, standard input from `in`; kills the group after `timeout`.
 Result run(const std::vector<std::string>& argv, const std::string& in = "/dev/null",
            std::chrono::seconds timeout = 90s, std::vector<std::string> extra = {}) {
-  static int runs = 0;
+  static std::atomic<int> runs = 0;  // run() is also called from a test's thread
   const std::string tag = std::to_string(::getpid()) + "." + std::to_string(++runs);
   const fs::path dir = fs::temp_directory_path() / ("mr-mpi-test-" + tag);
   fs::create_directories(dir);
@@ -456,6 +459,64 @@ TEST_F(MpiHostsTest, RanksInSeparateNetworkNamespacesGiveTheLocalOutput) {
       run(local({"run", "--job", "linelength", "-"}), kData + "/en/sherlock-holmes.txt");
   EXPECT_EQ(in.status, 0) << in.err;
   EXPECT_TRUE(in.out == in_local.out) << in.err;
+}
+
+// A rank cut off from the network (its namespace's link set down mid-run)
+// ends the job at the deadline, not never: the others abort naming it.
+TEST_F(MpiHostsTest, ARankCutOffFromTheNetworkEndsTheJobAtTheDeadline) {
+  // Every rank's workers sleep 100 ms per chunk, so the map phase lasts a
+  // few seconds: the link goes down while the ranks are mapping.
+  std::vector<std::string> argv = mpirun_on_hosts(
+      {"wordcount", "-j", "1", "--chunk-size", "32K", "--rank-timeout", "3", corpus("2M")});
+  const auto binary = std::find(argv.begin(), argv.end(), std::string(kBinary));
+  ASSERT_NE(binary, argv.end());
+  argv.insert(binary, {"/bin/sh", "-c", "export MAPREDUCE_FAULT=slow@map:100; exec \"$@\"", "sh"});
+  // mpirun must hear that the host is gone too, or it waits for that host's
+  // daemon forever after the ranks abort: TCP keepalive on its daemons'
+  // connections (README, "MPI").
+  argv.insert(argv.begin() + 1,
+              {"--mca", "oob_tcp_keepalive_time", "2", "--mca", "oob_tcp_keepalive_intvl", "1",
+               "--mca", "oob_tcp_keepalive_probes", "3"});
+  const std::string cut = namespaces_.back();  // rank 2's host
+  std::atomic<bool> link_down{false};
+  std::thread cutter([&] {
+    // Down once a worker on that host sleeps in its first map task (so
+    // MPI_Init, a collective without a deadline, is over everywhere;
+    // bounded wait).
+    const auto give_up = Clock::now() + 60s;
+    while (Clock::now() < give_up) {
+      const Result pids = run({"/usr/sbin/ip", "netns", "pids", cut}, "/dev/null", 10s);
+      std::istringstream in(pids.out);
+      for (std::string pid; in >> pid;) {
+        // A worker (its parent a mapreduce master; the master's own MPI_Init
+        // polls in nanosleep too) sleeping in a map task.
+        std::istringstream stat(slurp("/proc/" + pid + "/stat"));
+        std::string self, comm, state, parent;
+        stat >> self >> comm >> state >> parent;
+        if (comm == "(mapreduce)" && slurp("/proc/" + parent + "/comm") == "mapreduce\n" &&
+            slurp("/proc/" + pid + "/wchan").find("nanosleep") != std::string::npos) {
+          link_down = ip({"-n", cut, "link", "set", "eth0", "down"});
+          return;
+        }
+      }
+      ::poll(nullptr, 0, 20);
+    }
+  });
+  const Result r = run(argv, "/dev/null", 60s);
+  cutter.join();
+  // Whatever the cut host still runs goes with the test.
+  const Result left = run({"/usr/sbin/ip", "netns", "pids", cut}, "/dev/null", 10s);
+  std::istringstream pids(left.out);
+  for (int pid; pids >> pid;) ::kill(pid, SIGKILL);
+  ASSERT_TRUE(link_down) << "the link was not cut while the job ran: " << r.err;
+  EXPECT_FALSE(r.timed_out) << r.err;
+  EXPECT_NE(r.status, 0) << r.err;
+  EXPECT_LT(r.seconds, 30) << r.err;
+  EXPECT_NE(r.err.find("rank 2 did not answer"), std::string::npos) << r.err;
+  // The reachable hosts are left clean; the cut host may keep one process
+  // (its daemon or its rank, which cannot hear mpirun) that run() kills: a
+  // real host cut off would keep it until its own keepalive gives up.
+  EXPECT_LE(r.leftovers.size(), 1u) << r.leftovers.size() << " processes left";
 }
 
 // `mpirun -np 3` of wordcount over a 2 MB corpus, with MAPREDUCE_FAULT set
