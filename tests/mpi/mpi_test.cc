@@ -93,7 +93,17 @@ Result run(const std::vector<std::string>& argv, const std::string& in = "/dev/n
   // Open MPI's components leak at exit, from modules it has unloaded by then
   // (no name to suppress): no leak check in the ranks of an ASan build. The
   // local runs keep it, and so do the engine's cluster parts (cluster_parts_test).
-  if (argv.at(0) != kBinary) env.push_back("ASAN_OPTIONS=detect_leaks=0");
+  // (The asan preset's own ASAN_OPTIONS come first in environ, and the first
+  // of two entries wins: extend that one.)
+  if (argv.at(0) != kBinary) {
+    const auto asan = std::find_if(env.begin(), env.end(), [](const std::string& e) {
+      return e.rfind("ASAN_OPTIONS=", 0) == 0;
+    });
+    if (asan == env.end())
+      env.push_back("ASAN_OPTIONS=detect_leaks=0");
+    else
+      *asan += ":detect_leaks=0";  // a later option overrides an earlier one
+  }
   for (auto& x : extra) env.push_back(x);
   std::vector<char*> envp, args;
   for (auto& e : env) envp.push_back(e.data());
