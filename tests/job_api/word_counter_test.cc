@@ -308,8 +308,58 @@ TEST(WordCounterTest, CountWordsMatchesTokenizeIntoUnorderedMap) {
     }
   }
   mr::WordCounter few;
-  mr::count_words("a b a", {}, few);  // fewer words than the prefetch ring
+  mr::count_words("a b a", {}, few);  // fewer words than a batch
   EXPECT_EQ(to_map(few), (Reference{{"a", 2}, {"b", 1}}));
+}
+
+// count_words counts all-ASCII stretches in 64-byte blocks and 64 KiB
+// windows, handing non-ASCII bytes to the general tokenizer: every word
+// length at every block offset, apostrophes and non-ASCII bytes on block
+// edges, a separator-free run longer than a window, and texts that end
+// within 16 bytes of a word's start count what the tokenizer gives.
+TEST(WordCounterTest, CountWordsMatchesTheTokenizerAcrossBlockAndWindowEdges) {
+  auto check = [](const std::string& text, const std::string& what) {
+    for (bool keep : {false, true}) {
+      mr::TokenizerOptions options;
+      options.keep_case = keep;
+      Reference ref;
+      mr::tokenize(text, options, [&](std::string_view w) { ++ref[std::string(w)]; });
+      mr::WordCounter counter;
+      mr::count_words(text, options, counter);
+      ASSERT_EQ(to_map(counter), ref) << what << (keep ? ", keep_case" : "");
+    }
+  };
+  const std::string letters = "AbcDefGhijKlmnOpqRstUvwxYz0123456789abcdefghijklmnopqrstuvwxyz";
+  for (std::size_t len = 1; len <= 40; ++len) {
+    for (std::size_t offset = 0; offset < 64; ++offset) {
+      const std::string word = letters.substr(offset % 20, len);
+      // The word at `offset` in a block, then itself again across the next
+      // block edge, then at the very end of the text.
+      check(std::string(offset, ' ') + word + std::string(64 - (offset + len) % 64, '.') + word + " " + word,
+            "length " + std::to_string(len) + " at offset " + std::to_string(offset));
+    }
+  }
+  for (std::size_t edge = 52; edge <= 68; ++edge) {
+    for (std::string join : {"'", "''", "\u2019", "\xc3\xa9", "\xff", "\xe4\xb8\xad"}) {
+      // `join` right after byte `edge` - 1 of the text, then in other places.
+      std::string text(edge - 3, 'x');
+      text += " do" + join + "nt " + join + "x" + join + " A" + join + join + "B";
+      check(text + std::string(200, 'y') + join, "'" + join + "' after byte " + std::to_string(edge - 1));
+    }
+  }
+  // Longer than a window (64 KiB) without a place to cut, in the middle of
+  // ASCII text and next to a non-ASCII letter.
+  const std::string run(70'000, 'q');
+  check("x " + run + " y", "a 70000-byte word");
+  check(std::string(65'530, 'a') + " " + run + "\u00e9" + run + " END", "long words around \u00e9");
+  // Pure ASCII: many batches of words in one window, a word open at each
+  // batch's end.
+  std::string ascii;
+  for (int i = 0; ascii.size() < 300'000; ++i) ascii += letters.substr(i % 23, 1 + i % 19) + (i % 5 ? " " : ", ");
+  check(ascii, "300 KB of ASCII words");
+  std::string mixed;
+  for (int i = 0; i < 40'000; ++i) mixed += i % 97 == 0 ? "caf\u00e9 " : i % 13 == 0 ? "O'Neill " : "Word ";
+  check(mixed, "mostly ASCII with a non-ASCII word now and then");
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ inline std::uint64_t ascii_lower8(std::uint64_t k) noexcept {
 }
 
 inline std::uint64_t hash_short_key(const ShortKey& k, std::size_t n) noexcept {
-  return mum(mum(k.k0 ^ kHashSeed0, k.k1 ^ kHashSeed1) ^ kHashSeed2, n ^ kHashSeed3);
+  return mum(k.k0 ^ kHashSeed0, k.k1 ^ kHashSeed1 ^ (n << 56));
 }
 
 // Words longer than 16 bytes: 16 bytes per multiply, the last block overlapping.
