@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdlib>
 #include <limits>
-#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -14,9 +13,6 @@
 namespace mr {
 namespace {
 
-using detail::kByteAsciiSep;
-using detail::kByteClasses;
-using detail::kByteWord;
 using detail::WordSlot;
 
 constexpr std::uint64_t kMagic = 0x3130304357524d2dULL;  // "-MRWC001"
@@ -418,62 +414,39 @@ class PrefetchingCounter {
 
 #if defined(__SSE2__)
 
-// The `unicode` tokenizer's words of an all-ASCII stretch of text, counted in
-// batches: a loop that only turns 64-byte blocks into word start and end
-// positions (bit masks, no per-word branch) while copying the block,
-// lowercased, into a buffer; a loop that loads each word's key from that
-// buffer (two loads and a mask) and hashes it; a loop that prefetches the
-// slots; a loop that probes. Each loop is small and branch-light; one loop
-// with the tokenizer calling the table per word cost more than all four.
-template <bool KeepCase>
-class AsciiBatchCounter {
+// count_words' consumer of the unicode tokenizer's ASCII word batches: a
+// loop that loads each word's key from the lowercased buffer (two loads and
+// a mask) and hashes it, a loop that prefetches the slots, a loop that
+// probes. Three small loops cost less than one that does it all per word.
+class BatchCounter {
  public:
-  // The longest stretch count() takes.
-  static constexpr std::size_t kMaxStretch = 64 * 1024;
+  explicit BatchCounter(WordCounter& counter) : counter_(counter) {}
 
-  explicit AsciiBatchCounter(WordCounter& counter)
-      : counter_(counter), buf_(std::make_unique<char[]>(kMaxStretch + 64 + 16)) {}
-
-  // Counts the words of [begin, end): at most kMaxStretch bytes, ASCII only,
-  // and cut where the tokenizer may cut (safe_split_point), so that nothing
-  // outside it could join its first or last bytes to a word.
-  void count(const char* begin, const char* end) {
-    std::uint64_t prev_word = 0;  // bit 0: the byte before the block is a letter or digit
-    std::uint64_t prev_in = 0;    // bit 0: the byte before the block is inside a word
-    char* out = buf_.get();
-    for (const char* base = begin; base < end; base += 64, out += 64) {
-      Masks m;
-      if (end - base >= 64) {
-        m = classify64(base, out);
-      } else {  // the tail, padded with spaces (in the buffer's slack)
-        std::memset(out, ' ', 64);
-        std::memcpy(out, base, static_cast<std::size_t>(end - base));
-        m = classify64(out, out);
+  void operator()(const char* const* starts, const char* const* ends, std::size_t n) {
+    std::size_t pending = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const char* const s = starts[i];
+      const auto len = static_cast<std::size_t>(ends[i] - s);
+      if (len > WordCounter::kInlineWordBytes) {
+        counter_.add(std::string_view(s, len));
+        continue;
       }
-      const std::uint64_t next_word =
-          end - base > 64 && (kByteClasses.v[static_cast<unsigned char>(base[64])] & kByteWord) ? 1
-                                                                                                : 0;
-      // An apostrophe joins when a letter or digit is on both sides.
-      const std::uint64_t joined =
-          m.apostrophe & ((m.word << 1) | prev_word) & ((m.word >> 1) | (next_word << 63));
-      const std::uint64_t in = m.word | joined;
-      const std::uint64_t before = (in << 1) | prev_in;
-      append_positions(in & ~before, out, starts_, n_starts_);
-      append_positions(~in & before, out, ends_, n_ends_);
-      prev_word = m.word >> 63;
-      prev_in = in >> 63;
-      if (n_ends_ >= kBatch) drain();
+      // 16 bytes are readable at s (scan_ascii_stretch's buffer).
+      const KeyMask& mask = kKeyMasks[len];
+      Pending& p = pending_[pending++];
+      p.key = {detail::load64(s) & mask.m0, detail::load64(s + 8) & mask.m1};
+      p.len = static_cast<std::uint32_t>(len);
+      p.hash = detail::hash_short_key(p.key, len);
     }
-    if (prev_in) ends_[n_ends_++] = out;
-    drain();
+    // A loop of its own: the stores above might alias the table's fields.
+    for (std::size_t i = 0; i < pending; ++i) counter_.prefetch(pending_[i].hash);
+    for (std::size_t i = 0; i < pending; ++i) {
+      const Pending& p = pending_[i];
+      counter_.add_short(p.key, p.len, p.hash, 1);
+    }
   }
 
  private:
-  static constexpr std::size_t kBatch = 256;
-  struct Masks {
-    std::uint64_t word;        // ASCII letter or digit
-    std::uint64_t apostrophe;  // U+0027
-  };
   struct Pending {
     detail::ShortKey key;
     std::uint64_t hash;
@@ -492,163 +465,18 @@ class AsciiBatchCounter {
     return t;
   }();
 
-  // Classifies the 64 bytes at p and writes them to out, lowercased unless
-  // KeepCase (p == out is allowed).
-  static Masks classify64(const char* p, char* out) noexcept {
-    Masks m{0, 0};
-    for (unsigned i = 0; i < 4; ++i) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
-      // Range checks as in detail::classify16 (bytes here are all < 0x80).
-      auto in_range = [](__m128i x, char lo, int len) {
-        const __m128i shifted = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
-        return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + len)));
-      };
-      const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
-      const __m128i digit = in_range(v, '0', 10);
-      const __m128i apostrophe = _mm_cmpeq_epi8(v, _mm_set1_epi8('\''));
-      __m128i lower = v;
-      if constexpr (!KeepCase)
-        lower = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 26), _mm_set1_epi8(0x20)));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), lower);
-      m.word |=
-          std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_or_si128(letter, digit)))}
-          << (16 * i);
-      m.apostrophe |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(apostrophe))}
-                      << (16 * i);
-    }
-    return m;
-  }
-
-  // Bits set in x, inline: the baseline x86-64 has no POPCNT instruction and
-  // __builtin_popcountll would be a library call.
-  static std::size_t popcount(std::uint64_t x) noexcept {
-    x -= (x >> 1) & 0x5555555555555555ULL;
-    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-    return static_cast<std::size_t>((x * 0x0101010101010101ULL) >> 56);
-  }
-
-  // Appends base + i for each set bit i. The first kUnrolled positions are
-  // written whatever the count (a loop exit per block mispredicts often):
-  // with the top bit forced on, ctz is defined, and the extra entries lie
-  // past n, to be overwritten.
-  static constexpr int kUnrolled = 8;
-  static void append_positions(std::uint64_t bits, const char* base, const char** out,
-                               std::size_t& n) noexcept {
-    const std::size_t count = popcount(bits);
-    const char** o = out + n;
-    for (int i = 0; i < kUnrolled; ++i) {
-      o[i] = base + __builtin_ctzll(bits | (std::uint64_t{1} << 63));
-      bits &= bits - 1;
-    }
-    for (std::size_t i = kUnrolled; i < count; ++i) {
-      o[i] = base + __builtin_ctzll(bits);
-      bits &= bits - 1;
-    }
-    n += count;
-  }
-
-  // Counts the complete words collected so far; a word whose end is not
-  // known yet stays.
-  void drain() {
-    const std::size_t words = n_ends_;
-    std::size_t pending = 0;
-    for (std::size_t i = 0; i < words; ++i) {
-      const char* const s = starts_[i];
-      const auto len = static_cast<std::size_t>(ends_[i] - s);
-      if (len > WordCounter::kInlineWordBytes) {
-        counter_.add(std::string_view(s, len));
-        continue;
-      }
-      // 16 bytes are readable at s: the buffer has slack after the text.
-      const KeyMask& mask = kKeyMasks[len];
-      Pending& p = pending_[pending++];
-      p.key = {detail::load64(s) & mask.m0, detail::load64(s + 8) & mask.m1};
-      p.len = static_cast<std::uint32_t>(len);
-      p.hash = detail::hash_short_key(p.key, len);
-    }
-    // A loop of its own: the stores above might alias the table's fields.
-    for (std::size_t i = 0; i < pending; ++i) counter_.prefetch(pending_[i].hash);
-    for (std::size_t i = 0; i < pending; ++i) {
-      const Pending& p = pending_[i];
-      counter_.add_short(p.key, p.len, p.hash, 1);
-    }
-    if (n_starts_ > words) starts_[0] = starts_[words];
-    n_starts_ -= words;
-    n_ends_ = 0;
-  }
-
   WordCounter& counter_;
-  // The stretch being counted, lowercased, plus a padded tail block and 16
-  // bytes of slack for the key loads.
-  std::unique_ptr<char[]> buf_;
-  // A block adds at most 32 starts and 32 ends, and kUnrolled entries may be
-  // written past the count; a drain leaves at most one start.
-  const char* starts_[kBatch + 64 + kUnrolled];
-  const char* ends_[kBatch + 64 + kUnrolled];
-  std::size_t n_starts_ = 0;
-  std::size_t n_ends_ = 0;
-  Pending pending_[kBatch + 64];
+  Pending pending_[detail::kAsciiBatch + 64];
 };
 
-// The first byte >= 0x80 in [p, end), or end.
-const char* find_high_byte(const char* p, const char* end) noexcept {
-  for (; end - p >= 64; p += 64) {
-    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
-    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32));
-    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48));
-    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) != 0) break;
-  }
-  while (p < end && static_cast<unsigned char>(*p) < 0x80) ++p;
-  return p;
-}
-
-// `unicode` words without normalization: all-ASCII stretches (cut at safe
-// split points) go to the batch counter, the rest to the general tokenizer.
 template <bool KeepCase>
-void count_unicode_words(std::string_view text, const TokenizerOptions& options,
-                         WordCounter& counter) {
-  // Stretches of at most this many bytes are scanned for non-ASCII bytes and
-  // then counted, while they are still in the cache.
-  constexpr std::size_t kWindow = AsciiBatchCounter<KeepCase>::kMaxStretch;
-  // A non-ASCII byte sends at least this much text after it to the general
-  // tokenizer, so mostly non-ASCII text does not bounce between the two.
-  constexpr std::size_t kSlowStretch = 256;
-  const char* const begin = text.data();
-  const char* const end = begin + text.size();
-  auto is_cut = [](char c) {
-    return (kByteClasses.v[static_cast<unsigned char>(c)] & kByteAsciiSep) != 0;
-  };
-  AsciiBatchCounter<KeepCase> fast(counter);
-  const char* p = begin;
-  while (p < end) {
-    const char* const window_end =
-        end - p > static_cast<std::ptrdiff_t>(kWindow) ? p + kWindow : end;
-    const char* const high = find_high_byte(p, window_end);
-    if (high == end) {
-      fast.count(p, end);
-      break;
-    }
-    // The ASCII stretch ends at the last safe cut before `high` (a
-    // separator; if there is none the stretch is empty).
-    const char* cut = high;
-    while (cut > p && !is_cut(*cut)) --cut;
-    fast.count(p, cut);
-    if (high == window_end && cut > p) {  // no non-ASCII byte in the window
-      p = cut;
-      continue;
-    }
-    const std::size_t from = static_cast<std::size_t>(cut - begin);
-    const std::size_t near =
-        std::max(static_cast<std::size_t>(high - begin) + kSlowStretch, from + 1);
-    const std::size_t to = safe_split_point(text, near, options);
-    const std::string_view slow = text.substr(from, to - from);
-    PrefetchingCounter sink(slow, counter);
-    detail::tokenize_unicode<KeepCase>(slow, sink);
+void count_unicode_words(std::string_view text, WordCounter& counter) {
+  BatchCounter batches(counter);
+  detail::for_each_unicode_word_batch<KeepCase>(text, batches, [&counter](std::string_view part) {
+    PrefetchingCounter sink(part, counter);
+    detail::tokenize_unicode_general<KeepCase>(part, sink);
     sink.flush();
-    p = begin + to;
-  }
+  });
 }
 
 #endif  // __SSE2__
@@ -659,9 +487,9 @@ void count_words(std::string_view text, const TokenizerOptions& options, WordCou
 #if defined(__SSE2__)
   if (options.kind == TokenizerKind::unicode && options.normalize == Normalization::none) {
     if (options.keep_case) {
-      count_unicode_words<true>(text, options, counter);
+      count_unicode_words<true>(text, counter);
     } else {
-      count_unicode_words<false>(text, options, counter);
+      count_unicode_words<false>(text, counter);
     }
     return;
   }

@@ -19,11 +19,13 @@
 // that, unless keep_case is set, ASCII letters and valid UTF-8 code points
 // are lowercased with the same simple mapping (invalid bytes are copied).
 //
-// Speed: ASCII text never leaves a fast path: a 64-byte window of byte-class
-// bit masks (SSE2, part of x86-64; a 256-entry table elsewhere and for the
-// last 63 bytes) finds word starts and ends with shifts and bit counts, and a
-// word already in lowercase ASCII is handed out as a view into the input.
-// Bytes >= 0x80 go to a decoder and the two-stage tables of utf8.h.
+// Speed: `unicode` reads all-ASCII stretches of text in 64-byte blocks (SSE2,
+// part of x86-64): byte-class bit masks give every word start and end with
+// shifts and bit counts, and the block is copied, lowercased, into a buffer
+// the words are handed out from, in batches (see for_each_unicode_word_batch
+// below). The text around bytes >= 0x80 goes to a decoder and the two-stage
+// tables of utf8.h. `whitespace` keeps a 64-byte window of bit masks and
+// hands out a word already in lowercase as a view into the input.
 //
 // Thread-safety: tokenize() is reentrant; it reads only the process-wide
 // read-only Unicode tables (see utf8.h). Fork-safe.
@@ -33,8 +35,10 @@
 //   // calls back with "don't", then "panic"
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -361,8 +365,11 @@ template <bool KeepCase, class Emit>
   return p;
 }
 
+// The `unicode` tokenizer on any text, code point by code point past the
+// ASCII fast path (tokenize_unicode() sends it the text around non-ASCII
+// bytes).
 template <bool KeepCase, class Emit>
-void tokenize_unicode(std::string_view text, Emit& emit) {
+void tokenize_unicode_general(std::string_view text, Emit& emit) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* const end = p + text.size();
   const UnicodeTables* tables = nullptr;  // fetched at the first non-ASCII byte
@@ -409,6 +416,227 @@ void tokenize_unicode(std::string_view text, Emit& emit) {
     }
   }
 }
+
+#if defined(__SSE2__)
+
+// The batched ASCII path of the `unicode` tokenizer. Text is cut (at
+// safe_split_point positions, so the words do not change) into all-ASCII
+// stretches and the rest. A stretch is read in 64-byte blocks: bit masks of
+// letters, digits and apostrophes give every word start and end with shifts
+// and bit counts and no per-word branch, and the block is copied, lowercased,
+// into a buffer. The words' positions go to an array, handed on in batches:
+// whoever consumes them runs a tight loop of its own (count_words hashes,
+// prefetches and probes; tokenize() calls emit). The rest of the text goes
+// to tokenize_unicode_general().
+
+inline constexpr std::size_t kAsciiBatch = 256;  // words per batch (a few more at times)
+inline constexpr std::size_t kAsciiSlack = 80;   // buffer bytes needed past a stretch
+
+// The buffer a stretch is copied into: on the stack for a short text (a
+// map_line job tokenizes one line at a time), 64 KiB on the heap otherwise.
+class AsciiStretchBuffer {
+ public:
+  explicit AsciiStretchBuffer(std::size_t text_size)
+      : window_(text_size <= kSmall ? kSmall : kLarge),
+        heap_(window_ == kLarge ? new char[kLarge + kAsciiSlack] : nullptr) {}
+  ~AsciiStretchBuffer() { delete[] heap_; }
+  AsciiStretchBuffer(const AsciiStretchBuffer&) = delete;
+  AsciiStretchBuffer& operator=(const AsciiStretchBuffer&) = delete;
+  char* data() noexcept { return heap_ ? heap_ : small_; }
+  // The longest stretch it holds.
+  std::size_t window() const noexcept { return window_; }
+
+ private:
+  static constexpr std::size_t kSmall = 2048;
+  static constexpr std::size_t kLarge = 64 * 1024;
+  const std::size_t window_;
+  char* const heap_;
+  char small_[kSmall + kAsciiSlack];
+};
+
+struct AsciiBlockMasks {
+  std::uint64_t word;        // ASCII letter or digit
+  std::uint64_t apostrophe;  // U+0027
+};
+
+// Classifies the 64 ASCII bytes at p and writes them to out, lowercased
+// unless KeepCase (p == out is allowed).
+template <bool KeepCase>
+[[gnu::always_inline]] inline AsciiBlockMasks classify_ascii64(const char* p, char* out) noexcept {
+  AsciiBlockMasks m{0, 0};
+  for (unsigned i = 0; i < 4; ++i) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    // Range checks as in classify16.
+    auto in_range = [](__m128i x, char lo, int len) {
+      const __m128i shifted = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+      return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + len)));
+    };
+    const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+    const __m128i digit = in_range(v, '0', 10);
+    const __m128i apostrophe = _mm_cmpeq_epi8(v, _mm_set1_epi8('\''));
+    __m128i lower = v;
+    if constexpr (!KeepCase)
+      lower = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 26), _mm_set1_epi8(0x20)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), lower);
+    const auto word = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_or_si128(letter, digit)));
+    m.word |= std::uint64_t{word} << (16 * i);
+    m.apostrophe |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(apostrophe))}
+                    << (16 * i);
+  }
+  return m;
+}
+
+// Bits set in x, inline: the baseline x86-64 has no POPCNT instruction, and
+// __builtin_popcountll would be a library call.
+inline std::size_t popcount64(std::uint64_t x) noexcept {
+  x -= (x >> 1) & 0x5555555555555555ULL;
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return static_cast<std::size_t>((x * 0x0101010101010101ULL) >> 56);
+}
+
+// Appends base + i to out[n...] for each set bit i. The first 8 are written
+// whatever the count (a loop's exit per block mispredicts often): with the
+// top bit forced on, ctz is defined, and the extra entries lie past the new
+// n, to be overwritten; out needs 8 entries of room past it.
+inline constexpr std::size_t kAsciiUnrolled = 8;
+[[gnu::always_inline]] inline void append_bit_positions(std::uint64_t bits, const char* base,
+                                                        const char** out, std::size_t& n) noexcept {
+  const std::size_t count = popcount64(bits);
+  const char** o = out + n;
+  for (std::size_t i = 0; i < kAsciiUnrolled; ++i) {
+    o[i] = base + __builtin_ctzll(bits | (std::uint64_t{1} << 63));
+    bits &= bits - 1;
+  }
+  for (std::size_t i = kAsciiUnrolled; i < count; ++i) {
+    o[i] = base + __builtin_ctzll(bits);
+    bits &= bits - 1;
+  }
+  n += count;
+}
+
+// The words of [begin, end): all ASCII, at most buffer.window() bytes, and
+// cut at safe split points (so nothing outside it joins its first or last
+// bytes to a word). Calls drain(const char* const* starts, const char* const*
+// ends, std::size_t n) with batches of complete words in text order: word i
+// is [starts[i], ends[i]) inside the buffer, lowercased unless KeepCase, and
+// 16 bytes from each start are readable.
+template <bool KeepCase, class Drain>
+void scan_ascii_stretch(const char* begin, const char* end, AsciiStretchBuffer& buffer,
+                        Drain& drain) {
+  // A block adds at most 32 starts and 32 ends, plus the unrolled writes.
+  const char* starts[kAsciiBatch + 64 + kAsciiUnrolled];
+  const char* ends[kAsciiBatch + 64 + kAsciiUnrolled];
+  std::size_t n_starts = 0, n_ends = 0;
+  std::uint64_t prev_word = 0;  // bit 0: the byte before the block is a letter or digit
+  std::uint64_t prev_in = 0;    // bit 0: the byte before the block is inside a word
+  char* out = buffer.data();
+  for (const char* base = begin; base < end; base += 64, out += 64) {
+    AsciiBlockMasks m;
+    if (end - base >= 64) {
+      m = classify_ascii64<KeepCase>(base, out);
+    } else {  // the tail, padded with spaces (in the buffer's slack)
+      std::memset(out, ' ', 64);
+      std::memcpy(out, base, static_cast<std::size_t>(end - base));
+      m = classify_ascii64<KeepCase>(out, out);
+    }
+    const std::uint64_t next_word =
+        end - base > 64 && (kByteClasses.v[static_cast<unsigned char>(base[64])] & kByteWord) ? 1
+                                                                                              : 0;
+    // An apostrophe joins when a letter or digit is on both sides.
+    const std::uint64_t joined =
+        m.apostrophe & ((m.word << 1) | prev_word) & ((m.word >> 1) | (next_word << 63));
+    const std::uint64_t in = m.word | joined;
+    const std::uint64_t before = (in << 1) | prev_in;
+    append_bit_positions(in & ~before, out, starts, n_starts);
+    append_bit_positions(~in & before, out, ends, n_ends);
+    prev_word = m.word >> 63;
+    prev_in = in >> 63;
+    if (n_ends >= kAsciiBatch) {
+      drain(static_cast<const char* const*>(starts), static_cast<const char* const*>(ends), n_ends);
+      if (n_starts > n_ends) starts[0] = starts[n_ends];  // a word still open
+      n_starts -= n_ends;
+      n_ends = 0;
+    }
+  }
+  if (prev_in) ends[n_ends++] = out;
+  if (n_ends)
+    drain(static_cast<const char* const*>(starts), static_cast<const char* const*>(ends), n_ends);
+}
+
+// The first byte >= 0x80 in [p, end), or end.
+inline const char* find_non_ascii(const char* p, const char* end) noexcept {
+  for (; end - p >= 64; p += 64) {
+    const auto* v = reinterpret_cast<const __m128i*>(p);
+    const __m128i any = _mm_or_si128(_mm_or_si128(_mm_loadu_si128(v), _mm_loadu_si128(v + 1)),
+                                     _mm_or_si128(_mm_loadu_si128(v + 2), _mm_loadu_si128(v + 3)));
+    if (_mm_movemask_epi8(any) != 0) break;
+  }
+  while (p < end && static_cast<unsigned char>(*p) < 0x80) ++p;
+  return p;
+}
+
+// The `unicode` tokenizer's words of `text` (KeepCase: options.keep_case;
+// no normalization): batches of the all-ASCII stretches' words to
+// drain(starts, ends, n) as scan_ascii_stretch() gives them, and the rest of
+// the text, in pieces cut at safe split points, to general(std::string_view),
+// all in text order.
+template <bool KeepCase, class Drain, class General>
+void for_each_unicode_word_batch(std::string_view text, Drain& drain, General&& general) {
+  // A non-ASCII byte sends at least this much text after it to the general
+  // tokenizer, so mostly non-ASCII text does not bounce between the two.
+  constexpr std::size_t kGeneralStretch = 256;
+  AsciiStretchBuffer buffer(text.size());
+  const std::size_t window = buffer.window();
+  const char* const begin = text.data();
+  const char* const end = begin + text.size();
+  const char* p = begin;
+  while (p < end) {
+    // Each window is scanned for non-ASCII bytes, then tokenized while it
+    // is still in the cache.
+    const char* const window_end = static_cast<std::size_t>(end - p) > window ? p + window : end;
+    const char* const high = find_non_ascii(p, window_end);
+    if (high == end) {
+      scan_ascii_stretch<KeepCase>(p, end, buffer, drain);
+      return;
+    }
+    // The ASCII stretch ends at the last safe cut before `high` (an ASCII
+    // separator; if there is none, the stretch is empty).
+    const char* cut = high;
+    while (cut > p && !(kByteClasses.v[static_cast<unsigned char>(*cut)] & kByteAsciiSep)) --cut;
+    scan_ascii_stretch<KeepCase>(p, cut, buffer, drain);
+    if (high == window_end && cut > p) {  // no non-ASCII byte in the window
+      p = cut;
+      continue;
+    }
+    const auto from = static_cast<std::size_t>(cut - begin);
+    const std::size_t near =
+        std::max(static_cast<std::size_t>(high - begin) + kGeneralStretch, from + 1);
+    const std::size_t to = safe_split_point(text, near);
+    general(text.substr(from, to - from));
+    p = begin + to;
+  }
+}
+
+template <bool KeepCase, class Emit>
+void tokenize_unicode(std::string_view text, Emit& emit) {
+  auto each = [&emit](const char* const* starts, const char* const* ends, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      emit(std::string_view(starts[i], static_cast<std::size_t>(ends[i] - starts[i])));
+  };
+  for_each_unicode_word_batch<KeepCase>(text, each, [&emit](std::string_view part) {
+    tokenize_unicode_general<KeepCase>(part, emit);
+  });
+}
+
+#else
+
+template <bool KeepCase, class Emit>
+void tokenize_unicode(std::string_view text, Emit& emit) {
+  tokenize_unicode_general<KeepCase>(text, emit);
+}
+
+#endif  // __SSE2__
 
 template <bool KeepCase, class Emit>
 void tokenize_whitespace(std::string_view text, Emit& emit) {
