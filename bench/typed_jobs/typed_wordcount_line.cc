@@ -11,7 +11,7 @@ namespace {
 
 struct TypedWordCountLines : SummedWords {
   void map_line(std::string_view line, std::uint64_t, Context& ctx) {
-    mr::tokenize(line, {}, [&](std::string_view word) { ctx.emit(std::string(word), 1); });
+    mr::tokenize(line, {}, [&](std::string_view word) { ctx.emit(word, 1); });
   }
 };
 

@@ -183,11 +183,18 @@ struct LineCount : mr::MapReduceJob<std::string, std::uint64_t> {
 };
 
 // Lines "key value": the values of a key concatenated by combine, an
-// order-sensitive combiner.
+// order-sensitive combiner. Keys are emitted as a std::string and by view in
+// turn.
 struct Concat : mr::MapReduceJob<std::string, std::string> {
+  bool by_view = false;
   void map_line(std::string_view line, std::uint64_t, Context& ctx) {
     auto space = line.find(' ');
-    ctx.emit(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+    by_view = !by_view;
+    if (by_view) {
+      ctx.emit(line.substr(0, space), std::string(line.substr(space + 1)));
+    } else {
+      ctx.emit(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+    }
   }
   std::string combine(const std::string& a, const std::string& b) const { return a + b; }
 };
@@ -265,15 +272,17 @@ TEST(TypedJobTest, AStringKeyMayBeEmittedInEveryStringForm) {
   EXPECT_EQ(pairs, (std::vector<P>{{"a", 4}, {"bb", 4}, {"literal", 2}}));
 }
 
-// The map side holds emits back to prefetch their slots; a key's values
-// must still meet the combiner in the order they were emitted.
+// The map side queues emits to prefetch their slots; a key's values must
+// still meet the combiner in the order they were emitted, whichever string
+// form emitted them, and for keys too long to queue as well.
 TEST(TypedJobTest, ACombinerSeesAKeysValuesInEmitOrder) {
   std::string chunk;
   std::map<std::string, std::string> want;
-  for (int i = 0; i < 400; ++i) {
-    // Runs of one key (several pending at once) and keys 40 emits apart.
+  for (int i = 0; i < 1000; ++i) {
+    // Runs of one key (several queued at once), keys 40 emits apart, and
+    // keys of more than 16 bytes among them.
     std::string key = std::to_string(i % 40);
-    key = i % 3 == 0 ? "same" : key.insert(0, 1, 'k');
+    key = i % 3 == 0 ? "same" : i % 7 == 0 ? "a-key-longer-than-16-bytes" : key.insert(0, 1, 'k');
     const std::string value = std::to_string(i) + ";";
     chunk += key + " " + value + "\n";
     want[key] += value;

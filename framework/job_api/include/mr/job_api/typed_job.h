@@ -198,9 +198,27 @@ class Emitter {
   virtual void emit_view(std::string_view key, V&& value) {
     if constexpr (std::is_constructible_v<K, std::string_view>) emit(K(key), std::move(value));
   }
+  // Empties the EmitQueue the context fills (see Context::set_queue).
+  virtual void flush_queue() {}
 
  protected:
   ~Emitter() = default;
+};
+
+// Emits on their way to a map task's flat table (KeyTable<K, V>, FlatKey K):
+// Context::emit packs a short string key or an integral key into the next
+// entry itself, inline in the job's map code, and has the emitter empty the
+// queue when it is full, so an emit costs no call. The table then takes a
+// whole queue at once: prefetch every entry's slot, then probe each.
+template <class K, class V>
+struct EmitQueue {
+  static constexpr std::size_t kCapacity = 128;
+  struct Entry {
+    typename KeyTable<K, V>::Packed key;
+    V value{};
+  };
+  std::array<Entry, kCapacity> entries;
+  std::size_t size = 0;
 };
 
 }  // namespace detail
@@ -227,6 +245,9 @@ class Context {
   void emit(K key, V value)
     requires(!kStringKey)
   {
+    if constexpr (std::is_integral_v<K>) {
+      if (queue_) return enqueue(key, value);
+    }
     if (emitter_) {
       emitter_->emit(std::move(key), std::move(value));
     } else {
@@ -236,6 +257,7 @@ class Context {
   void emit(std::string_view key, V value)
     requires kStringKey
   {
+    if (queue_ && detail::KeyTable<K, V>::packable(key)) return enqueue(key, value);
     if (emitter_) {
       emitter_->emit_view(key, std::move(value));
     } else {
@@ -246,6 +268,9 @@ class Context {
   template <class S>
     requires(kStringKey && std::is_same_v<S, std::string>)
   void emit(S&& key, V value) {
+    // Queued like a view (then copied only if new): one key's pairs must
+    // reach the combiner in order whichever overload emitted them.
+    if (queue_ && detail::KeyTable<K, V>::packable(key)) return enqueue(std::string_view(key), value, false);
     if (emitter_) {
       emitter_->emit(std::move(key), std::move(value));
     } else {
@@ -268,6 +293,10 @@ class Context {
   // input), byte range, first line number.
   const ChunkInfo& chunk() const { return chunk_; }
   void set_chunk(const ChunkInfo& c) { chunk_ = c; }
+  // Internal (a map task with a flat table): queue packable keys in `queue`
+  // (which must outlive the context) and call the emitter's flush_queue()
+  // when it is full.
+  void set_queue(detail::EmitQueue<K, V>* queue) { queue_ = queue; }
   // In reduce: the partition being reduced (0-based, what the job's
   // partition() or the default key hash chose) and how many there are. In
   // map both are 0.
@@ -279,8 +308,36 @@ class Context {
   }
 
  private:
+  // Queues a packable key and its value; inline, so that an emit costs no
+  // call. `view`: a string key given by view, packed with two masked 16-byte
+  // loads where that is safe (detail::may_load16; valgrind would report the
+  // bytes past the key as read). A std::string just built is packed with
+  // exact loads instead: its bytes were most likely just written by small
+  // stores, and wide loads that straddle those stall (store forwarding).
+  template <class View>
+  [[gnu::always_inline]] void enqueue(View key, V& value, bool view = true) {
+    auto& e = queue_->entries[queue_->size];
+    if constexpr (kStringKey) {
+      const char* data = key.data();
+      if (view && !key.empty() && detail::may_load16(data)) {
+        // Hide where `data` points from the compiler, which may see a
+        // shorter object there (a literal) and would take the wide load
+        // for a bug of ours (it is not one: see may_load16).
+        asm("" : "+r"(data));
+        e.key = detail::KeyTable<K, V>::pack(std::string_view(data, key.size()), true);
+      } else {
+        e.key = detail::KeyTable<K, V>::pack(key, false);
+      }
+    } else {
+      e.key = detail::KeyTable<K, V>::pack(key);
+    }
+    e.value = std::move(value);
+    if (++queue_->size == queue_->kCapacity) emitter_->flush_queue();
+  }
+
   Sink sink_;
   detail::Emitter<K, V>* emitter_ = nullptr;  // when set, instead of sink_
+  detail::EmitQueue<K, V>* queue_ = nullptr;  // when set, packable keys go there first
   const JobOptions* options_;
   TaskCounters* counters_;
   ChunkInfo chunk_;
@@ -719,11 +776,7 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   };
   static constexpr bool kStringKey = std::is_same_v<K, std::string>;
   using Table = std::conditional_t<kFlat, KeyTable<std::conditional_t<kFlat, K, int>, V>, NoTable>;
-  static constexpr std::size_t kAhead = 16;
-  struct Pending {
-    typename Table::Packed key;
-    V value{};
-  };
+  using Queue = std::conditional_t<kFlat, EmitQueue<K, V>, NoTable>;
 
  public:
   // `job`: the worker's copy of the job, set up (TypedJob::start_worker).
@@ -731,7 +784,9 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
       : owner_(std::move(job)),
         job_(*owner_),
         options_(options),
-        ctx_(static_cast<Emitter<K, V>&>(*this), options_, counters_) {}
+        ctx_(static_cast<Emitter<K, V>&>(*this), options_, counters_) {
+    if constexpr (kFlat) ctx_.set_queue(&queue_);
+  }
 
   void map(std::string_view chunk, const ChunkInfo& info) override {
     ctx_.set_chunk(info);
@@ -756,7 +811,7 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
       job_.map(chunk, ctx_);
       ++counters_.records;
     }
-    if constexpr (kFlat) settle_all();
+    if constexpr (kFlat) flush_queue();
   }
 
   std::vector<std::size_t> partition_sizes(unsigned partitions) const override {
@@ -879,34 +934,31 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
       if (after > before) bytes_ += after - before;
     }
   }
-  // The flat table's emit, batched as in count_words once the table is
-  // large: a short string or integral key is hashed and its slot prefetched
-  // now, and found kAhead emits later, so that the cache misses overlap.
-  // The table only grows until it is written out (then the ring is empty),
-  // so pairs of one key still meet the combiner in the order they were
-  // emitted.
+  // The flat table's emit of a key the context did not queue (a string key
+  // too long to pack, or a pair emitted before set_queue).
   // `readable16`: see KeyTable::pack.
   void add_flat(View k, V&& v, bool readable16 = false) {
     ++counters_.emitted;
-    bool direct = !table_.large();
-    if constexpr (kStringKey) direct = direct || !Table::packable(k);
-    if (direct) {
-      bool inserted;
-      V& acc = table_.find_or_insert(k, inserted, readable16);
-      settle(acc, inserted, key_bytes(k), std::move(v));
-      return;
-    }
-    Pending& p = ring_[queued_ % kAhead];
-    if (queued_ >= kAhead) settle(p);
-    p.key = Table::pack(k, readable16);
-    p.value = std::move(v);
-    table_.prefetch(p.key.hash);
-    ++queued_;
-  }
-  void settle(Pending& p) {
     bool inserted;
-    V& acc = table_.find_or_insert(p.key, inserted);
-    settle(acc, inserted, kStringKey ? p.key.tag - 1 : 0, std::move(p.value));
+    V& acc = table_.find_or_insert(k, inserted, readable16);
+    settle(acc, inserted, key_bytes(k), std::move(v));
+  }
+  // Adds the queued emits, in order (pairs of one key meet the combiner in
+  // the order they were emitted): the table's cache misses overlap when
+  // every slot is prefetched first.
+  void flush_queue() override {
+    if constexpr (kFlat) {
+      const std::size_t n = queue_.size;
+      counters_.emitted += n;
+      for (std::size_t i = 0; i < n; ++i) table_.prefetch(queue_.entries[i].key.hash);
+      for (std::size_t i = 0; i < n; ++i) {
+        auto& e = queue_.entries[i];
+        bool inserted;
+        V& acc = table_.find_or_insert(e.key, inserted);
+        settle(acc, inserted, kStringKey ? e.key.tag - 1 : 0, std::move(e.value));
+      }
+      queue_.size = 0;
+    }
   }
   static std::size_t key_bytes(const View& k) {
     if constexpr (kStringKey) {
@@ -922,12 +974,6 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
     } else {
       merge(acc, std::move(v));
     }
-  }
-  // Adds the pairs still queued (before the table is read or weighed).
-  void settle_all() {
-    for (std::size_t i = queued_ > kAhead ? queued_ - kAhead : 0; i < queued_; ++i)
-      settle(ring_[i % kAhead]);
-    queued_ = 0;
   }
   void add(K&& k, V&& v) {
     ++counters_.emitted;
@@ -951,9 +997,8 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   TaskCounters counters_;
   typename J::Context ctx_;
   Table table_;
-  std::array<Pending, kFlat ? kAhead : 0> ring_;    // emits not yet in table_ (add_flat)
+  Queue queue_;                                     // emits not yet in table_ (kFlat)
   std::uintptr_t chunk_begin_ = 0, chunk_end_ = 0;  // the chunk being mapped
-  std::size_t queued_ = 0;                          // emits ever queued in ring_ since settle_all
   std::unordered_map<K, V, KeyHash<K>> combined_;   // a combiner, other keys
   std::vector<std::pair<K, V>> pairs_;              // no combiner
   std::size_t bytes_ = 0;
