@@ -312,21 +312,38 @@ TEST(WordCounterTest, CountWordsMatchesTokenizeIntoUnorderedMap) {
   EXPECT_EQ(to_map(few), (Reference{{"a", 2}, {"b", 1}}));
 }
 
-// count_words counts all-ASCII stretches in 64-byte blocks and 64 KiB
-// windows, handing non-ASCII bytes to the general tokenizer: every word
-// length at every block offset, apostrophes and non-ASCII bytes on block
-// edges, a separator-free run longer than a window, and texts that end
-// within 16 bytes of a word's start count what the tokenizer gives.
+// count_words and tokenize read all-ASCII stretches in 64-byte blocks and
+// 64 KiB windows, handing non-ASCII bytes to the general loops: every word
+// length at every block offset, apostrophes, whitespace and non-ASCII bytes
+// on block edges, a separator-free run longer than a window, and texts that
+// end within 16 bytes of a word's start give the words of the general loops
+// (which see the text code point by code point), for both tokenizers.
 TEST(WordCounterTest, CountWordsMatchesTheTokenizerAcrossBlockAndWindowEdges) {
   auto check = [](const std::string& text, const std::string& what) {
-    for (bool keep : {false, true}) {
-      mr::TokenizerOptions options;
-      options.keep_case = keep;
-      Reference ref;
-      mr::tokenize(text, options, [&](std::string_view w) { ++ref[std::string(w)]; });
-      mr::WordCounter counter;
-      mr::count_words(text, options, counter);
-      ASSERT_EQ(to_map(counter), ref) << what << (keep ? ", keep_case" : "");
+    for (auto kind : {mr::TokenizerKind::unicode, mr::TokenizerKind::whitespace}) {
+      for (bool keep : {false, true}) {
+        mr::TokenizerOptions options;
+        options.kind = kind;
+        options.keep_case = keep;
+        Reference general;
+        auto add = [&](std::string_view w) { ++general[std::string(w)]; };
+        if (kind == mr::TokenizerKind::unicode) {
+          keep ? mr::detail::tokenize_unicode_general<true>(text, add)
+               : mr::detail::tokenize_unicode_general<false>(text, add);
+        } else {
+          keep ? mr::detail::tokenize_whitespace_general<true>(text, add)
+               : mr::detail::tokenize_whitespace_general<false>(text, add);
+        }
+        const std::string label =
+            what + (kind == mr::TokenizerKind::unicode ? ", unicode" : ", whitespace") +
+            (keep ? ", keep_case" : "");
+        Reference tokenized;
+        mr::tokenize(text, options, [&](std::string_view w) { ++tokenized[std::string(w)]; });
+        ASSERT_EQ(tokenized, general) << label;
+        mr::WordCounter counter;
+        mr::count_words(text, options, counter);
+        ASSERT_EQ(to_map(counter), general) << label;
+      }
     }
   };
   const std::string letters = "AbcDefGhijKlmnOpqRstUvwxYz0123456789abcdefghijklmnopqrstuvwxyz";
@@ -335,12 +352,14 @@ TEST(WordCounterTest, CountWordsMatchesTheTokenizerAcrossBlockAndWindowEdges) {
       const std::string word = letters.substr(offset % 20, len);
       // The word at `offset` in a block, then itself again across the next
       // block edge, then at the very end of the text.
-      check(std::string(offset, ' ') + word + std::string(64 - (offset + len) % 64, '.') + word + " " + word,
+      check(std::string(offset, ' ') + word + std::string(64 - (offset + len) % 64, '.') + word +
+                " " + word,
             "length " + std::to_string(len) + " at offset " + std::to_string(offset));
     }
   }
   for (std::size_t edge = 52; edge <= 68; ++edge) {
-    for (std::string join : {"'", "''", "\u2019", "\xc3\xa9", "\xff", "\xe4\xb8\xad"}) {
+    for (std::string join :
+         {"'", "''", "\u2019", "\xc3\xa9", "\xff", "\xe4\xb8\xad", "\t", "\v", "\r\n"}) {
       // `join` right after byte `edge` - 1 of the text, then in other places.
       std::string text(edge - 3, 'x');
       text += " do" + join + "nt " + join + "x" + join + " A" + join + join + "B";

@@ -469,12 +469,16 @@ class BatchCounter {
   Pending pending_[detail::kAsciiBatch + 64];
 };
 
-template <bool KeepCase>
-void count_unicode_words(std::string_view text, WordCounter& counter) {
+template <TokenizerKind Kind, bool KeepCase>
+void count_words_in_batches(std::string_view text, WordCounter& counter) {
   BatchCounter batches(counter);
-  detail::for_each_unicode_word_batch<KeepCase>(text, batches, [&counter](std::string_view part) {
+  detail::for_each_word_batch<Kind, KeepCase>(text, batches, [&counter](std::string_view part) {
     PrefetchingCounter sink(part, counter);
-    detail::tokenize_unicode_general<KeepCase>(part, sink);
+    if constexpr (Kind == TokenizerKind::unicode) {
+      detail::tokenize_unicode_general<KeepCase>(part, sink);
+    } else {
+      detail::tokenize_whitespace_general<KeepCase>(part, sink);
+    }
     sink.flush();
   });
 }
@@ -485,11 +489,14 @@ void count_unicode_words(std::string_view text, WordCounter& counter) {
 
 void count_words(std::string_view text, const TokenizerOptions& options, WordCounter& counter) {
 #if defined(__SSE2__)
-  if (options.kind == TokenizerKind::unicode && options.normalize == Normalization::none) {
-    if (options.keep_case) {
-      count_unicode_words<true>(text, counter);
+  if (options.normalize == Normalization::none) {
+    using enum TokenizerKind;
+    if (options.kind == unicode) {
+      options.keep_case ? count_words_in_batches<unicode, true>(text, counter)
+                        : count_words_in_batches<unicode, false>(text, counter);
     } else {
-      count_unicode_words<false>(text, counter);
+      options.keep_case ? count_words_in_batches<whitespace, true>(text, counter)
+                        : count_words_in_batches<whitespace, false>(text, counter);
     }
     return;
   }

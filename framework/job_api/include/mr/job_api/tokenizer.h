@@ -19,13 +19,12 @@
 // that, unless keep_case is set, ASCII letters and valid UTF-8 code points
 // are lowercased with the same simple mapping (invalid bytes are copied).
 //
-// Speed: `unicode` reads all-ASCII stretches of text in 64-byte blocks (SSE2,
-// part of x86-64): byte-class bit masks give every word start and end with
-// shifts and bit counts, and the block is copied, lowercased, into a buffer
-// the words are handed out from, in batches (see for_each_unicode_word_batch
-// below). The text around bytes >= 0x80 goes to a decoder and the two-stage
-// tables of utf8.h. `whitespace` keeps a 64-byte window of bit masks and
-// hands out a word already in lowercase as a view into the input.
+// Speed: both tokenizers read all-ASCII stretches of text in 64-byte blocks
+// (SSE2, part of x86-64): byte-class bit masks give every word start and end
+// with shifts and bit counts, and the block is copied, lowercased, into a
+// buffer the words are handed out from, in batches (see for_each_word_batch
+// below). The text around bytes >= 0x80 goes to the general loops: a
+// decoder and the two-stage tables of utf8.h.
 //
 // Thread-safety: tokenize() is reentrant; it reads only the process-wide
 // read-only Unicode tables (see utf8.h). Fork-safe.
@@ -460,8 +459,10 @@ struct AsciiBlockMasks {
 };
 
 // Classifies the 64 ASCII bytes at p and writes them to out, lowercased
-// unless KeepCase (p == out is allowed).
-template <bool KeepCase>
+// unless KeepCase (p == out is allowed). `word`: the bytes a word of Kind is
+// made of (for `whitespace` every byte but ASCII whitespace), `apostrophe`
+// (`unicode` only) the ones that join two words' worth of them.
+template <TokenizerKind Kind, bool KeepCase>
 [[gnu::always_inline]] inline AsciiBlockMasks classify_ascii64(const char* p, char* out) noexcept {
   AsciiBlockMasks m{0, 0};
   for (unsigned i = 0; i < 4; ++i) {
@@ -471,17 +472,24 @@ template <bool KeepCase>
       const __m128i shifted = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
       return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + len)));
     };
-    const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
-    const __m128i digit = in_range(v, '0', 10);
-    const __m128i apostrophe = _mm_cmpeq_epi8(v, _mm_set1_epi8('\''));
     __m128i lower = v;
     if constexpr (!KeepCase)
       lower = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 26), _mm_set1_epi8(0x20)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), lower);
-    const auto word = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_or_si128(letter, digit)));
-    m.word |= std::uint64_t{word} << (16 * i);
-    m.apostrophe |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(apostrophe))}
-                    << (16 * i);
+    if constexpr (Kind == TokenizerKind::unicode) {
+      const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+      const __m128i digit = in_range(v, '0', 10);
+      const __m128i apostrophe = _mm_cmpeq_epi8(v, _mm_set1_epi8('\''));
+      const auto word = static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_or_si128(letter, digit)));
+      m.word |= std::uint64_t{word} << (16 * i);
+      m.apostrophe |= std::uint64_t{static_cast<std::uint16_t>(_mm_movemask_epi8(apostrophe))}
+                      << (16 * i);
+    } else {
+      const __m128i space =
+          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), in_range(v, '\t', 5));
+      const auto word = static_cast<std::uint16_t>(~_mm_movemask_epi8(space));
+      m.word |= std::uint64_t{word} << (16 * i);
+    }
   }
   return m;
 }
@@ -515,13 +523,13 @@ inline constexpr std::size_t kAsciiUnrolled = 8;
   n += count;
 }
 
-// The words of [begin, end): all ASCII, at most buffer.window() bytes, and
-// cut at safe split points (so nothing outside it joins its first or last
-// bytes to a word). Calls drain(const char* const* starts, const char* const*
-// ends, std::size_t n) with batches of complete words in text order: word i
-// is [starts[i], ends[i]) inside the buffer, lowercased unless KeepCase, and
-// 16 bytes from each start are readable.
-template <bool KeepCase, class Drain>
+// The words of Kind in [begin, end): all ASCII, at most buffer.window()
+// bytes, and cut at safe split points (so nothing outside it joins its first
+// or last bytes to a word). Calls drain(const char* const* starts, const
+// char* const* ends, std::size_t n) with batches of complete words in text
+// order: word i is [starts[i], ends[i]) inside the buffer, lowercased unless
+// KeepCase, and 16 bytes from each start are readable.
+template <TokenizerKind Kind, bool KeepCase, class Drain>
 void scan_ascii_stretch(const char* begin, const char* end, AsciiStretchBuffer& buffer,
                         Drain& drain) {
   // A block adds at most 32 starts and 32 ends, plus the unrolled writes.
@@ -534,11 +542,11 @@ void scan_ascii_stretch(const char* begin, const char* end, AsciiStretchBuffer& 
   for (const char* base = begin; base < end; base += 64, out += 64) {
     AsciiBlockMasks m;
     if (end - base >= 64) {
-      m = classify_ascii64<KeepCase>(base, out);
+      m = classify_ascii64<Kind, KeepCase>(base, out);
     } else {  // the tail, padded with spaces (in the buffer's slack)
       std::memset(out, ' ', 64);
       std::memcpy(out, base, static_cast<std::size_t>(end - base));
-      m = classify_ascii64<KeepCase>(out, out);
+      m = classify_ascii64<Kind, KeepCase>(out, out);
     }
     const std::uint64_t next_word =
         end - base > 64 && (kByteClasses.v[static_cast<unsigned char>(base[64])] & kByteWord) ? 1
@@ -576,13 +584,16 @@ inline const char* find_non_ascii(const char* p, const char* end) noexcept {
   return p;
 }
 
-// The `unicode` tokenizer's words of `text` (KeepCase: options.keep_case;
-// no normalization): batches of the all-ASCII stretches' words to
+// The words of tokenizer Kind in `text` (KeepCase: options.keep_case; no
+// normalization): batches of the all-ASCII stretches' words to
 // drain(starts, ends, n) as scan_ascii_stretch() gives them, and the rest of
 // the text, in pieces cut at safe split points, to general(std::string_view),
 // all in text order.
-template <bool KeepCase, class Drain, class General>
-void for_each_unicode_word_batch(std::string_view text, Drain& drain, General&& general) {
+template <TokenizerKind Kind, bool KeepCase, class Drain, class General>
+void for_each_word_batch(std::string_view text, Drain& drain, General&& general) {
+  constexpr std::uint8_t kCut = Kind == TokenizerKind::unicode ? kByteAsciiSep : kByteSpace;
+  TokenizerOptions options;
+  options.kind = Kind;
   // A non-ASCII byte sends at least this much text after it to the general
   // tokenizer, so mostly non-ASCII text does not bounce between the two.
   constexpr std::size_t kGeneralStretch = 256;
@@ -597,14 +608,14 @@ void for_each_unicode_word_batch(std::string_view text, Drain& drain, General&& 
     const char* const window_end = static_cast<std::size_t>(end - p) > window ? p + window : end;
     const char* const high = find_non_ascii(p, window_end);
     if (high == end) {
-      scan_ascii_stretch<KeepCase>(p, end, buffer, drain);
+      scan_ascii_stretch<Kind, KeepCase>(p, end, buffer, drain);
       return;
     }
     // The ASCII stretch ends at the last safe cut before `high` (an ASCII
-    // separator; if there is none, the stretch is empty).
+    // separator of Kind; if there is none, the stretch is empty).
     const char* cut = high;
-    while (cut > p && !(kByteClasses.v[static_cast<unsigned char>(*cut)] & kByteAsciiSep)) --cut;
-    scan_ascii_stretch<KeepCase>(p, cut, buffer, drain);
+    while (cut > p && !(kByteClasses.v[static_cast<unsigned char>(*cut)] & kCut)) --cut;
+    scan_ascii_stretch<Kind, KeepCase>(p, cut, buffer, drain);
     if (high == window_end && cut > p) {  // no non-ASCII byte in the window
       p = cut;
       continue;
@@ -612,34 +623,18 @@ void for_each_unicode_word_batch(std::string_view text, Drain& drain, General&& 
     const auto from = static_cast<std::size_t>(cut - begin);
     const std::size_t near =
         std::max(static_cast<std::size_t>(high - begin) + kGeneralStretch, from + 1);
-    const std::size_t to = safe_split_point(text, near);
+    const std::size_t to = safe_split_point(text, near, options);
     general(text.substr(from, to - from));
     p = begin + to;
   }
 }
 
-template <bool KeepCase, class Emit>
-void tokenize_unicode(std::string_view text, Emit& emit) {
-  auto each = [&emit](const char* const* starts, const char* const* ends, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i)
-      emit(std::string_view(starts[i], static_cast<std::size_t>(ends[i] - starts[i])));
-  };
-  for_each_unicode_word_batch<KeepCase>(text, each, [&emit](std::string_view part) {
-    tokenize_unicode_general<KeepCase>(part, emit);
-  });
-}
-
-#else
-
-template <bool KeepCase, class Emit>
-void tokenize_unicode(std::string_view text, Emit& emit) {
-  tokenize_unicode_general<KeepCase>(text, emit);
-}
-
 #endif  // __SSE2__
 
+// The `whitespace` tokenizer on any text (tokenize_whitespace() sends it the
+// text around non-ASCII bytes).
 template <bool KeepCase, class Emit>
-void tokenize_whitespace(std::string_view text, Emit& emit) {
+void tokenize_whitespace_general(std::string_view text, Emit& emit) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* const end = p + text.size();
   std::string buf;
@@ -651,7 +646,8 @@ void tokenize_whitespace(std::string_view text, Emit& emit) {
     std::uint64_t upper = 0, high = 0;
     p = window.skip_non_space(p, upper, high);
     if (KeepCase || !(upper | high)) {
-      emit(std::string_view(reinterpret_cast<const char*>(start), static_cast<std::size_t>(p - start)));
+      emit(std::string_view(reinterpret_cast<const char*>(start),
+                            static_cast<std::size_t>(p - start)));
     } else if (!high) {
       emit_ascii_word(start, p, true, buf, emit);
     } else {
@@ -672,6 +668,38 @@ void tokenize_whitespace(std::string_view text, Emit& emit) {
       emit(std::string_view(buf));
     }
   }
+}
+
+// The tokenizers: for_each_word_batch() where SSE2 is (x86-64), handing
+// each word of a batch to emit, else the general loops.
+template <bool KeepCase, class Emit>
+void tokenize_unicode(std::string_view text, Emit& emit) {
+#if defined(__SSE2__)
+  auto each = [&emit](const char* const* starts, const char* const* ends, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      emit(std::string_view(starts[i], static_cast<std::size_t>(ends[i] - starts[i])));
+  };
+  for_each_word_batch<TokenizerKind::unicode, KeepCase>(text, each, [&emit](std::string_view part) {
+    tokenize_unicode_general<KeepCase>(part, emit);
+  });
+#else
+  tokenize_unicode_general<KeepCase>(text, emit);
+#endif
+}
+
+template <bool KeepCase, class Emit>
+void tokenize_whitespace(std::string_view text, Emit& emit) {
+#if defined(__SSE2__)
+  auto each = [&emit](const char* const* starts, const char* const* ends, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      emit(std::string_view(starts[i], static_cast<std::size_t>(ends[i] - starts[i])));
+  };
+  for_each_word_batch<TokenizerKind::whitespace, KeepCase>(
+      text, each,
+      [&emit](std::string_view part) { tokenize_whitespace_general<KeepCase>(part, emit); });
+#else
+  tokenize_whitespace_general<KeepCase>(text, emit);
+#endif
 }
 
 // `word` (valid UTF-8) in the normal form `form` (not none), into `out`;
