@@ -9,16 +9,21 @@
 #include "mr/job_api/output_writer.h"
 #include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
+#include "mr/job_api/word_order.h"
 
 namespace mr {
 namespace {
 
 // A reducer's sorted output run: records of {u64 count, u32 length, bytes}.
-void append_record(std::string& out, std::string_view word, std::uint64_t count) {
-  auto len = static_cast<std::uint32_t>(word.size());
-  out.append(reinterpret_cast<const char*>(&count), sizeof count);
-  out.append(reinterpret_cast<const char*>(&len), sizeof len);
-  out.append(word);
+constexpr std::size_t kRecordHeader = 12;
+
+// Writes one record at `at`; returns the end of it.
+char* put_record(char* at, std::string_view word, std::uint64_t count) {
+  const auto len = static_cast<std::uint32_t>(word.size());
+  std::memcpy(at, &count, sizeof count);
+  std::memcpy(at + sizeof count, &len, sizeof len);
+  std::memcpy(at + kRecordHeader, word.data(), word.size());
+  return at + kRecordHeader + word.size();
 }
 
 struct RunReader {
@@ -26,13 +31,14 @@ struct RunReader {
   std::string_view word;
   std::uint64_t count = 0;
   bool next() {
-    if (rest.size() < 12) return false;
+    if (rest.size() < kRecordHeader) return false;
     std::uint32_t len;
     std::memcpy(&count, rest.data(), 8);
     std::memcpy(&len, rest.data() + 8, 4);
-    if (rest.size() - 12 < len) throw std::runtime_error("wordcount: corrupt reduce output run");
-    word = rest.substr(12, len);
-    rest.remove_prefix(12 + len);
+    if (rest.size() - kRecordHeader < len)
+      throw std::runtime_error("wordcount: corrupt reduce output run");
+    word = rest.substr(kRecordHeader, len);
+    rest.remove_prefix(kRecordHeader + len);
     return true;
   }
 };
@@ -76,49 +82,49 @@ class WordCountReduce : public ReduceTask {
   explicit WordCountReduce(const WordCountOptions& o) : options_(o) {}
   void add_run(std::string_view run) override { runs_.push_back(run); }
   std::string finish() override {
-    // Size the table for the largest run first: merging a run that comes out
-    // of a bigger table, in its slot order, into a smaller linear-probing
-    // table piles the words into long clusters (quadratic time). Sizing for
-    // the sum of all runs would overshoot the distinct words many times when
-    // the runs overlap (spills), breaking the memory budget.
-    std::size_t largest = 0;
-    for (auto run : runs_) largest = std::max(largest, SerializedWords(as_bytes(run)).size());
-    counter_.reserve(largest);
-    for (auto run : runs_) counter_.merge_serialized(as_bytes(run));
-    // Sort keys: the count (descending, unless sorting by word) and the
-    // word's first 8 bytes as a big-endian integer, so most comparisons are
-    // two integer compares and only equal prefixes compare whole words.
-    struct Entry {
-      std::uint64_t rank;    // ~count for count order, 0 for word order
-      std::uint64_t prefix;  // first 8 bytes, big-endian, zero-padded
-      std::string_view word;
-      std::uint64_t count;
-    };
-    const bool by_count = options_.sort == WordCountOptions::SortOrder::kCount;
-    std::vector<Entry> entries;
-    entries.reserve(counter_.size());
-    counter_.for_each([&](std::string_view w, std::uint64_t n) {
-      unsigned char b[8] = {};
-      std::memcpy(b, w.data(), std::min<std::size_t>(8, w.size()));
-      std::uint64_t prefix = 0;
-      for (unsigned char c : b) prefix = (prefix << 8) | c;
-      entries.push_back(Entry{by_count ? ~n : 0, prefix, w, n});
-    });
-    keys_ = entries.size();
-    auto order = [](const Entry& a, const Entry& b) {
-      if (a.rank != b.rank) return a.rank < b.rank;
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return a.word < b.word;
-    };
-    std::size_t keep = entries.size();
-    if (options_.top && options_.top < keep) {
-      keep = options_.top;
-      std::partial_sort(entries.begin(), entries.begin() + keep, entries.end(), order);
+    std::vector<WordCount> words;
+    if (runs_.size() == 1) {
+      // One run is one map table's partition: its words are distinct, so
+      // they need no table (its memory, its page faults, a probe per word).
+      const SerializedWords run(as_bytes(runs_.front()));
+      words.reserve(run.size());
+      run.for_each([&](std::string_view w, std::uint64_t n) {
+        if (n == 0) throw std::invalid_argument("serialized words: record with a zero count");
+        words.push_back(WordCount{w, n});
+      });
     } else {
-      std::sort(entries.begin(), entries.end(), order);
+      // Size the table for the largest run first: merging a run that comes
+      // out of a bigger table, in its slot order, into a smaller
+      // linear-probing table piles the words into long clusters (quadratic
+      // time). Sizing for the sum of all runs would overshoot the distinct
+      // words many times when the runs overlap (spills), breaking the memory
+      // budget.
+      std::size_t largest = 0;
+      for (auto run : runs_) largest = std::max(largest, SerializedWords(as_bytes(run)).size());
+      counter_.reserve(largest);
+      for (auto run : runs_) counter_.merge_serialized(as_bytes(run));
+      words.reserve(counter_.size());
+      counter_.for_each([&](std::string_view w, std::uint64_t n) {
+        words.push_back(WordCount{w, n});
+      });
     }
-    std::string out;
-    for (std::size_t i = 0; i < keep; ++i) append_record(out, entries[i].word, entries[i].count);
+    keys_ = words.size();
+    sort_word_counts(
+        words,
+        options_.sort == WordCountOptions::SortOrder::kCount ? WordOrder::kCount : WordOrder::kWord,
+        options_.top);
+    // The run at its final size at once: growing it would copy it again.
+    std::size_t bytes = 0;
+    for (const WordCount& w : words) bytes += kRecordHeader + w.word.size();
+    std::string out(bytes, '\0');
+    char* at = out.data();
+    // The words' bytes lie in the table or the run in hash order: fetch
+    // them ahead, so that the misses overlap.
+    constexpr std::size_t kAhead = 16;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      if (i + kAhead < words.size()) __builtin_prefetch(words[i + kAhead].word.data());
+      at = put_record(at, words[i].word, words[i].count);
+    }
     return out;
   }
   std::uint64_t keys() const override { return keys_; }
