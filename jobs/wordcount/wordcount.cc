@@ -30,6 +30,7 @@ struct RunReader {
   std::string_view rest;
   std::string_view word;
   std::uint64_t count = 0;
+  std::uint64_t prefix = 0;  // the word's first 8 bytes, big-endian, zero-padded
   bool next() {
     if (rest.size() < kRecordHeader) return false;
     std::uint32_t len;
@@ -39,15 +40,24 @@ struct RunReader {
       throw std::runtime_error("wordcount: corrupt reduce output run");
     word = rest.substr(kRecordHeader, len);
     rest.remove_prefix(kRecordHeader + len);
+    prefix = word_prefix(word);
     return true;
   }
 };
 
-// True when (wa, ca) comes before (wb, cb) in the output order.
-bool before(WordCountOptions::SortOrder order, std::string_view wa, std::uint64_t ca,
-            std::string_view wb, std::uint64_t cb) {
-  if (order == WordCountOptions::SortOrder::kCount && ca != cb) return ca > cb;
-  return wa < wb;  // std::string_view compares bytes as unsigned char
+// True when a's record comes before b's in the output order. Equal counts
+// are common (most words of a big vocabulary occur once or twice), so the
+// words' prefixes decide before whole words are compared.
+bool before(WordCountOptions::SortOrder order, const RunReader& a, const RunReader& b) {
+  if (order == WordCountOptions::SortOrder::kCount && a.count != b.count) return a.count > b.count;
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return a.word < b.word;  // std::string_view compares bytes as unsigned char
+}
+
+// Appends n in decimal.
+void append_count(std::string& line, std::uint64_t n) {
+  char digits[20];
+  line.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
 }
 
 class WordCountMap : public MapTask {
@@ -213,28 +223,26 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
   // word<TAB>count, word,count or {"word": ..., "count": ...}.
   struct Records {
     WordCountOptions::SortOrder order;
-    bool before(const RunReader& a, const RunReader& b) const {
-      return mr::before(order, a.word, a.count, b.word, b.count);
-    }
+    bool before(const RunReader& a, const RunReader& b) const { return mr::before(order, a, b); }
     void csv_header(std::string& line) const { line += "word,count"; }
     void append(OutputOptions::Format format, const RunReader& r, std::string& line) const {
       switch (format) {
         case OutputOptions::Format::kTsv:
           line += r.word;
           line += '\t';
-          line += std::to_string(r.count);
+          append_count(line, r.count);
           break;
         case OutputOptions::Format::kCsv:
           append_csv_field(line, r.word);
           line += ',';
-          line += std::to_string(r.count);
+          append_count(line, r.count);
           break;
         case OutputOptions::Format::kJson:
         case OutputOptions::Format::kJsonl:  // the same object (write_sorted_runs passes kJson)
           line += "{\"word\": ";
           append_json_string(line, r.word);
           line += ", \"count\": ";
-          line += std::to_string(r.count);
+          append_count(line, r.count);
           line += '}';
           break;
       }
