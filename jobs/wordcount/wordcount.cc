@@ -87,20 +87,30 @@ class WordCountMap : public MapTask {
   TaskCounters counters_;
 };
 
+// What a worker's reduce tasks reuse, one partition after the other: the
+// merge table and the sorter keep their memory, so a worker touches fresh
+// pages for them once, not once per partition.
+struct ReduceBuffers {
+  WordCounter table;
+  WordSorter sorter;
+};
+
 class WordCountReduce : public ReduceTask {
  public:
-  explicit WordCountReduce(const WordCountOptions& o) : options_(o) {}
+  WordCountReduce(const WordCountOptions& o, ReduceBuffers& buffers)
+      : options_(o), buffers_(buffers) {}
   void add_run(std::string_view run) override { runs_.push_back(run); }
   std::string finish() override {
-    std::vector<WordCount> words;
+    WordSorter& sorter = buffers_.sorter;
+    sorter.clear();
     if (runs_.size() == 1) {
       // One run is one map table's partition: its words are distinct, so
       // they need no table (its memory, its page faults, a probe per word).
       const SerializedWords run(as_bytes(runs_.front()));
-      words.reserve(run.size());
+      sorter.reserve(run.size());
       run.for_each([&](std::string_view w, std::uint64_t n) {
         if (n == 0) throw std::invalid_argument("serialized words: record with a zero count");
-        words.push_back(WordCount{w, n});
+        sorter.add(w, n);
       });
     } else {
       // Size the table for the largest run first: merging a run that comes
@@ -109,31 +119,30 @@ class WordCountReduce : public ReduceTask {
       // time). Sizing for the sum of all runs would overshoot the distinct
       // words many times when the runs overlap (spills), breaking the memory
       // budget.
+      WordCounter& table = buffers_.table;
+      table.clear();
       std::size_t largest = 0;
       for (auto run : runs_) largest = std::max(largest, SerializedWords(as_bytes(run)).size());
-      counter_.reserve(largest);
-      for (auto run : runs_) counter_.merge_serialized(as_bytes(run));
-      words.reserve(counter_.size());
-      counter_.for_each([&](std::string_view w, std::uint64_t n) {
-        words.push_back(WordCount{w, n});
-      });
+      table.reserve(largest);
+      for (auto run : runs_) table.merge_serialized(as_bytes(run));
+      sorter.reserve(table.size());
+      table.for_each([&](std::string_view w, std::uint64_t n) { sorter.add(w, n); });
     }
-    keys_ = words.size();
-    sort_word_counts(
-        words,
+    keys_ = sorter.size();
+    const auto sorted = sorter.sort(
         options_.sort == WordCountOptions::SortOrder::kCount ? WordOrder::kCount : WordOrder::kWord,
         options_.top);
     // The run at its final size at once: growing it would copy it again.
     std::size_t bytes = 0;
-    for (const WordCount& w : words) bytes += kRecordHeader + w.word.size();
+    for (const auto& e : sorted) bytes += kRecordHeader + e.size;
     std::string out(bytes, '\0');
     char* at = out.data();
     // The words' bytes lie in the table or the run in hash order: fetch
     // them ahead, so that the misses overlap.
     constexpr std::size_t kAhead = 16;
-    for (std::size_t i = 0; i < words.size(); ++i) {
-      if (i + kAhead < words.size()) __builtin_prefetch(words[i + kAhead].word.data());
-      at = put_record(at, words[i].word, words[i].count);
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      if (i + kAhead < sorted.size()) __builtin_prefetch(sorted[i + kAhead].data);
+      at = put_record(at, sorted[i].word(), sorted[i].count);
     }
     return out;
   }
@@ -144,8 +153,8 @@ class WordCountReduce : public ReduceTask {
     return std::as_bytes(std::span(run.data(), run.size()));
   }
   WordCountOptions options_;
+  ReduceBuffers& buffers_;
   std::vector<std::string_view> runs_;
-  WordCounter counter_;
   std::uint64_t keys_ = 0;
 };
 
@@ -194,15 +203,16 @@ class WordCountCodec : public RecordCodec {
   }
 };
 
-// A worker of wordcount: no per-worker state besides its tasks'.
+// A worker of wordcount: its state is the reduce tasks' buffers.
 class WordCountWorker : public WorkerJob {
  public:
   explicit WordCountWorker(const WordCountOptions& o) : options_(o) {}
   std::unique_ptr<MapTask> make_map_task() override {
     return std::make_unique<WordCountMap>(options_.tokenizer);
   }
+  // Reduce tasks run one at a time in a worker, so they share its buffers.
   std::unique_ptr<ReduceTask> make_reduce_task() override {
-    return std::make_unique<WordCountReduce>(options_);
+    return std::make_unique<WordCountReduce>(options_, reduce_buffers_);
   }
   std::unique_ptr<RecordCodec> make_record_codec() override {
     return std::make_unique<WordCountCodec>();
@@ -210,6 +220,7 @@ class WordCountWorker : public WorkerJob {
 
  private:
   WordCountOptions options_;
+  ReduceBuffers reduce_buffers_;
 };
 
 }  // namespace

@@ -9,18 +9,12 @@
 namespace mr {
 namespace {
 
-// What the radix sort moves: the word's first 8 bytes as a big-endian
-// integer (zero-padded), so that comparing prefixes is comparing integers,
-// and the entry itself.
-struct Key {
-  std::uint64_t prefix;
-  WordCount entry;
-};
+using Key = WordSorter::Entry;
 
 // Word order: prefixes first (see word_prefix), whole words on a tie.
 bool word_less(const Key& a, const Key& b) noexcept {
   if (a.prefix != b.prefix) return a.prefix < b.prefix;
-  return a.entry.word < b.entry.word;  // std::string_view compares bytes as unsigned char
+  return a.word() < b.word();  // std::string_view compares bytes as unsigned char
 }
 
 // Below this many entries a comparison sort beats another radix pass (a
@@ -61,12 +55,12 @@ void radix_sort(Key* data, Key* scratch, Key* out, std::size_t n, int byte) {
 // sorted list; each rank's slots start where the higher counts' end.
 class CountSlots {
  public:
-  explicit CountSlots(const std::vector<WordCount>& words) {
+  explicit CountSlots(const std::vector<Key>& words) {
     std::uint64_t max_small = 0;
-    for (const WordCount& w : words)
+    for (const Key& w : words)
       if (w.count < kSmall) max_small = std::max(max_small, w.count);
     small_.assign(max_small + 1, 0);
-    for (const WordCount& w : words) {
+    for (const Key& w : words) {
       if (w.count < kSmall) {
         ++small_[w.count];
       } else {
@@ -125,30 +119,32 @@ class CountSlots {
 
 }  // namespace
 
-void sort_word_counts(std::vector<WordCount>& words, WordOrder order, std::size_t keep) {
-  if (keep == 0 || keep > words.size()) keep = words.size();
-  if (words.empty()) return;
-  const bool by_count = order == WordOrder::kCount;
+std::span<const WordSorter::Entry> WordSorter::sort(WordOrder order, std::size_t keep) {
+  if (keep == 0 || keep > entries_.size()) keep = entries_.size();
+  if (entries_.empty()) return {};
   std::optional<CountSlots> slots;
-  std::uint64_t min_count = 0;
-  if (by_count) {
-    slots.emplace(words);
-    if (keep < words.size()) min_count = slots->threshold(keep);
-    slots->start_offsets(min_count);
+  if (order == WordOrder::kCount) {
+    slots.emplace(entries_);
+    if (keep < entries_.size()) {
+      // Only the entries that can reach the first `keep` places.
+      const std::uint64_t min_count = slots->threshold(keep);
+      std::erase_if(entries_, [&](const Entry& e) { return e.count < min_count; });
+      slots->start_offsets(min_count);
+    } else {
+      slots->start_offsets(0);
+    }
   }
-  std::vector<Key> keys;
-  keys.reserve(words.size());
-  for (const WordCount& w : words)
-    if (w.count >= min_count) keys.push_back(Key{word_prefix(w.word), w});
-  std::vector<Key> scratch(keys.size());
-  radix_sort(keys.data(), scratch.data(), keys.data(), keys.size(), 0);
-  if (by_count) {
-    // Stable by count: each equal-count group stays in word order.
-    for (const Key& k : keys) scratch[slots->take(k.entry.count)] = k;
-    keys.swap(scratch);
+  if (scratch_size_ < entries_.size()) {
+    scratch_.reset();  // the old one first: never both
+    scratch_ = std::make_unique_for_overwrite<Entry[]>(entries_.size());
+    scratch_size_ = entries_.size();
   }
-  for (std::size_t i = 0; i < keep; ++i) words[i] = keys[i].entry;
-  words.resize(keep);
+  Entry* const scratch = scratch_.get();
+  radix_sort(entries_.data(), scratch, entries_.data(), entries_.size(), 0);
+  if (!slots) return {entries_.data(), keep};
+  // Stable by count: each equal-count group stays in word order.
+  for (const Entry& e : entries_) scratch[slots->take(e.count)] = e;
+  return {scratch, keep};
 }
 
 }  // namespace mr

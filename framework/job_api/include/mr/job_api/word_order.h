@@ -14,29 +14,32 @@
 // Linear in the number of words (plus small sorts of equal prefixes), where
 // std::sort of 3 M words was 8 % of a whole Zipf word count.
 //
-// Example:
-//   std::vector<mr::WordCount> words = {{"b", 2}, {"a", 2}, {"c", 5}};
-//   mr::sort_word_counts(words, mr::WordOrder::kCount);   // c 5, a 2, b 2
-//   mr::sort_word_counts(words, mr::WordOrder::kWord, 1); // a 2 (size 1)
+// A WordSorter keeps its buffers from one sort to the next (a worker reduces
+// partition after partition), so their pages are touched once per process,
+// not once per partition.
 //
-// Ownership: the entries' views are the caller's; nothing is kept.
-// Thread-safety: none needed (no shared state); fork-safe.
+// Example:
+//   mr::WordSorter sorter;
+//   sorter.add("b", 2);
+//   sorter.add("a", 2);
+//   sorter.add("c", 5);
+//   for (const auto& e : sorter.sort(mr::WordOrder::kCount)) ...  // c 5, a 2, b 2
+//   sorter.clear();                                               // keeps the memory
+//
+// Ownership: the words' bytes are the caller's (views); the sorter owns its
+// buffers. Thread-safety: none (one sorter per thread); fork-safe.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
 namespace mr {
-
-// One word and its count (views into the caller's memory).
-struct WordCount {
-  std::string_view word;
-  std::uint64_t count;
-};
 
 // The first 8 bytes of `word` as a big-endian integer, zero-padded: when
 // two words' prefixes differ, they order the words as their bytes do
@@ -54,11 +57,39 @@ enum class WordOrder {
   kWord,   // word bytes ascending (unsigned)
 };
 
-// Sorts `words` into `order` and keeps the first `keep` entries (0: all):
-// afterwards `words` holds min(keep, size) entries, exactly what
-// std::sort with that order followed by a resize would leave (equal words
-// compare equal; their relative order is unspecified). Needs memory for
-// about twice the entries kept. Throws std::bad_alloc.
-void sort_word_counts(std::vector<WordCount>& words, WordOrder order, std::size_t keep = 0);
+class WordSorter {
+ public:
+  // One word and its count; `data` points into the caller's memory.
+  struct Entry {
+    std::uint64_t prefix;  // word_prefix(word()): the radix sort's key
+    const char* data;
+    std::size_t size;
+    std::uint64_t count;
+    std::string_view word() const noexcept { return {data, size}; }
+  };
+
+  // Room for `n` entries without growing. Throws std::bad_alloc.
+  void reserve(std::size_t n) { entries_.reserve(n); }
+  // Adds one word (its bytes must stay valid until the sort's result is
+  // used). Throws std::bad_alloc.
+  void add(std::string_view word, std::uint64_t count) {
+    entries_.push_back(Entry{word_prefix(word), word.data(), word.size(), count});
+  }
+  std::size_t size() const noexcept { return entries_.size(); }
+  // Forgets the entries, keeps the memory.
+  void clear() noexcept { entries_.clear(); }
+
+  // Sorts the entries added into `order` and returns the first `keep` of
+  // them (0: all): exactly what std::sort with that order followed by a
+  // truncation would give (equal words compare equal; their relative order
+  // is unspecified). The span is valid until the next non-const call.
+  // Needs a scratch buffer as large as the entries. Throws std::bad_alloc.
+  std::span<const Entry> sort(WordOrder order, std::size_t keep = 0);
+
+ private:
+  std::vector<Entry> entries_;
+  std::unique_ptr<Entry[]> scratch_;  // never initialized: written before read
+  std::size_t scratch_size_ = 0;
+};
 
 }  // namespace mr
