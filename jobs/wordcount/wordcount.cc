@@ -65,6 +65,7 @@ class WordCountMap : public MapTask {
   static constexpr std::size_t kInitialWords = 1 << 14;
   explicit WordCountMap(const TokenizerOptions& t) : tokenizer_(t), counter_(kInitialWords) {}
   void map(std::string_view chunk, const ChunkInfo&) override {
+    if (next_words_ > kInitialWords) counter_.reserve(std::exchange(next_words_, 0));
     count_words(chunk, tokenizer_, counter_);
   }
   std::vector<std::size_t> partition_sizes(unsigned partitions) const override {
@@ -75,7 +76,13 @@ class WordCountMap : public MapTask {
     for (const auto& buf : out) counters_.records += SerializedWords(buf).total_count();
     counters_.emitted = counters_.records;
     // Release the memory too: the engine flushes when the table outgrows the
-    // worker's share of --memory.
+    // worker's share of --memory. The next chunk's table starts at half the
+    // size this one grew to (reserved when that chunk comes, as often none
+    // does): the words to come are about as many as those just flushed, and
+    // regrowing from 16 K would rehash and touch fresh pages eight times
+    // over. The half was within the budget before the last doubling (if
+    // not, the next flush comes after one chunk and halves it again).
+    next_words_ = counter_.size() / 2;
     counter_ = WordCounter(kInitialWords);
   }
   std::size_t memory_bytes() const override { return counter_.memory_bytes(); }
@@ -84,6 +91,7 @@ class WordCountMap : public MapTask {
  private:
   TokenizerOptions tokenizer_;
   WordCounter counter_;
+  std::size_t next_words_ = 0;  // words to reserve before the next chunk
   TaskCounters counters_;
 };
 
