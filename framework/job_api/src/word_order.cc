@@ -134,10 +134,10 @@ std::span<const WordSorter::Entry> WordSorter::sort(WordOrder order, std::size_t
       slots->start_offsets(0);
     }
   }
-  if (scratch_size_ < entries_.size()) {
-    scratch_.reset();  // the old one first: never both
-    scratch_ = std::make_unique_for_overwrite<Entry[]>(entries_.size());
-    scratch_size_ = entries_.size();
+  if (scratch_size_ < entries_.size()) {  // as large as the entries' room (see reserve)
+    scratch_.reset();                     // the old one first: never both
+    scratch_size_ = std::max(entries_.size(), entries_.capacity());
+    scratch_ = std::make_unique_for_overwrite<Entry[]>(scratch_size_);
   }
   Entry* const scratch = scratch_.get();
   radix_sort(entries_.data(), scratch, entries_.data(), entries_.size(), 0);

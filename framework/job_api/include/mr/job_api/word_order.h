@@ -68,8 +68,12 @@ class WordSorter {
     std::string_view word() const noexcept { return {data, size}; }
   };
 
-  // Room for `n` entries without growing. Throws std::bad_alloc.
-  void reserve(std::size_t n) { entries_.reserve(n); }
+  // Room for `n` entries without growing. When it must grow, it takes an
+  // eighth more: the next partition is about as large, often a little
+  // larger, and should find its pages already touched. Throws std::bad_alloc.
+  void reserve(std::size_t n) {
+    if (n > entries_.capacity()) entries_.reserve(n + n / 8);
+  }
   // Adds one word (its bytes must stay valid until the sort's result is
   // used). Throws std::bad_alloc.
   void add(std::string_view word, std::uint64_t count) {
