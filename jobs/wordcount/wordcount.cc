@@ -9,39 +9,55 @@
 #include "mr/job_api/output_writer.h"
 #include "mr/job_api/text_output.h"
 #include "mr/job_api/word_counter.h"
+#include "mr/job_api/word_order.h"
 
 namespace mr {
 namespace {
 
 // A reducer's sorted output run: records of {u64 count, u32 length, bytes}.
-void append_record(std::string& out, std::string_view word, std::uint64_t count) {
-  auto len = static_cast<std::uint32_t>(word.size());
-  out.append(reinterpret_cast<const char*>(&count), sizeof count);
-  out.append(reinterpret_cast<const char*>(&len), sizeof len);
-  out.append(word);
+constexpr std::size_t kRecordHeader = 12;
+
+// Writes one record at `at`; returns the end of it.
+char* put_record(char* at, std::string_view word, std::uint64_t count) {
+  const auto len = static_cast<std::uint32_t>(word.size());
+  std::memcpy(at, &count, sizeof count);
+  std::memcpy(at + sizeof count, &len, sizeof len);
+  std::memcpy(at + kRecordHeader, word.data(), word.size());
+  return at + kRecordHeader + word.size();
 }
 
 struct RunReader {
   std::string_view rest;
   std::string_view word;
   std::uint64_t count = 0;
+  std::uint64_t prefix = 0;  // the word's first 8 bytes, big-endian, zero-padded
   bool next() {
-    if (rest.size() < 12) return false;
+    if (rest.size() < kRecordHeader) return false;
     std::uint32_t len;
     std::memcpy(&count, rest.data(), 8);
     std::memcpy(&len, rest.data() + 8, 4);
-    if (rest.size() - 12 < len) throw std::runtime_error("wordcount: corrupt reduce output run");
-    word = rest.substr(12, len);
-    rest.remove_prefix(12 + len);
+    if (rest.size() - kRecordHeader < len)
+      throw std::runtime_error("wordcount: corrupt reduce output run");
+    word = rest.substr(kRecordHeader, len);
+    rest.remove_prefix(kRecordHeader + len);
+    prefix = word_prefix(word);
     return true;
   }
 };
 
-// True when (wa, ca) comes before (wb, cb) in the output order.
-bool before(WordCountOptions::SortOrder order, std::string_view wa, std::uint64_t ca,
-            std::string_view wb, std::uint64_t cb) {
-  if (order == WordCountOptions::SortOrder::kCount && ca != cb) return ca > cb;
-  return wa < wb;  // std::string_view compares bytes as unsigned char
+// True when a's record comes before b's in the output order. Equal counts
+// are common (most words of a big vocabulary occur once or twice), so the
+// words' prefixes decide before whole words are compared.
+bool before(WordCountOptions::SortOrder order, const RunReader& a, const RunReader& b) {
+  if (order == WordCountOptions::SortOrder::kCount && a.count != b.count) return a.count > b.count;
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return a.word < b.word;  // std::string_view compares bytes as unsigned char
+}
+
+// Appends n in decimal.
+void append_count(std::string& line, std::uint64_t n) {
+  char digits[20];
+  line.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
 }
 
 class WordCountMap : public MapTask {
@@ -49,6 +65,7 @@ class WordCountMap : public MapTask {
   static constexpr std::size_t kInitialWords = 1 << 14;
   explicit WordCountMap(const TokenizerOptions& t) : tokenizer_(t), counter_(kInitialWords) {}
   void map(std::string_view chunk, const ChunkInfo&) override {
+    if (next_words_ > kInitialWords) counter_.reserve(std::exchange(next_words_, 0));
     count_words(chunk, tokenizer_, counter_);
   }
   std::vector<std::size_t> partition_sizes(unsigned partitions) const override {
@@ -59,7 +76,13 @@ class WordCountMap : public MapTask {
     for (const auto& buf : out) counters_.records += SerializedWords(buf).total_count();
     counters_.emitted = counters_.records;
     // Release the memory too: the engine flushes when the table outgrows the
-    // worker's share of --memory.
+    // worker's share of --memory. The next chunk's table starts at half the
+    // size this one grew to (reserved when that chunk comes, as often none
+    // does): the words to come are about as many as those just flushed, and
+    // regrowing from 16 K would rehash and touch fresh pages eight times
+    // over. The half was within the budget before the last doubling (if
+    // not, the next flush comes after one chunk and halves it again).
+    next_words_ = counter_.size() / 2;
     counter_ = WordCounter(kInitialWords);
   }
   std::size_t memory_bytes() const override { return counter_.memory_bytes(); }
@@ -68,57 +91,67 @@ class WordCountMap : public MapTask {
  private:
   TokenizerOptions tokenizer_;
   WordCounter counter_;
+  std::size_t next_words_ = 0;  // words to reserve before the next chunk
   TaskCounters counters_;
+};
+
+// What a worker's reduce tasks reuse, one partition after the other: the
+// merge table and the sorter keep their memory, so a worker touches fresh
+// pages for them once, not once per partition.
+struct ReduceBuffers {
+  WordCounter table;
+  WordSorter sorter;
 };
 
 class WordCountReduce : public ReduceTask {
  public:
-  explicit WordCountReduce(const WordCountOptions& o) : options_(o) {}
+  WordCountReduce(const WordCountOptions& o, ReduceBuffers& buffers)
+      : options_(o), buffers_(buffers) {}
   void add_run(std::string_view run) override { runs_.push_back(run); }
   std::string finish() override {
-    // Size the table for the largest run first: merging a run that comes out
-    // of a bigger table, in its slot order, into a smaller linear-probing
-    // table piles the words into long clusters (quadratic time). Sizing for
-    // the sum of all runs would overshoot the distinct words many times when
-    // the runs overlap (spills), breaking the memory budget.
-    std::size_t largest = 0;
-    for (auto run : runs_) largest = std::max(largest, SerializedWords(as_bytes(run)).size());
-    counter_.reserve(largest);
-    for (auto run : runs_) counter_.merge_serialized(as_bytes(run));
-    // Sort keys: the count (descending, unless sorting by word) and the
-    // word's first 8 bytes as a big-endian integer, so most comparisons are
-    // two integer compares and only equal prefixes compare whole words.
-    struct Entry {
-      std::uint64_t rank;    // ~count for count order, 0 for word order
-      std::uint64_t prefix;  // first 8 bytes, big-endian, zero-padded
-      std::string_view word;
-      std::uint64_t count;
-    };
-    const bool by_count = options_.sort == WordCountOptions::SortOrder::kCount;
-    std::vector<Entry> entries;
-    entries.reserve(counter_.size());
-    counter_.for_each([&](std::string_view w, std::uint64_t n) {
-      unsigned char b[8] = {};
-      std::memcpy(b, w.data(), std::min<std::size_t>(8, w.size()));
-      std::uint64_t prefix = 0;
-      for (unsigned char c : b) prefix = (prefix << 8) | c;
-      entries.push_back(Entry{by_count ? ~n : 0, prefix, w, n});
-    });
-    keys_ = entries.size();
-    auto order = [](const Entry& a, const Entry& b) {
-      if (a.rank != b.rank) return a.rank < b.rank;
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return a.word < b.word;
-    };
-    std::size_t keep = entries.size();
-    if (options_.top && options_.top < keep) {
-      keep = options_.top;
-      std::partial_sort(entries.begin(), entries.begin() + keep, entries.end(), order);
+    WordSorter& sorter = buffers_.sorter;
+    sorter.clear();
+    if (runs_.size() == 1) {
+      // One run is one map table's partition: its words are distinct, so
+      // they need no table (its memory, its page faults, a probe per word).
+      const SerializedWords run(as_bytes(runs_.front()));
+      sorter.reserve(run.size());
+      run.for_each([&](std::string_view w, std::uint64_t n) {
+        if (n == 0) throw std::invalid_argument("serialized words: record with a zero count");
+        sorter.add(w, n);
+      });
     } else {
-      std::sort(entries.begin(), entries.end(), order);
+      // Size the table for the largest run first: merging a run that comes
+      // out of a bigger table, in its slot order, into a smaller
+      // linear-probing table piles the words into long clusters (quadratic
+      // time). Sizing for the sum of all runs would overshoot the distinct
+      // words many times when the runs overlap (spills), breaking the memory
+      // budget.
+      WordCounter& table = buffers_.table;
+      table.clear();
+      std::size_t largest = 0;
+      for (auto run : runs_) largest = std::max(largest, SerializedWords(as_bytes(run)).size());
+      table.reserve(largest);
+      for (auto run : runs_) table.merge_serialized(as_bytes(run));
+      sorter.reserve(table.size());
+      table.for_each([&](std::string_view w, std::uint64_t n) { sorter.add(w, n); });
     }
-    std::string out;
-    for (std::size_t i = 0; i < keep; ++i) append_record(out, entries[i].word, entries[i].count);
+    keys_ = sorter.size();
+    const auto sorted = sorter.sort(
+        options_.sort == WordCountOptions::SortOrder::kCount ? WordOrder::kCount : WordOrder::kWord,
+        options_.top);
+    // The run at its final size at once: growing it would copy it again.
+    std::size_t bytes = 0;
+    for (const auto& e : sorted) bytes += kRecordHeader + e.size;
+    std::string out(bytes, '\0');
+    char* at = out.data();
+    // The words' bytes lie in the table or the run in hash order: fetch
+    // them ahead, so that the misses overlap.
+    constexpr std::size_t kAhead = 16;
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      if (i + kAhead < sorted.size()) __builtin_prefetch(sorted[i + kAhead].data);
+      at = put_record(at, sorted[i].word(), sorted[i].count);
+    }
     return out;
   }
   std::uint64_t keys() const override { return keys_; }
@@ -128,8 +161,8 @@ class WordCountReduce : public ReduceTask {
     return std::as_bytes(std::span(run.data(), run.size()));
   }
   WordCountOptions options_;
+  ReduceBuffers& buffers_;
   std::vector<std::string_view> runs_;
-  WordCounter counter_;
   std::uint64_t keys_ = 0;
 };
 
@@ -178,15 +211,16 @@ class WordCountCodec : public RecordCodec {
   }
 };
 
-// A worker of wordcount: no per-worker state besides its tasks'.
+// A worker of wordcount: its state is the reduce tasks' buffers.
 class WordCountWorker : public WorkerJob {
  public:
   explicit WordCountWorker(const WordCountOptions& o) : options_(o) {}
   std::unique_ptr<MapTask> make_map_task() override {
     return std::make_unique<WordCountMap>(options_.tokenizer);
   }
+  // Reduce tasks run one at a time in a worker, so they share its buffers.
   std::unique_ptr<ReduceTask> make_reduce_task() override {
-    return std::make_unique<WordCountReduce>(options_);
+    return std::make_unique<WordCountReduce>(options_, reduce_buffers_);
   }
   std::unique_ptr<RecordCodec> make_record_codec() override {
     return std::make_unique<WordCountCodec>();
@@ -194,6 +228,7 @@ class WordCountWorker : public WorkerJob {
 
  private:
   WordCountOptions options_;
+  ReduceBuffers reduce_buffers_;
 };
 
 }  // namespace
@@ -207,28 +242,26 @@ std::uint64_t WordCountJob::write_output(const std::vector<std::string_view>& ru
   // word<TAB>count, word,count or {"word": ..., "count": ...}.
   struct Records {
     WordCountOptions::SortOrder order;
-    bool before(const RunReader& a, const RunReader& b) const {
-      return mr::before(order, a.word, a.count, b.word, b.count);
-    }
+    bool before(const RunReader& a, const RunReader& b) const { return mr::before(order, a, b); }
     void csv_header(std::string& line) const { line += "word,count"; }
     void append(OutputOptions::Format format, const RunReader& r, std::string& line) const {
       switch (format) {
         case OutputOptions::Format::kTsv:
           line += r.word;
           line += '\t';
-          line += std::to_string(r.count);
+          append_count(line, r.count);
           break;
         case OutputOptions::Format::kCsv:
           append_csv_field(line, r.word);
           line += ',';
-          line += std::to_string(r.count);
+          append_count(line, r.count);
           break;
         case OutputOptions::Format::kJson:
         case OutputOptions::Format::kJsonl:  // the same object (write_sorted_runs passes kJson)
           line += "{\"word\": ";
           append_json_string(line, r.word);
           line += ", \"count\": ";
-          line += std::to_string(r.count);
+          append_count(line, r.count);
           line += '}';
           break;
       }

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,39 @@ TEST(OutputWriterTest, FramesJsonLinesAsOneObjectALine) {
             "{\"n\": 1}\n{\"n\": 2}\n{\"n\": 3}\n");
   EXPECT_EQ(lines, 3u);
   EXPECT_EQ(write({}, Format::kJsonl, 0, &lines), "");
+}
+
+// Many runs of uneven lengths (some empty, some ending early) merged into
+// more text than one 64 KiB block, in every framing: the same records in
+// the same order as one sorted list, the JSON array closed once.
+TEST(OutputWriterTest, ManyRunsAcrossBlocksMergeLikeOneSortedList) {
+  std::mt19937_64 rng(64);
+  std::vector<IntCursor> runs(37);
+  std::vector<int> all;
+  for (auto& r : runs) {
+    for (std::size_t n = rng() % 2000; n > 0; --n)
+      r.values.push_back(static_cast<int>(rng() % 100000));
+    std::sort(r.values.begin(), r.values.end());
+    all.insert(all.end(), r.values.begin(), r.values.end());
+  }
+  std::sort(all.begin(), all.end());
+  std::string tsv, json = "[";
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    tsv += std::to_string(all[i]) + "\n";
+    json += (i ? ",\n  {\"n\": " : "\n  {\"n\": ") + std::to_string(all[i]) + "}";
+  }
+  json += "\n]\n";
+  ASSERT_GT(tsv.size(), 2u * 65536);
+  std::uint64_t lines = 0;
+  EXPECT_EQ(write(runs, Format::kTsv, 0, &lines), tsv);
+  EXPECT_EQ(lines, all.size());
+  EXPECT_EQ(write(runs, Format::kCsv, 0, &lines), "n\n" + tsv);
+  EXPECT_EQ(write(runs, Format::kJson, 0, &lines), json);
+  const std::size_t top = all.size() / 2 + 1;
+  std::size_t top_bytes = 0;
+  for (std::size_t i = 0; i < top; ++i) top_bytes = tsv.find('\n', top_bytes) + 1;
+  EXPECT_EQ(write(runs, Format::kTsv, top, &lines), tsv.substr(0, top_bytes));
+  EXPECT_EQ(lines, top);
 }
 
 }  // namespace

@@ -166,8 +166,8 @@ std::string compress(const std::string& text) {
 }
 
 std::string run_wordcount(const std::vector<std::string>& files, const mr::EngineOptions& eo,
-                          mr::JobStats* stats = nullptr) {
-  mr::WordCountJob job{mr::WordCountOptions{}};
+                          mr::JobStats* stats = nullptr, mr::WordCountOptions options = {}) {
+  mr::WordCountJob job{options};
   auto inputs = mr::open_inputs(files, {});
   char* buf = nullptr;
   std::size_t len = 0;
@@ -238,6 +238,68 @@ TEST(EngineTest, WordsNeverContinueAcrossFiles) {
   eo.workers = 2;
   eo.memory = 16 << 20;
   EXPECT_EQ(run_wordcount({a, b, c}, eo), "bar\t1\nbaz\t1\ndon\t1\nfoo\t1\nt\t1\n");
+}
+
+// A vocabulary big enough for the reducers' radix sort (thousands of words a
+// partition; words of 1 to 24 letters, many sharing their first 8 or 16),
+// with Zipf-like counts: through one worker (one run a partition, no merge
+// table), two workers (runs merged) and a small memory budget (spilled runs
+// merged), by count and by word, whole and with a top.
+TEST(EngineTest, BigVocabularyComesOutInOrderWithAndWithoutMergeAndTop) {
+  std::mt19937_64 rng(15);
+  std::map<std::string, std::uint64_t> counts;
+  const std::vector<std::string> stems = {"", "", "interna", "internationalisa"};
+  while (counts.size() < 20000) {
+    std::string w = stems[rng() % stems.size()];
+    for (std::size_t len = 1 + rng() % 8; len > 0; --len) w += static_cast<char>('a' + rng() % 4);
+    const unsigned r = static_cast<unsigned>(rng() % 100);
+    counts[w] = r < 60 ? 1 : r < 85 ? 2 : r < 99 ? 3 + rng() % 20 : 100 + rng() % 1000;
+  }
+  std::vector<const std::string*> tokens;
+  for (const auto& [w, n] : counts)
+    for (std::uint64_t i = 0; i < n; ++i) tokens.push_back(&w);
+  std::shuffle(tokens.begin(), tokens.end(), rng);
+  std::string text;
+  for (const auto* w : tokens) text += *w + (rng() % 10 ? " " : "\n");
+  TempDir dir;
+  const std::string file = dir.write("big", text);
+  const std::string by_count = expected_output(counts);
+  std::string by_word;
+  for (const auto& [w, n] : counts) by_word += w + "\t" + std::to_string(n) + "\n";
+  auto first_lines = [](const std::string& s, std::size_t n) {
+    std::size_t at = 0;
+    for (; n > 0 && at < s.size(); --n) at = s.find('\n', at) + 1;
+    return s.substr(0, at);
+  };
+  struct Shape {
+    unsigned workers;
+    std::size_t memory;
+  };
+  for (const Shape shape : {Shape{1, 64 << 20}, Shape{2, 64 << 20}, Shape{2, 256 << 10}}) {
+    for (const auto sort :
+         {mr::WordCountOptions::SortOrder::kCount, mr::WordCountOptions::SortOrder::kWord}) {
+      for (const std::uint64_t top : {0, 1000}) {
+        mr::EngineOptions eo;
+        eo.workers = shape.workers;
+        eo.reducers = 3;
+        eo.chunk_size = 64 << 10;
+        eo.memory = shape.memory;
+        mr::WordCountOptions wo;
+        wo.sort = sort;
+        wo.top = top;
+        SCOPED_TRACE("workers " + std::to_string(shape.workers) + ", memory " +
+                     std::to_string(shape.memory) + ", top " + std::to_string(top) +
+                     (sort == mr::WordCountOptions::SortOrder::kWord ? ", by word" : ", by count"));
+        const std::string& all =
+            sort == mr::WordCountOptions::SortOrder::kWord ? by_word : by_count;
+        mr::JobStats stats;
+        EXPECT_EQ(run_wordcount({file}, eo, &stats, wo), top ? first_lines(all, top) : all);
+        if (shape.memory < (1 << 20)) {
+          EXPECT_GT(stats.spills, 0u);
+        }
+      }
+    }
+  }
 }
 
 class FaultTest : public ::testing::Test {

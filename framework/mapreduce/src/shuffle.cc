@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <new>
@@ -31,6 +33,16 @@ Arena::Arena(SharedRegion attached)
       header_(static_cast<ArenaHeader*>(region_.data())),
       base_(static_cast<std::byte*>(region_.data()) + kHeader),
       capacity_(region_.size() - kHeader) {}
+
+std::span<std::byte> Arena::for_writing(const Run& r) const {
+  const std::span<std::byte> bytes = at(r);
+  // Whole pages only: the partial pages at the ends fault as before.
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(bytes.data()) + page - 1) & ~(page - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size()) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  return bytes;
+}
 
 void remove_tree(const std::string& dir) noexcept {
   std::error_code ec;

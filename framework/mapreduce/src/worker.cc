@@ -75,6 +75,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
       std::vector<std::span<std::byte>> spans;
       std::optional<Run> space;
       if (total > 0) space = env.arena->reserve(total);
+      if (space) env.arena->for_writing(*space);
       std::uint64_t at = space ? space->offset : 0;
       if (!space) private_buffer.resize(total);
       for (auto s : sizes) {
@@ -169,7 +170,7 @@ int worker_main(const WorkerEnv& env, Channel& conn) {
         msg.user_counters = reduce->take_counters().user;
         if (!out.empty()) {
           if (auto space = env.arena->reserve(out.size())) {
-            std::memcpy(env.arena->at(*space).data(), out.data(), out.size());
+            std::memcpy(env.arena->for_writing(*space).data(), out.data(), out.size());
             msg.run = *space;
           } else {
             fault_at(FaultInjection::Phase::kSpill, 0);

@@ -351,12 +351,16 @@ class SerializedWords {
   // Sum of all counts in the buffer.
   std::uint64_t total_count() const noexcept { return header_.total_count; }
   // Calls f(std::string_view word, std::uint64_t count) for each record;
-  // throws std::invalid_argument at a record pointing outside the buffer.
+  // the view points into the buffer, so it stays valid as long as the
+  // buffer. Throws std::invalid_argument at a record pointing outside it.
   template <class F>
   void for_each(F&& f) const {
     for (std::size_t i = 0; i < size(); ++i) {
       const detail::WordSlot s = record(i);
-      f(word_of(s), s.count);
+      f(s.len <= WordCounter::kInlineWordBytes
+            ? std::string_view(records_ + i * sizeof(detail::WordSlot), s.len)  // its key bytes
+            : word_of(s),
+        s.count);
     }
   }
 
