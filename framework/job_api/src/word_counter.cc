@@ -474,11 +474,7 @@ void count_words_in_batches(std::string_view text, WordCounter& counter) {
   BatchCounter batches(counter);
   detail::for_each_word_batch<Kind, KeepCase>(text, batches, [&counter](std::string_view part) {
     PrefetchingCounter sink(part, counter);
-    if constexpr (Kind == TokenizerKind::unicode) {
-      detail::tokenize_unicode_general<KeepCase>(part, sink);
-    } else {
-      detail::tokenize_whitespace_general<KeepCase>(part, sink);
-    }
+    detail::tokenize_general<Kind, KeepCase>(part, sink);
     sink.flush();
   });
 }

@@ -670,35 +670,29 @@ void tokenize_whitespace_general(std::string_view text, Emit& emit) {
   }
 }
 
-// The tokenizers: for_each_word_batch() where SSE2 is (x86-64), handing
-// each word of a batch to emit, else the general loops.
-template <bool KeepCase, class Emit>
-void tokenize_unicode(std::string_view text, Emit& emit) {
-#if defined(__SSE2__)
-  auto each = [&emit](const char* const* starts, const char* const* ends, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i)
-      emit(std::string_view(starts[i], static_cast<std::size_t>(ends[i] - starts[i])));
-  };
-  for_each_word_batch<TokenizerKind::unicode, KeepCase>(text, each, [&emit](std::string_view part) {
-    tokenize_unicode_general<KeepCase>(part, emit);
-  });
-#else
-  tokenize_unicode_general<KeepCase>(text, emit);
-#endif
+// The general loop of tokenizer Kind.
+template <TokenizerKind Kind, bool KeepCase, class Emit>
+void tokenize_general(std::string_view text, Emit& emit) {
+  if constexpr (Kind == TokenizerKind::unicode) {
+    tokenize_unicode_general<KeepCase>(text, emit);
+  } else {
+    tokenize_whitespace_general<KeepCase>(text, emit);
+  }
 }
 
-template <bool KeepCase, class Emit>
-void tokenize_whitespace(std::string_view text, Emit& emit) {
+// Tokenizer Kind: for_each_word_batch() where SSE2 is (x86-64), handing each
+// word of a batch to emit, else the general loop.
+template <TokenizerKind Kind, bool KeepCase, class Emit>
+void tokenize_kind(std::string_view text, Emit& emit) {
 #if defined(__SSE2__)
   auto each = [&emit](const char* const* starts, const char* const* ends, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
       emit(std::string_view(starts[i], static_cast<std::size_t>(ends[i] - starts[i])));
   };
-  for_each_word_batch<TokenizerKind::whitespace, KeepCase>(
-      text, each,
-      [&emit](std::string_view part) { tokenize_whitespace_general<KeepCase>(part, emit); });
+  for_each_word_batch<Kind, KeepCase>(
+      text, each, [&emit](std::string_view part) { tokenize_general<Kind, KeepCase>(part, emit); });
 #else
-  tokenize_whitespace_general<KeepCase>(text, emit);
+  tokenize_general<Kind, KeepCase>(text, emit);
 #endif
 }
 
@@ -713,16 +707,13 @@ namespace detail {
 // tokenize() without normalization (options.normalize is not looked at).
 template <class Emit>
 void tokenize_plain(std::string_view text, const TokenizerOptions& options, Emit& emit) {
-  if (options.kind == TokenizerKind::whitespace) {
-    if (options.keep_case) {
-      tokenize_whitespace<true>(text, emit);
-    } else {
-      tokenize_whitespace<false>(text, emit);
-    }
-  } else if (options.keep_case) {
-    tokenize_unicode<true>(text, emit);
+  using enum TokenizerKind;
+  if (options.kind == whitespace) {
+    options.keep_case ? tokenize_kind<whitespace, true>(text, emit)
+                      : tokenize_kind<whitespace, false>(text, emit);
   } else {
-    tokenize_unicode<false>(text, emit);
+    options.keep_case ? tokenize_kind<unicode, true>(text, emit)
+                      : tokenize_kind<unicode, false>(text, emit);
   }
 }
 
