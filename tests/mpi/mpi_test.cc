@@ -631,4 +631,33 @@ TEST_F(MpiTest, ARankThatStopsAnsweringEndsTheJobAtTheDeadline) {
   EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
 }
 
+// A rank that never calls MPI_Init (stopped before its program starts, as
+// one whose host is lost while the job starts; it never runs, even when
+// mpirun's SIGCONT wakes it to be killed) ends the job at --rank-timeout,
+// naming what did not finish: MPI_Init waits for every rank and has no
+// deadline of its own, the ranks' watchdog gives it one. The rank that
+// waited leaves nothing in the temporary folder. (Two ranks: a third that
+// waited too could be SIGKILLed by mpirun, which follows its SIGTERM within
+// a tenth of a second, before it cleans up.)
+TEST_F(MpiTest, ARankThatNeverJoinsEndsTheJobAtTheDeadline) {
+  const fs::path tmp = dir_ / "tmp";  // the ranks' spill folders go here
+  fs::create_directories(tmp);
+  const Result r =
+      run({kMpirun, "-np", "2", "/bin/sh", "-c",
+           "[ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && { kill -STOP $$; exit 1; }; exec \"$@\"", "sh",
+           kBinary, "wordcount", "--backend", "mpi", "--rank-timeout", "2",
+           kData + "/en/sherlock-holmes.txt"},
+          "/dev/null", 60s, {"TMPDIR=" + tmp.string()});
+  EXPECT_FALSE(r.timed_out) << r.err;
+  EXPECT_NE(r.status, 0);
+  EXPECT_LT(r.seconds, 20) << r.err;
+  EXPECT_NE(r.err.find("rank 0: MPI_Init did not finish within 2 s (--rank-timeout)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
+  for (const auto& e : fs::directory_iterator(tmp))
+    EXPECT_NE(e.path().filename().string().rfind("mapreduce-", 0), 0u) << e.path() << " left\n"
+                                                                       << r.err;
+}
+
 }  // namespace
