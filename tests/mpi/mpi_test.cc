@@ -716,4 +716,75 @@ TEST_F(MpiTest, ARankThatNeverJoinsEndsTheJobAtTheDeadline) {
                                                                        << r.err;
 }
 
+// The state letter of process `pid` from /proc (R, S, T, Z...), or 0 when
+// it is gone.
+char process_state(int pid) {
+  std::istringstream stat(slurp("/proc/" + std::to_string(pid) + "/stat"));
+  std::string self, comm;
+  char state = 0;
+  stat >> self >> comm >> state;
+  return state;
+}
+
+// A rank whose MPI_Abort cannot end the job (mpirun, which serves it, is
+// stopped by the test) ends alone 5 s later, naming why: whatever the
+// launcher does, a rank does not outlive its abort by more than that.
+TEST_F(MpiTest, ARankWhoseAbortCannotEndTheJobEndsAloneAfterAGrace) {
+  const std::string text = corpus("1M");
+  std::atomic<bool> stopped{false};
+  std::atomic<double> ended_after{-1};  // seconds from SIGTERM to rank 1's end
+  std::thread interrupter([&] {
+    // Once a worker of rank 1 sleeps in a map task (its master is past
+    // MPI_Init): stop mpirun, then interrupt rank 1, whose master cleans up
+    // and calls MPI_Abort. Every wait is bounded; mpirun is always resumed.
+    const auto give_up = Clock::now() + 60s;
+    int mpirun = 0, master = 0;
+    while (!stopped && Clock::now() < give_up) {
+      for (const auto& e : fs::directory_iterator("/proc")) {
+        const std::string name = e.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::istringstream stat(slurp(e.path() / "stat"));
+        std::string self, comm, state;
+        int parent = 0;
+        stat >> self >> comm >> state >> parent;
+        const int pid = std::stoi(name);
+        if (comm.rfind("(mpirun", 0) == 0 && parent == ::getpid()) mpirun = pid;
+        // A rank's master is a child of our mpirun (a local launch).
+        if (mpirun && parent == mpirun && comm == "(mapreduce)" &&
+            slurp(e.path() / "environ").find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') !=
+                std::string::npos)
+          master = pid;
+        if (mpirun && master && comm == "(mapreduce)" && parent == master &&
+            slurp(e.path() / "wchan").find("nanosleep") != std::string::npos) {
+          ::kill(mpirun, SIGSTOP);
+          stopped = true;
+          break;
+        }
+      }
+      if (!stopped) ::poll(nullptr, 0, 20);
+    }
+    if (!stopped) return;
+    const auto t0 = Clock::now();
+    ::kill(master, SIGTERM);
+    // Its parent, mpirun, is stopped: an ended master stays a zombie.
+    while (Clock::now() < t0 + 30s && process_state(master) != 'Z' && process_state(master) != 0)
+      ::poll(nullptr, 0, 20);
+    if (process_state(master) == 'Z' || process_state(master) == 0)
+      ended_after = std::chrono::duration<double>(Clock::now() - t0).count();
+    ::kill(mpirun, SIGCONT);
+  });
+  const Result r = run({kMpirun, "-np", "2", kBinary, "wordcount", "-j", "1", "--chunk-size", "32K",
+                        "--backend", "mpi", text},
+                       "/dev/null", 90s, {"MAPREDUCE_FAULT=slow@map:300"});
+  interrupter.join();
+  ASSERT_TRUE(stopped) << "mpirun was not stopped while the job ran: " << r.err;
+  EXPECT_GE(ended_after, 0) << "rank 1 did not end within 30 s: " << r.err;
+  EXPECT_LT(ended_after, 15) << r.err;
+  EXPECT_FALSE(r.timed_out) << r.err;
+  EXPECT_NE(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("rank 1: MPI_Abort did not end the job within 5 s"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
+}
+
 }  // namespace
