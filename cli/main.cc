@@ -256,8 +256,8 @@ struct CommonOptions {
         "commit every map output to DIR (write, fsync, rename); a relaunch with the same DIR, "
         "job, files and options maps only what was not committed (input files only)")(
         "rank-timeout", po::value(&rank_timeout),
-        "with --backend mpi: seconds a rank waits for another one to answer before the job "
-        "fails naming it (default: --task-timeout)");
+        "with --backend mpi: seconds a rank waits for another one to answer, or for all of "
+        "them to start (MPI_Init), before the job fails naming it (default: --task-timeout)");
   }
 
   mr::EngineOptions engine(const po::variables_map& vm) const {

@@ -39,6 +39,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kBinary = MAPREDUCE_BIN;
 constexpr const char* kMpirun = MPIRUN;
+constexpr const char* kNetnsAgent = NETNS_AGENT;
 const std::string kData = DATA_DIR;
 
 std::string slurp(const fs::path& p) {
@@ -364,17 +365,35 @@ TEST_F(MpiTest, MpichGivesTheSameOutput) {
 #endif
 }
 
+// What run_and_cut_rank_2 saw (MpiHostsTest, below).
+struct CutRun {
+  Result result;
+  bool link_down = false;    // the link went down while the job ran
+  double after_cut = 0;      // seconds from the cut to mpirun's end
+  bool by_ranks = false;     // the ranks named rank 2
+  bool by_agent = false;     // the agent named its host
+  bool ranks_first = false;  // the ranks' message came first
+};
+
 // Separate hosts: each rank in its own network namespace with its own
-// address, the namespaces joined by a bridge (no uplink) that the test
-// makes and removes; mpirun reaches them through a plm_rsh_agent script
-// that runs the command with `ip netns exec`, so every byte between ranks
-// crosses a real network stack.
+// address, and mpirun in one more (the head node), the namespaces joined by
+// a bridge (no uplink) that the test makes and removes; mpirun reaches the
+// hosts through tests/mpi/netns-agent as plm_rsh_agent, which runs the
+// command with `ip netns exec` and, like ssh with ServerAliveInterval,
+// ends when its host stops answering. Every byte between ranks crosses a
+// real network stack. The head gives up on unanswered TCP data after 3
+// retransmissions (net.ipv4.tcp_retries2, about 3 s on a bridge), as README
+// "MPI" advises for the node that runs mpirun (with 5 there, about 13 s:
+// the test stays short).
 class MpiHostsTest : public MpiTest {
  protected:
   void SetUp() override {
     MpiTest::SetUp();
     if (::geteuid() != 0) GTEST_SKIP() << "not root: cannot make network namespaces";
-    const std::string id = std::to_string(::getpid() % 100000);
+    // Names of this test's own: a namespace that another test of this
+    // process deleted may still hold its veth's name for a while.
+    static int tests = 0;
+    const std::string id = std::to_string(::getpid() % 100000) + std::to_string(tests++ % 10);
     subnet_ = "10.213." + std::to_string(::getpid() % 250) + ".";
     bridge_ = "mrb" + id;
     prefix_ = "mrns" + id + "-";
@@ -383,7 +402,7 @@ class MpiHostsTest : public MpiTest {
     made_bridge_ = true;
     ASSERT_TRUE(ip({"addr", "add", subnet_ + "1/24", "dev", bridge_}));
     ASSERT_TRUE(ip({"link", "set", bridge_, "up"}));
-    for (int host = 11; host < 11 + kHosts; ++host) {
+    for (int host = kHead; host < 11 + kHosts; host = host == kHead ? 11 : host + 1) {
       const std::string ns = prefix_ + std::to_string(host);
       const std::string veth = "mrv" + id + "h" + std::to_string(host);
       if (!ip({"netns", "add", ns})) GTEST_SKIP() << "ip netns unavailable";
@@ -394,45 +413,49 @@ class MpiHostsTest : public MpiTest {
           ip({"-n", ns, "addr", "add", subnet_ + std::to_string(host) + "/24", "dev", "eth0"}));
       ASSERT_TRUE(ip({"-n", ns, "link", "set", "eth0", "up"}));
       ASSERT_TRUE(ip({"-n", ns, "link", "set", "lo", "up"}));
-      hosts_ += (hosts_.empty() ? "" : ",") + subnet_ + std::to_string(host);
+      // A namespace lives on, and its veth with it, while a closed TCP
+      // socket in it still retransmits (to the host that was cut off, for
+      // minutes by default): closed sockets give up after one retry here.
+      ASSERT_TRUE(ip({"netns", "exec", ns, "/bin/sh", "-c",
+                      "echo 1 > /proc/sys/net/ipv4/tcp_orphan_retries"}));
+      if (host != kHead) hosts_ += (hosts_.empty() ? "" : ",") + subnet_ + std::to_string(host);
     }
-    agent_ = dir_ / "netns-agent";
-    // Each host gets its own temporary folder, as separate machines would:
-    // Open MPI's daemons, all named after this machine, would otherwise
-    // race to make the same session folders in one /tmp.
-    std::ofstream(agent_) << "#!/bin/sh\n"
-                             "# plm_rsh_agent: 'agent HOST COMMAND...' runs COMMAND in HOST's\n"
-                             "# namespace (named after the last byte of its address).\n"
-                             "host=$1\nshift\n"
-                             "tmp="
-                          << dir_.string()
-                          << "/tmp-${host##*.}\n"
-                             "mkdir -p \"$tmp\" || exit 1\n"
-                             "export TMPDIR=\"$tmp\" OMPI_MCA_orte_tmpdir_base=\"$tmp\"\n"
-                             "exec ip netns exec \""
-                          << prefix_ << "${host##*.}\" /bin/sh -c \"$*\"\n";
-    fs::permissions(agent_, fs::perms::owner_all);
+    // The head's own setting (each namespace has its own TCP settings).
+    ASSERT_TRUE(
+        ip({"netns", "exec", head(), "/bin/sh", "-c", "echo 3 > /proc/sys/net/ipv4/tcp_retries2"}));
   }
   void TearDown() override {
     for (const auto& ns : namespaces_) ip({"netns", "del", ns});  // takes its veth pair along
     if (made_bridge_) ip({"link", "del", bridge_});
     MpiTest::TearDown();
   }
+  static std::string ip_binary() {
+    return fs::exists("/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip";
+  }
   static bool ip(std::vector<std::string> args) {
-    args.insert(args.begin(), "/usr/sbin/ip");
-    if (!fs::exists(args[0])) args[0] = "/sbin/ip";
+    args.insert(args.begin(), ip_binary());
     return run(args, "/dev/null", 30s).status == 0;
   }
+  std::string head() const { return prefix_ + std::to_string(kHead); }
+  // The namespace of rank r's host.
+  std::string host_of(int rank) const { return prefix_ + std::to_string(11 + rank); }
   std::vector<std::string> mpirun_on_hosts(const std::vector<std::string>& args) const {
     const std::string net = subnet_ + "0/24";
-    std::vector<std::string> v{kMpirun,
+    std::vector<std::string> v{ip_binary(),
+                               "netns",
+                               "exec",
+                               head(),
+                               "/usr/bin/env",
+                               "MR_NETNS_PREFIX=" + prefix_,
+                               "MR_NETNS_TMP=" + dir_.string(),
+                               kMpirun,
                                "-np",
                                std::to_string(kHosts),
                                "--host",
                                hosts_,
                                "--mca",
                                "plm_rsh_agent",
-                               agent_,
+                               kNetnsAgent,
                                "--mca",
                                "oob_tcp_if_include",
                                net,
@@ -447,8 +470,14 @@ class MpiHostsTest : public MpiTest {
     v.insert(v.end(), {"--backend", "mpi"});
     return v;
   }
+  // Runs wordcount on the hosts and sets rank 2's link down while it maps.
+  CutRun run_and_cut_rank_2(const std::string& rank_timeout);
+  // The job failed (non-zero), within `within_s` seconds of the cut, and
+  // left no process on any host.
+  static void expect_failed_cleanly(const CutRun& c, double within_s);
   static constexpr int kHosts = 3;
-  std::string subnet_, bridge_, prefix_, hosts_, agent_;
+  static constexpr int kHead = 10;  // the head's address ends in .10, rank r's in .(11 + r)
+  std::string subnet_, bridge_, prefix_, hosts_;
   std::vector<std::string> namespaces_;
   bool made_bridge_ = false;
 };
@@ -472,36 +501,29 @@ TEST_F(MpiHostsTest, RanksInSeparateNetworkNamespacesGiveTheLocalOutput) {
 }
 
 // A rank cut off from the network (its namespace's link set down mid-run)
-// ends the job at the deadline, not never: the others abort naming it.
-// By hand only (MR_TEST_CUT_LINK=1): the ranks always abort at the
-// deadline naming the cut rank, but Open MPI 4.1's mpirun then sometimes
-// waits for the lost host's daemon past any bound (seen under load even with
-// TCP keepalive on), which is mpirun's, not ours, and would make CI flaky.
-TEST_F(MpiHostsTest, ARankCutOffFromTheNetworkEndsTheJobAtTheDeadline) {
-  if (!std::getenv("MR_TEST_CUT_LINK"))
-    GTEST_SKIP() << "by hand: MR_TEST_CUT_LINK=1 (mpirun may wait for a lost host's daemon)";
+// ends the job at a deadline, not never. Two things can notice, both
+// bounded: the agent (ssh's ServerAlive), whose exit tells mpirun the host
+// is lost, and the other ranks, which abort at --rank-timeout naming rank
+// 2; mpirun then waits for the lost daemon's connection until the head's
+// TCP gives up on the kill order it sent there (tcp_retries2). Nothing is
+// left on any host either way.
+
+CutRun MpiHostsTest::run_and_cut_rank_2(const std::string& rank_timeout) {
   // Every rank's workers sleep 100 ms per chunk, so the map phase lasts a
   // few seconds: the link goes down while the ranks are mapping.
-  std::vector<std::string> argv = mpirun_on_hosts(
-      {"wordcount", "-j", "1", "--chunk-size", "32K", "--rank-timeout", "3", corpus("2M")});
+  std::vector<std::string> argv = mpirun_on_hosts({"wordcount", "-j", "1", "--chunk-size", "32K",
+                                                   "--rank-timeout", rank_timeout, corpus("2M")});
   const auto binary = std::find(argv.begin(), argv.end(), std::string(kBinary));
-  ASSERT_NE(binary, argv.end());
   argv.insert(binary, {"/bin/sh", "-c", "export MAPREDUCE_FAULT=slow@map:100; exec \"$@\"", "sh"});
-  // mpirun must hear that the host is gone too, or it waits for that host's
-  // daemon forever after the ranks abort: TCP keepalive on its daemons'
-  // connections (README, "MPI").
-  argv.insert(argv.begin() + 1,
-              {"--mca", "oob_tcp_keepalive_time", "2", "--mca", "oob_tcp_keepalive_intvl", "1",
-               "--mca", "oob_tcp_keepalive_probes", "3"});
-  const std::string cut = namespaces_.back();  // rank 2's host
+  const std::string cut = host_of(2);
   std::atomic<bool> link_down{false};
+  Clock::time_point cut_at;  // written by the cutter before it sets link_down
   std::thread cutter([&] {
     // Down once a worker on that host sleeps in its first map task (so
-    // MPI_Init, a collective without a deadline, is over everywhere;
-    // bounded wait).
+    // MPI_Init is over everywhere; bounded wait).
     const auto give_up = Clock::now() + 60s;
     while (Clock::now() < give_up) {
-      const Result pids = run({"/usr/sbin/ip", "netns", "pids", cut}, "/dev/null", 10s);
+      const Result pids = run({ip_binary(), "netns", "pids", cut}, "/dev/null", 10s);
       std::istringstream in(pids.out);
       for (std::string pid; in >> pid;) {
         // A worker (its parent a mapreduce master; the master's own MPI_Init
@@ -511,6 +533,7 @@ TEST_F(MpiHostsTest, ARankCutOffFromTheNetworkEndsTheJobAtTheDeadline) {
         stat >> self >> comm >> state >> parent;
         if (comm == "(mapreduce)" && slurp("/proc/" + parent + "/comm") == "mapreduce\n" &&
             slurp("/proc/" + pid + "/wchan").find("nanosleep") != std::string::npos) {
+          cut_at = Clock::now();
           link_down = ip({"-n", cut, "link", "set", "eth0", "down"});
           return;
         }
@@ -518,21 +541,54 @@ TEST_F(MpiHostsTest, ARankCutOffFromTheNetworkEndsTheJobAtTheDeadline) {
       ::poll(nullptr, 0, 20);
     }
   });
-  const Result r = run(argv, "/dev/null", 60s);
+  CutRun c;
+  c.result = run(argv, "/dev/null", 60s);
+  const auto ended_at = Clock::now();
   cutter.join();
-  // Whatever the cut host still runs goes with the test.
-  const Result left = run({"/usr/sbin/ip", "netns", "pids", cut}, "/dev/null", 10s);
+  // A safety net: the agent kills what the cut host runs once it notices.
+  const Result left = run({ip_binary(), "netns", "pids", cut}, "/dev/null", 10s);
   std::istringstream pids(left.out);
   for (int pid; pids >> pid;) ::kill(pid, SIGKILL);
-  ASSERT_TRUE(link_down) << "the link was not cut while the job ran: " << r.err;
+  c.link_down = link_down;
+  c.after_cut = std::chrono::duration<double>(ended_at - cut_at).count();
+  const std::size_t by_ranks = c.result.err.find("rank 2 did not answer");
+  const std::size_t by_agent = c.result.err.find("host " + subnet_ + "13 did not answer");
+  c.by_ranks = by_ranks != std::string::npos;
+  c.by_agent = by_agent != std::string::npos;
+  c.ranks_first = by_ranks < by_agent;
+  ::testing::Test::RecordProperty("noticed_first", c.ranks_first ? "ranks" : "agent");
+  ::testing::Test::RecordProperty("seconds", std::to_string(c.result.seconds));
+  ::testing::Test::RecordProperty("seconds_after_cut", std::to_string(c.after_cut));
+  return c;
+}
+
+void MpiHostsTest::expect_failed_cleanly(const CutRun& c, double within_s) {
+  const Result& r = c.result;
+  ASSERT_TRUE(c.link_down) << "the link was not cut while the job ran: " << r.err;
   EXPECT_FALSE(r.timed_out) << r.err;
   EXPECT_NE(r.status, 0) << r.err;
-  EXPECT_LT(r.seconds, 30) << r.err;
-  EXPECT_NE(r.err.find("rank 2 did not answer"), std::string::npos) << r.err;
-  // The reachable hosts are left clean; the cut host may keep one process
-  // (its daemon or its rank, which cannot hear mpirun) that run() kills: a
-  // real host cut off would keep it until its own keepalive gives up.
-  EXPECT_LE(r.leftovers.size(), 1u) << r.leftovers.size() << " processes left";
+  EXPECT_LT(c.after_cut, within_s) << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left\n" << r.err;
+}
+
+// The ranks' deadline (3 s) comes before the agent notices (3 probes of
+// up to 2 s each): the ranks abort first, and mpirun, which then ignores
+// the agent, ends when the head's TCP gives up on the lost daemon.
+TEST_F(MpiHostsTest, ARankCutOffFromTheNetworkEndsTheJobAtTheDeadline) {
+  const CutRun c = run_and_cut_rank_2("3");
+  expect_failed_cleanly(c, 40);
+  // Named by the ranks, or by the agent should the machine be so slow that
+  // it noticed first.
+  EXPECT_TRUE(c.by_ranks || c.by_agent) << c.result.err;
+}
+
+// With a deadline far away (60 s) only the agent can notice in time: its
+// exit ends the job, as ssh's does on a real cluster.
+TEST_F(MpiHostsTest, AHostCutOffIsNoticedByItsAgentBeforeAnyDeadline) {
+  const CutRun c = run_and_cut_rank_2("60");
+  expect_failed_cleanly(c, 30);
+  EXPECT_TRUE(c.by_agent) << c.result.err;
+  EXPECT_FALSE(c.by_ranks) << c.result.err;
 }
 
 // `mpirun -np 3` of wordcount over a 2 MB corpus, with MAPREDUCE_FAULT set
@@ -628,6 +684,106 @@ TEST_F(MpiTest, ARankThatStopsAnsweringEndsTheJobAtTheDeadline) {
   EXPECT_NE(r.status, 0);
   EXPECT_LT(r.seconds, 20) << r.err;
   EXPECT_NE(r.err.find("rank 2 did not answer"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
+}
+
+// A rank that never calls MPI_Init (stopped before its program starts, as
+// one whose host is lost while the job starts; it never runs, even when
+// mpirun's SIGCONT wakes it to be killed) ends the job at --rank-timeout,
+// naming what did not finish: MPI_Init waits for every rank and has no
+// deadline of its own, the ranks' watchdog gives it one. The rank that
+// waited leaves nothing in the temporary folder. (Two ranks: a third that
+// waited too could be SIGKILLed by mpirun, which follows its SIGTERM within
+// a tenth of a second, before it cleans up.)
+TEST_F(MpiTest, ARankThatNeverJoinsEndsTheJobAtTheDeadline) {
+  const fs::path tmp = dir_ / "tmp";  // the ranks' spill folders go here
+  fs::create_directories(tmp);
+  const Result r =
+      run({kMpirun, "-np", "2", "/bin/sh", "-c",
+           "[ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && { kill -STOP $$; exit 1; }; exec \"$@\"", "sh",
+           kBinary, "wordcount", "--backend", "mpi", "--rank-timeout", "2",
+           kData + "/en/sherlock-holmes.txt"},
+          "/dev/null", 60s, {"TMPDIR=" + tmp.string()});
+  EXPECT_FALSE(r.timed_out) << r.err;
+  EXPECT_NE(r.status, 0);
+  EXPECT_LT(r.seconds, 20) << r.err;
+  EXPECT_NE(r.err.find("rank 0: MPI_Init did not finish within 2 s (--rank-timeout)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
+  for (const auto& e : fs::directory_iterator(tmp))
+    EXPECT_NE(e.path().filename().string().rfind("mapreduce-", 0), 0u) << e.path() << " left\n"
+                                                                       << r.err;
+}
+
+// The state letter of process `pid` from /proc (R, S, T, Z...), or 0 when
+// it is gone.
+char process_state(int pid) {
+  std::istringstream stat(slurp("/proc/" + std::to_string(pid) + "/stat"));
+  std::string self, comm;
+  char state = 0;
+  stat >> self >> comm >> state;
+  return state;
+}
+
+// A rank whose MPI_Abort cannot end the job (mpirun, which serves it, is
+// stopped by the test) ends alone 5 s later, naming why: whatever the
+// launcher does, a rank does not outlive its abort by more than that.
+TEST_F(MpiTest, ARankWhoseAbortCannotEndTheJobEndsAloneAfterAGrace) {
+  const std::string text = corpus("1M");
+  std::atomic<bool> stopped{false};
+  std::atomic<double> ended_after{-1};  // seconds from SIGTERM to rank 1's end
+  std::thread interrupter([&] {
+    // Once a worker of rank 1 sleeps in a map task (its master is past
+    // MPI_Init): stop mpirun, then interrupt rank 1, whose master cleans up
+    // and calls MPI_Abort. Every wait is bounded; mpirun is always resumed.
+    const auto give_up = Clock::now() + 60s;
+    int mpirun = 0, master = 0;
+    while (!stopped && Clock::now() < give_up) {
+      for (const auto& e : fs::directory_iterator("/proc")) {
+        const std::string name = e.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::istringstream stat(slurp(e.path() / "stat"));
+        std::string self, comm, state;
+        int parent = 0;
+        stat >> self >> comm >> state >> parent;
+        const int pid = std::stoi(name);
+        if (comm.rfind("(mpirun", 0) == 0 && parent == ::getpid()) mpirun = pid;
+        // A rank's master is a child of our mpirun (a local launch).
+        if (mpirun && parent == mpirun && comm == "(mapreduce)" &&
+            slurp(e.path() / "environ").find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') !=
+                std::string::npos)
+          master = pid;
+        if (mpirun && master && comm == "(mapreduce)" && parent == master &&
+            slurp(e.path() / "wchan").find("nanosleep") != std::string::npos) {
+          ::kill(mpirun, SIGSTOP);
+          stopped = true;
+          break;
+        }
+      }
+      if (!stopped) ::poll(nullptr, 0, 20);
+    }
+    if (!stopped) return;
+    const auto t0 = Clock::now();
+    ::kill(master, SIGTERM);
+    // Its parent, mpirun, is stopped: an ended master stays a zombie.
+    while (Clock::now() < t0 + 30s && process_state(master) != 'Z' && process_state(master) != 0)
+      ::poll(nullptr, 0, 20);
+    if (process_state(master) == 'Z' || process_state(master) == 0)
+      ended_after = std::chrono::duration<double>(Clock::now() - t0).count();
+    ::kill(mpirun, SIGCONT);
+  });
+  const Result r = run({kMpirun, "-np", "2", kBinary, "wordcount", "-j", "1", "--chunk-size", "32K",
+                        "--backend", "mpi", text},
+                       "/dev/null", 90s, {"MAPREDUCE_FAULT=slow@map:300"});
+  interrupter.join();
+  ASSERT_TRUE(stopped) << "mpirun was not stopped while the job ran: " << r.err;
+  EXPECT_GE(ended_after, 0) << "rank 1 did not end within 30 s: " << r.err;
+  EXPECT_LT(ended_after, 15) << r.err;
+  EXPECT_FALSE(r.timed_out) << r.err;
+  EXPECT_NE(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("rank 1: MPI_Abort did not end the job within 5 s"), std::string::npos)
+      << r.err;
   EXPECT_TRUE(r.leftovers.empty()) << r.leftovers.size() << " processes left";
 }
 

@@ -870,7 +870,13 @@ void Master::report_progress(bool final) {
 }
 
 void Master::start_backend() {
-  backend_->start();
+  // Should joining the other nodes not finish (or be interrupted), the
+  // process ends from another thread: the spill folder, still empty, goes
+  // first. (Reading the interrupt flag from there is safe.)
+  backend_->start([] { return interrupted(); },
+                  [dir = spill_dir_.path()] {
+                    if (!dir.empty()) ::rmdir(dir.c_str());
+                  });
   backend_started_ = true;
   // Stream inputs are read on node 0 alone, which sends chunks of them out.
   if (backend_->rank() != 0) splitter_->skip_streams();

@@ -17,7 +17,10 @@
 // ranks are the same program on the same architecture).
 //
 // Only the engine's master calls this, from its one thread (MPI_Init with
-// MPI_THREAD_SINGLE), after forking its workers.
+// MPI_THREAD_SINGLE), after forking its workers. The two MPI calls that
+// may wait without end, MPI_Init (for a rank whose host was lost while the
+// job starts) and MPI_Abort (for the launcher), run under a Watchdog, a
+// second thread that calls no MPI and ends the rank when they overrun.
 #include <mpi.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -36,6 +40,7 @@
 #include <vector>
 
 #include "mr/mapreduce/backend.h"
+#include "watchdog.h"
 
 namespace mr {
 namespace {
@@ -46,6 +51,23 @@ constexpr int kTagSpan = 3;  // tags per exchange: sizes, data, gather
 constexpr int kStreamTag = 30001;  // stream chunks from node 0 (beyond the exchanges' tags)
 constexpr std::size_t kChunksInFlight = 2;  // per node
 constexpr std::size_t kChunkHeader = sizeof(std::uint32_t) + 2 * sizeof(std::uint64_t);
+// How long MPI_Abort may take to end the job before the rank ends alone.
+constexpr std::chrono::seconds kAbortGrace{5};
+
+// "3" or "0.5", for messages.
+std::string seconds(std::chrono::duration<double> d) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", d.count());
+  return text;
+}
+
+// "rank R: " before MPI_Init, from the launcher's environment (Open MPI,
+// MPICH's Hydra), or nothing.
+std::string launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK"})
+    if (const char* rank = std::getenv(name)) return "rank " + std::string(rank) + ": ";
+  return "";
+}
 
 std::string mpi_error(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -162,9 +184,19 @@ class MpiBackend final : public Backend {
     if (comm_ != MPI_COMM_NULL && !finalized()) MPI_Comm_free(&comm_);
   }
 
-  void start() override {
+  void start(const std::function<bool()>& cancelled, std::function<void()> give_up) override {
     int provided = 0;
-    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SINGLE, &provided), "MPI_Init");
+    {
+      // MPI_Init waits for every rank and has no deadline of its own.
+      const std::string who = launcher_rank();
+      detail::Watchdog guard(options_.timeout,
+                             {who + "MPI_Init did not finish within " + seconds(options_.timeout) +
+                                  " s (--rank-timeout): a rank did not start, or its host is "
+                                  "unreachable",
+                              1},
+                             std::move(give_up), cancelled, {who + "interrupted", 130});
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SINGLE, &provided), "MPI_Init");
+    }
     check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
     // Errors come back as codes, turned into BackendError here.
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
@@ -198,8 +230,21 @@ class MpiBackend final : public Backend {
     std::fflush(stderr);
     int up = 0;
     MPI_Initialized(&up);
-    if (up && !finalized()) MPI_Abort(MPI_COMM_WORLD, status);
-    ::_exit(status);
+    if (up && !finalized()) {
+      // MPI_Abort asks the launcher to end every rank, and may wait for it
+      // (Open MPI's waits on its daemon) however long that takes.
+      std::optional<detail::Watchdog> guard;
+      try {
+        const std::string late = who + "MPI_Abort did not end the job within " +
+                                 seconds(kAbortGrace) + " s: this rank ends alone";
+        guard.emplace(kAbortGrace, detail::Watchdog::Ending{late, status}, nullptr, nullptr,
+                      detail::Watchdog::Ending{});
+      } catch (...) {
+        // No thread: MPI_Abort without a deadline, as before.
+      }
+      MPI_Abort(MPI_COMM_WORLD, status);
+    }
+    ::_exit(status);  // the guard's destructor never runs: it must not join
   }
 
  private:
@@ -271,10 +316,9 @@ std::vector<int> MpiBackend::wait_some(std::vector<Pending>& pending,
       int peer = -1;
       for (const auto& p : pending)
         if (p.request != MPI_REQUEST_NULL && (peer < 0 || p.receive)) peer = p.peer;
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", options_.timeout.count());
       throw BackendError("rank " + std::to_string(peer) + " did not answer rank " +
-                         std::to_string(rank_) + " within " + secs + " s (--rank-timeout)");
+                         std::to_string(rank_) + " within " + seconds(options_.timeout) +
+                         " s (--rank-timeout)");
     }
     // Poll gently: a rank still mapping may keep the others waiting long.
     timespec ts{0, sleep_us * 1000};

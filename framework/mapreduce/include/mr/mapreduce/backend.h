@@ -105,8 +105,15 @@ class Backend {
  public:
   virtual ~Backend() = default;
   // Joins the other nodes (MPI_Init). Called once, after the local workers
-  // are forked. Throws BackendError.
-  virtual void start() = 0;
+  // are forked. Throws BackendError. Joining waits for every node and
+  // cannot be interrupted: when it has not finished within the timeout (a
+  // node that never started, or whose host is unreachable), the process
+  // ends with exit status 1 and a message naming what did not finish, and
+  // once `cancelled` (polled) returns true, with status 130. Both endings
+  // come from another thread, which calls `give_up` first (the caller's
+  // last cleanup); both functions must be safe to call from there while the
+  // caller's thread is blocked in start().
+  virtual void start(const std::function<bool()>& cancelled, std::function<void()> give_up) = 0;
   // This node's number and the number of nodes (after start()).
   virtual unsigned rank() const = 0;
   virtual unsigned ranks() const = 0;
