@@ -124,8 +124,13 @@ run_one() {
   fi
   ((have_time)) && rss=$(tail -n 1 "$tmp/$key.rss")
   awk -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%.6f %s\n", b - a, r }' >> "$tmp/$key.times"
-  awk '/peak memory/ { for (i = 1; i < NF; i++) { if ($i == "master") m = $(i + 1); if ($i == "worker") w = $(i + 1) }
-                       print m, w }' "$tmp/$key.err" >> "$tmp/$key.mem"
+  # --stats: "resident memory: master N UNIT, largest worker N UNIT" and the
+  # same for "private memory" (without the input's pages), in KiB here.
+  awk 'function kib(v, u) { return u ~ /^GiB/ ? v * 1048576 : u ~ /^MiB/ ? v * 1024 : u ~ /^KiB/ ? v : v / 1024 }
+       /resident memory:/ { for (i = 1; i < NF; i++) { if ($i == "master") m = kib($(i + 1), $(i + 2))
+                                                       if ($i == "worker") w = kib($(i + 1), $(i + 2)) } }
+       /private memory:/ { for (i = 1; i < NF; i++) if ($i == "worker") p = kib($(i + 1), $(i + 2)) }
+       END { if (m != "") print m, w, p }' "$tmp/$key.err" >> "$tmp/$key.mem"
 }
 
 programs=()
@@ -177,9 +182,10 @@ for kind in $kinds; do
       { s[NR] = $1; if ($2 != "n/a" && $2 + 0 > rss) rss = $2 + 0; if ($2 == "n/a") na = 1 }
       END { med = (NR % 2) ? s[(NR + 1) / 2] : (s[NR / 2] + s[NR / 2 + 1]) / 2
             printf "%.6f %.6f %s", med, s[1], na ? "n/a" : rss }')
-    mem="- -"
+    mem="- - -"
     if [[ -s $tmp/$key.mem ]]; then
-      mem=$(awk '{ if ($1 + 0 > m) m = $1 + 0; if ($2 + 0 > w) w = $2 + 0 } END { print m, w }' "$tmp/$key.mem")
+      mem=$(awk '{ if ($1 + 0 > m) m = $1 + 0; if ($2 + 0 > w) w = $2 + 0; if ($3 + 0 > p) p = $3 + 0 }
+                 END { print m, w, p }' "$tmp/$key.mem")
     fi
     echo "$kind $bytes $prog $stats $mem" >> "$rows"
   done
@@ -193,8 +199,9 @@ awk '
   $4 != "FAILED" && $3 == "baseline" { base[$1] = $4 }
   $4 != "FAILED" && $3 == "tr-pipeline" { trp[$1] = $4 }
   END {
-    fmt = "%-6s %-15s %9s %9s %9s %9s %10s %10s %11s %9s\n"
-    printf fmt, "corpus", "program", "median_s", "best_s", "MB/s", "RSS_MiB", "master_MiB", "worker_MiB", "vs_baseline", "vs_tr"
+    fmt = "%-6s %-15s %9s %9s %9s %9s %10s %10s %10s %11s %9s\n"
+    printf fmt, "corpus", "program", "median_s", "best_s", "MB/s", "RSS_MiB", "master_MiB", "worker_MiB", "wpriv_MiB",
+           "vs_baseline", "vs_tr"
     for (i = 1; i <= NR; i++) {
       split(line[i], f, " ")
       label = f[3]
@@ -202,15 +209,16 @@ awk '
       else if (label ~ /^mapreduce-/) { m = substr(label, 11); j = m; sub(/-j.*/, "", m); sub(/.*-j/, "", j); label = "mr -j" j " " m }
       else if (label == "tr-pipeline") label = "tr|sort|uniq"
       else if (label == "baseline") label = "baseline_wc"
-      if (f[4] == "FAILED") { printf fmt, f[1], label, "FAILED", "-", "-", "-", "-", "-", "-", "-"; continue }
+      if (f[4] == "FAILED") { printf fmt, f[1], label, "FAILED", "-", "-", "-", "-", "-", "-", "-", "-"; continue }
       printf fmt, f[1], label, sprintf("%.3f", f[4]), sprintf("%.3f", f[5]), sprintf("%.1f", f[2] / 1e6 / f[4]),
-             mib(f[6]), mib(f[7]), mib(f[8]), ratio(base[f[1]], f[4]), ratio(trp[f[1]], f[4])
+             mib(f[6]), mib(f[7]), mib(f[8]), mib(f[9]), ratio(base[f[1]], f[4]), ratio(trp[f[1]], f[4])
     }
   }' "$rows"
 echo "# corpora: $(for kind in $kinds; do printf '%s=%s (%s bytes) ' "$kind" \
   "${corpus_path[$kind]#"$root/"}" "$(stat -c %s "${corpus_path[$kind]}")"; done)"
 echo "# RSS_MiB: /usr/bin/time %M, the largest single process (the master or one reaped worker);" \
-  "master_MiB/worker_MiB: mapreduce --stats peak memory (master, largest worker); vs_*: reference seconds / these seconds"
+  "master_MiB/worker_MiB: mapreduce --stats resident memory (master, largest worker);" \
+  "wpriv_MiB: --stats private memory of the largest worker (without the input's pages); vs_*: reference seconds / these seconds"
 
 # --- correctness ------------------------------------------------------------
 # mapreduce's Unicode tokenizer keeps apostrophes, digits and non-ASCII letters
