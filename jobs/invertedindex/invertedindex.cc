@@ -82,7 +82,7 @@ struct InvertedIndex : mr::MapReduceJob<std::string, Positions, std::string, std
         if (lines.empty()) used_.push_back(&*it);
         if (lines.empty() || lines.back() != line) lines.push_back(line);
       });
-      ++line;
+      if (line) ++line;  // 0: no line numbers (a streaming task's --first-line 0)
       chunk.remove_prefix(std::min(nl + 1, chunk.size()));
     }
     for (auto* entry : used_)  // moving the lines out leaves them empty

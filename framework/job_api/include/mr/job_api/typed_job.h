@@ -946,9 +946,12 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
   // Adds the queued emits, in order (pairs of one key meet the combiner in
   // the order they were emitted): the table's cache misses overlap when
   // every slot is prefetched first.
+  // If the table or the job's combiner throws, the entries not yet added
+  // are dropped (the queue is empty and usable again) and the exception
+  // goes on out of the emit that filled the queue, or out of map().
   void flush_queue() override {
     if constexpr (kFlat) {
-      const std::size_t n = queue_.size;
+      const std::size_t n = std::exchange(queue_.size, 0);
       counters_.emitted += n;
       for (std::size_t i = 0; i < n; ++i) table_.prefetch(queue_.entries[i].key.hash);
       for (std::size_t i = 0; i < n; ++i) {
@@ -957,7 +960,6 @@ class TypedMapTask : public MapTask, private Emitter<typename J::Key, typename J
         V& acc = table_.find_or_insert(e.key, inserted);
         settle(acc, inserted, kStringKey ? e.key.tag - 1 : 0, std::move(e.value));
       }
-      queue_.size = 0;
     }
   }
   static std::size_t key_bytes(const View& k) {
