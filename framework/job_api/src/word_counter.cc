@@ -486,14 +486,9 @@ void count_words_in_batches(std::string_view text, WordCounter& counter) {
 void count_words(std::string_view text, const TokenizerOptions& options, WordCounter& counter) {
 #if defined(__SSE2__)
   if (options.normalize == Normalization::none) {
-    using enum TokenizerKind;
-    if (options.kind == unicode) {
-      options.keep_case ? count_words_in_batches<unicode, true>(text, counter)
-                        : count_words_in_batches<unicode, false>(text, counter);
-    } else {
-      options.keep_case ? count_words_in_batches<whitespace, true>(text, counter)
-                        : count_words_in_batches<whitespace, false>(text, counter);
-    }
+    detail::with_tokenizer(options, [&]<TokenizerKind Kind, bool KeepCase>() {
+      count_words_in_batches<Kind, KeepCase>(text, counter);
+    });
     return;
   }
 #endif

@@ -704,17 +704,23 @@ bool normalize_utf8(std::string_view word, Normalization form, std::string& out)
 
 namespace detail {
 
+// Calls f.template operator()<Kind, KeepCase>() with options.kind and
+// options.keep_case as template arguments.
+template <class F>
+void with_tokenizer(const TokenizerOptions& options, F&& f) {
+  using enum TokenizerKind;
+  if (options.kind == whitespace) {
+    options.keep_case ? f.template operator()<whitespace, true>()
+                      : f.template operator()<whitespace, false>();
+  } else {
+    options.keep_case ? f.template operator()<unicode, true>() : f.template operator()<unicode, false>();
+  }
+}
+
 // tokenize() without normalization (options.normalize is not looked at).
 template <class Emit>
 void tokenize_plain(std::string_view text, const TokenizerOptions& options, Emit& emit) {
-  using enum TokenizerKind;
-  if (options.kind == whitespace) {
-    options.keep_case ? tokenize_kind<whitespace, true>(text, emit)
-                      : tokenize_kind<whitespace, false>(text, emit);
-  } else {
-    options.keep_case ? tokenize_kind<unicode, true>(text, emit)
-                      : tokenize_kind<unicode, false>(text, emit);
-  }
+  with_tokenizer(options, [&]<TokenizerKind Kind, bool KeepCase>() { tokenize_kind<Kind, KeepCase>(text, emit); });
 }
 
 }  // namespace detail
